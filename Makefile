@@ -1,0 +1,63 @@
+# Two commands matter: `make run` and `make test`. Everything else is a step they use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BUF    := tools/node_modules/.bin/buf
+
+.PHONY: run test install install-dev env migrate protos check-protos lint-proto lint typecheck pytest bench clean
+
+$(VENV)/.run-stamp: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.dev-stamp: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(VENV)/.run-stamp $@
+
+install: $(VENV)/.run-stamp
+install-dev: $(VENV)/.dev-stamp
+
+.env:
+	$(PYTHON) scripts/write_dev_env.py .env
+
+env: .env
+
+migrate: install .env
+	$(PY) -m auth_server migrate
+	$(PY) -m download_server migrate
+
+## run: install, write a dev .env if missing, migrate, then serve auth (:50051) and download (:50052)
+run: migrate
+	$(PY) scripts/devrun.py
+
+$(BUF): tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	touch $@
+
+## protos: regenerate the committed stubs in mediadl/
+protos: install-dev
+	$(PY) scripts/gen_protos.py
+
+check-protos: install-dev
+	$(PY) scripts/gen_protos.py --check
+
+lint-proto: $(BUF)
+	$(BUF) lint
+	$(BUF) format --diff --exit-code
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+typecheck: install-dev
+	$(VENV)/bin/mypy .
+
+pytest: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## test: everything CI checks
+test: install-dev lint-proto check-protos lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Generated gRPC stubs for mediadl. Never edit: run `make protos`."""

@@ -1,0 +1,82 @@
+"""Database engine, sessions, the bounded thread pool that keeps SQL off the event loop, and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def make_engine(url: str, *, pool_size: int = 8) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout, and its directory is created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True, pool_recycle=1800)
+
+
+def describe_url(url: str) -> str:
+    """The database kind and host for logs: never the password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite {parsed.database}"
+    return f"{parsed.get_backend_name()} {parsed.host}:{parsed.port or ''}/{parsed.database}"
+
+
+class Database:
+    """An engine plus the one bounded pool through which async code runs blocking SQL."""
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.session_factory: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        # Sized like the connection pool: a thread never waits on a connection another thread holds.
+        self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="db")
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run blocking `fn` in the database pool, keeping the caller's context variables."""
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        return await loop.run_in_executor(self._executor, functools.partial(ctx.run, fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.engine.dispose()
+
+
+def run_migrations(url: str, script_location: str | Path) -> None:
+    """Apply every Alembic migration up to head."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    # ConfigParser interpolates '%': escape it so passwords with '%' survive.
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(cfg, "head")
+    log.info("migrations applied to %s", describe_url(url))

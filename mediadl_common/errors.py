@@ -1,0 +1,81 @@
+"""Errors the use cases raise; each server's edge turns them into gRPC statuses (see grpc_status.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ErrorInfo reasons of API.md; clients match on these strings.
+CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
+CREDENTIALS_INVALID = "CREDENTIALS_INVALID"
+CREDENTIALS_EXPIRED = "CREDENTIALS_EXPIRED"
+ERROR_DOMAIN = "mediadl"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class DomainError(Exception):
+    """Base of the errors a use case raises on purpose; `reason` becomes an ErrorInfo reason."""
+
+    default_reason: str | None = None
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+
+
+class InvalidArgument(DomainError):
+    default_reason = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: list[FieldViolation] | FieldViolation, message: str | None = None) -> None:
+        self.violations = [violations] if isinstance(violations, FieldViolation) else list(violations)
+        text = message or "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        super().__init__(text)
+
+    @classmethod
+    def field(cls, name: str, description: str) -> InvalidArgument:
+        return cls(FieldViolation(name, description))
+
+
+class NotFound(DomainError):
+    default_reason = "NOT_FOUND"
+
+
+class AlreadyExists(DomainError):
+    default_reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(DomainError):
+    default_reason = "FAILED_PRECONDITION"
+
+
+class PermissionDenied(DomainError):
+    default_reason = "PERMISSION_DENIED"
+
+
+class Unauthenticated(DomainError):
+    default_reason = CREDENTIALS_INVALID
+
+
+class Unavailable(DomainError):
+    default_reason = "UNAVAILABLE"
+
+
+class Validator:
+    """Collects every field violation of a request, so the caller hears about all of them at once."""
+
+    def __init__(self) -> None:
+        self.violations: list[FieldViolation] = []
+
+    def check(self, ok: bool, field: str, description: str) -> bool:
+        if not ok:
+            self.violations.append(FieldViolation(field, description))
+        return ok
+
+    def raise_if_any(self) -> None:
+        if self.violations:
+            raise InvalidArgument(self.violations)

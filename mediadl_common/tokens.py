@@ -1,0 +1,111 @@
+"""JWT issuing and verification shared by both servers: one place that knows the claims and the checks."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+
+from mediadl_common.config import JwtSettings
+from mediadl_common.errors import CREDENTIALS_EXPIRED, CREDENTIALS_INVALID
+
+TokenType = Literal["access", "refresh"]
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud", "type"]
+
+
+class TokenError(Exception):
+    """A token was refused; `reason` is CREDENTIALS_INVALID or CREDENTIALS_EXPIRED. Never holds the token."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Claims:
+    sub: str
+    type: TokenType
+    jti: str
+    iat: int
+    exp: int
+    # Refresh tokens carry the id of the login they descend from ("fam"), for reuse detection.
+    family: str | None = None
+
+
+class JwtCodec:
+    """Signs and verifies mediadl tokens with a pinned algorithm, issuer and audience."""
+
+    def __init__(self, settings: JwtSettings, clock: Callable[[], float] = time.time) -> None:
+        self._settings = settings
+        self._clock = clock
+
+    def issue(self, *, sub: str, type: TokenType, ttl_seconds: int, family: str | None = None) -> tuple[str, Claims]:
+        now = int(self._clock())
+        claims = Claims(sub=sub, type=type, jti=uuid.uuid4().hex, iat=now, exp=now + ttl_seconds, family=family)
+        payload: dict[str, Any] = {
+            "sub": claims.sub,
+            "type": claims.type,
+            "jti": claims.jti,
+            "iat": claims.iat,
+            "exp": claims.exp,
+            "iss": self._settings.issuer,
+            "aud": self._settings.audience,
+        }
+        if family is not None:
+            payload["fam"] = family
+        token = jwt.encode(payload, self._settings.secret_key, algorithm=self._settings.algorithm)
+        return token, claims
+
+    def verify(self, token: str, expected: TokenType) -> Claims:
+        """Return the claims of a valid token of the expected type, or raise TokenError."""
+        if not token:
+            raise TokenError(CREDENTIALS_INVALID, "empty token")
+        try:
+            payload = jwt.decode(
+                token,
+                self._settings.secret_key,
+                algorithms=[self._settings.algorithm],
+                audience=self._settings.audience,
+                issuer=self._settings.issuer,
+                # PyJWT checks exp/iat against the real clock; our clock only drives issuing.
+                options={"require": REQUIRED_CLAIMS, "verify_iat": True},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError(CREDENTIALS_EXPIRED, "token expired") from None
+        except jwt.InvalidAudienceError:
+            raise TokenError(CREDENTIALS_INVALID, "token has the wrong audience") from None
+        except jwt.InvalidIssuerError:
+            raise TokenError(CREDENTIALS_INVALID, "token has the wrong issuer") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise TokenError(CREDENTIALS_INVALID, f"token lacks the {exc.claim!r} claim") from None
+        except jwt.InvalidAlgorithmError:
+            raise TokenError(CREDENTIALS_INVALID, "token signed with a refused algorithm") from None
+        except jwt.InvalidSignatureError:
+            raise TokenError(CREDENTIALS_INVALID, "bad token signature") from None
+        except jwt.ImmatureSignatureError:
+            raise TokenError(CREDENTIALS_INVALID, "token not valid yet") from None
+        except jwt.PyJWTError:
+            raise TokenError(CREDENTIALS_INVALID, "malformed token") from None
+        if payload.get("type") != expected:
+            raise TokenError(
+                CREDENTIALS_INVALID, f"not an {expected} token" if expected == "access" else f"not a {expected} token"
+            )
+        sub, jti = payload.get("sub"), payload.get("jti")
+        if not isinstance(sub, str) or not sub:
+            raise TokenError(CREDENTIALS_INVALID, "token has no subject")
+        if not isinstance(jti, str) or not jti:
+            raise TokenError(CREDENTIALS_INVALID, "token has no id")
+        family = payload.get("fam")
+        return Claims(
+            sub=sub,
+            type=expected,
+            jti=jti,
+            iat=int(payload["iat"]),
+            exp=int(payload["exp"]),
+            family=family if isinstance(family, str) else None,
+        )
