@@ -1,0 +1,1 @@
+"""The mediadl download server: authenticated download tasks, the engine that runs them, progress streams."""

@@ -1,0 +1,230 @@
+"""Tasks, segments, failure records and videos, with the task state machine."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mediadl_common.errors import FailedPrecondition
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ResourceType(enum.StrEnum):
+    HLS = "HLS"
+    MP4 = "MP4"
+    IMAGE = "IMAGE"
+
+
+class TaskStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    PARTIAL_COMPLETED = "PARTIAL_COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    @property
+    def ends_stream(self) -> bool:
+        """StartTask/RetryTask/WatchTask streams end after an event with one of these."""
+        return self in TERMINAL_STATUSES or self is TaskStatus.PAUSED
+
+
+TERMINAL_STATUSES = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.PARTIAL_COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+)
+
+
+class FailureStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    RETRYING = "RETRYING"
+    RESOLVED = "RESOLVED"
+    ABANDONED = "ABANDONED"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (FailureStatus.PENDING, FailureStatus.RETRYING)
+
+
+class SegmentStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+# Which action may start from which status. Anything else is FAILED_PRECONDITION.
+_TRANSITIONS: dict[str, frozenset[TaskStatus]] = {
+    # A cancelled task may be started again; segments already on disk are kept.
+    "start": frozenset({TaskStatus.PENDING, TaskStatus.CANCELLED}),
+    "pause": frozenset({TaskStatus.PROCESSING}),
+    "resume": frozenset({TaskStatus.PAUSED}),
+    "cancel": frozenset({TaskStatus.PENDING, TaskStatus.PROCESSING, TaskStatus.PAUSED}),
+    "retry": frozenset({TaskStatus.FAILED, TaskStatus.PARTIAL_COMPLETED}),
+    # resource_url may change only while nothing is running or done.
+    "change_resource": frozenset({TaskStatus.PENDING, TaskStatus.FAILED, TaskStatus.CANCELLED}),
+}
+
+
+def require_transition(action: str, status: TaskStatus) -> None:
+    allowed = _TRANSITIONS[action]
+    if status not in allowed:
+        names = ", ".join(sorted(s.value for s in allowed))
+        raise FailedPrecondition(
+            f"cannot {action.replace('_', ' ')} a task that is {status.value} (allowed from: {names})",
+            reason="TASK_STATE",
+        )
+
+
+@dataclass
+class Task:
+    id: str
+    user_id: str
+    video_id: str
+    liveroom_id: str
+    liveroom_title: str
+    liveroom_url: str
+    resource_url: str
+    resource_type: ResourceType
+    status: TaskStatus = TaskStatus.PENDING
+    progress: float = 0.0
+    bytes_downloaded: int = 0
+    bytes_total: int = 0
+    segments_total: int = 0
+    segments_done: int = 0
+    segments_failed: int = 0
+    retry_count: int = 0
+    last_error: str = ""
+    create_time: datetime = field(default_factory=utcnow)
+    update_time: datetime = field(default_factory=utcnow)
+    complete_time: datetime | None = None
+
+    def transition(self, action: str, to: TaskStatus) -> None:
+        """Apply a user action (start, pause, resume, cancel, retry) or raise FailedPrecondition."""
+        require_transition(action, self.status)
+        self.status = to
+        self.update_time = utcnow()
+        if action == "retry":
+            self.retry_count += 1
+        if to.is_terminal:
+            self.complete_time = self.update_time
+
+    def finish(self, status: TaskStatus, last_error: str = "") -> None:
+        """The engine ends a run: COMPLETED, PARTIAL_COMPLETED or FAILED."""
+        if status not in (TaskStatus.COMPLETED, TaskStatus.PARTIAL_COMPLETED, TaskStatus.FAILED):
+            raise ValueError(f"finish() takes an end status, not {status}")
+        self.status = status
+        self.last_error = last_error
+        self.update_time = self.complete_time = utcnow()
+        self.recompute_progress()
+
+    def recompute_progress(self) -> None:
+        if self.segments_total > 0:
+            self.progress = min(1.0, self.segments_done / self.segments_total)
+        elif self.bytes_total > 0:
+            self.progress = min(1.0, self.bytes_downloaded / self.bytes_total)
+        if self.status is TaskStatus.COMPLETED:
+            self.progress = 1.0
+
+
+@dataclass
+class Segment:
+    """One piece of a resource: an HLS media segment, or index 0 for a whole MP4/image file.
+
+    Persisted per task so that pause, crash recovery and retry-only-what-failed read the same truth.
+    """
+
+    task_id: str
+    index: int
+    uri: str
+    duration: float = 0.0
+    byterange_offset: int | None = None
+    byterange_length: int | None = None
+    # AES-128 key URI and IV (hex) in force for this segment, if encrypted.
+    key_uri: str | None = None
+    key_iv: str | None = None
+    # fMP4 init section (EXT-X-MAP) URI in force for this segment.
+    init_uri: str | None = None
+    discontinuity: bool = False
+    status: SegmentStatus = SegmentStatus.PENDING
+    bytes: int = 0
+    attempts: int = 0
+    sha256: str = ""
+
+
+@dataclass
+class Failure:
+    id: str
+    task_id: str
+    segment_index: int
+    segment_url: str
+    error_type: str
+    error_message: str
+    http_status: int = 0
+    attempts: int = 0
+    status: FailureStatus = FailureStatus.PENDING
+    create_time: datetime = field(default_factory=utcnow)
+    update_time: datetime = field(default_factory=utcnow)
+
+
+class VideoFormat(enum.StrEnum):
+    HLS = "hls"
+    MP4 = "mp4"
+    IMAGE = "image"
+
+
+@dataclass
+class Video:
+    id: str
+    task_id: str
+    video_id: str
+    file_path: str
+    file_size: int
+    duration_seconds: float
+    format: VideoFormat
+    segment_count: int = 0
+    sha256: str = ""
+    create_time: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """A progress event as streams carry it (the engine publishes, the broker fans out)."""
+
+    task_id: str
+    user_id: str
+    status: TaskStatus
+    progress: float
+    bytes_downloaded: int
+    bytes_total: int
+    segments_done: int
+    segments_failed: int
+    segments_total: int
+    speed_bytes_per_second: float = 0.0
+    eta_seconds: float = 0.0
+    message: str = ""
+    event_time: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def of(cls, task: Task, *, speed: float = 0.0, eta: float = 0.0, message: str = "") -> TaskEvent:
+        return cls(
+            task_id=task.id,
+            user_id=task.user_id,
+            status=task.status,
+            progress=task.progress,
+            bytes_downloaded=task.bytes_downloaded,
+            bytes_total=task.bytes_total,
+            segments_done=task.segments_done,
+            segments_failed=task.segments_failed,
+            segments_total=task.segments_total,
+            speed_bytes_per_second=speed,
+            eta_seconds=eta,
+            message=message,
+        )
