@@ -63,40 +63,41 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         try:
             user_id = self.authenticate(handler_call_details.invocation_metadata)
         except (TokenError, _Missing) as exc:
-            reason = exc.reason
-            log.warning("refused %s: %s (%s)", method, exc.message, reason)
-            status = make_status(grpc.StatusCode.UNAUTHENTICATED, exc.message, reason=reason)
+            reason, message = exc.reason, exc.message
+            status = make_status(grpc.StatusCode.UNAUTHENTICATED, message, reason=reason)
 
+            # Logged inside the call, where the request id is already set.
             def refuse_unary(_behavior: UnaryBehavior) -> UnaryBehavior:
                 async def refused(_request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                    log.warning("refused %s: %s (%s)", method, message, reason, extra={"reason": reason})
                     await abort(ctx, status)
 
                 return refused
 
             def refuse_stream(_behavior: StreamBehavior) -> StreamBehavior:
                 async def refused(_request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+                    log.warning("refused %s: %s (%s)", method, message, reason, extra={"reason": reason})
                     await abort(ctx, status)
                     yield  # pragma: no cover - abort raises; this makes the function a generator
 
                 return refused
 
             return wrap_handler(handler, refuse_unary, refuse_stream)
-        log.debug("authenticated %s", method, extra={"authenticated_user": user_id})
 
-        # The handler runs in its own task: set the user id inside it, not here.
+        # Each call runs in its own task, so the user id is set inside it and not reset: the request
+        # log's closing line, written after the handler returns, still names the caller.
         def with_user_unary(behavior: UnaryBehavior) -> UnaryBehavior:
             async def run(request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                token = context.user_id.set(user_id)
-                try:
-                    return await behavior(request, ctx)
-                finally:
-                    context.user_id.reset(token)
+                context.user_id.set(user_id)
+                log.debug("authenticated %s", method)
+                return await behavior(request, ctx)
 
             return run
 
         def with_user_stream(behavior: StreamBehavior) -> StreamBehavior:
             async def run(request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
                 context.user_id.set(user_id)
+                log.debug("authenticated %s", method)
                 async for response in behavior(request, ctx):
                     yield response
 

@@ -7,6 +7,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from mediadl_common import context as request_context
 from mediadl_common.errors import (
     ERROR_DOMAIN,
     AlreadyExists,
@@ -72,5 +73,10 @@ def status_for(error: DomainError) -> grpc.Status:
 
 
 async def abort(context: grpc.aio.ServicerContext[object, object], status: grpc.Status) -> None:
-    """Abort the call with a rich status; raises, as grpc.aio's abort does."""
-    await context.abort(status.code, status.details, status.trailing_metadata)
+    """Abort the call with a rich status and the request id in trailers; raises, as grpc.aio's abort does."""
+    trailers = tuple(status.trailing_metadata or ())
+    rid = request_context.request_id.get()
+    if rid is not None:
+        # abort() replaces trailers set earlier, so the request id must travel with the status.
+        trailers = (*trailers, ("x-request-id", rid))
+    await context.abort(status.code, status.details, trailers)

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from mediadl_common import context as request_context
 from mediadl_common.errors import DomainError
 from mediadl_common.grpc_status import abort, make_status, status_for
 
@@ -56,8 +57,12 @@ async def _abort_for(exc: BaseException, context: grpc.aio.ServicerContext[Any, 
             make_status(grpc.StatusCode.UNAVAILABLE, "database unavailable, try again", reason="DATABASE_UNAVAILABLE"),
         )
     else:
+        rid = request_context.request_id.get() or "-"
         log.exception("%s failed with an unexpected error", method)
-        await abort(context, make_status(grpc.StatusCode.INTERNAL, "internal error", reason="INTERNAL"))
+        # The id lets an operator find this stack in the logs; nothing of the internals goes out.
+        await abort(
+            context, make_status(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})", reason="INTERNAL")
+        )
 
 
 class ErrorBoundaryInterceptor(grpc.aio.ServerInterceptor):

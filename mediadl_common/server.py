@@ -13,6 +13,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from mediadl_common.request_log import RequestLogInterceptor
+
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -41,13 +43,16 @@ async def start_server(
     address: str,
     register: Callable[[grpc.aio.Server], Sequence[str]],
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    *,
+    slow_ms: float = 1000.0,
 ) -> RunningServer:
     """Build, bind and start a server. `register` adds servicers and returns their full service names.
 
+    The request-log interceptor always goes outermost, so every call has a request id and a log line.
     Port 0 in `address` picks a free port; RunningServer.port says which.
     """
     server = grpc.aio.server(
-        interceptors=list(interceptors),
+        interceptors=[RequestLogInterceptor(slow_ms), *interceptors],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
