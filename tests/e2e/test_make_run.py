@@ -1,0 +1,131 @@
+"""Start both servers as `make run` does (scripts/devrun.py, real processes) and use them over sockets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_serving(address: str, deadline: float) -> None:
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{address} never became SERVING")
+            time.sleep(0.2)
+
+
+def listed_services(address: str) -> set[str]:
+    with grpc.insecure_channel(address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        [reply] = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+        return {s.name for s in reply.list_services_response.service}
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    auth_addr, download_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    # The dev .env exactly as `make run` writes it, in a fresh working directory.
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "write_dev_env.py"), ".env"], cwd=tmp_path, check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "AUTH_", "DOWNLOAD_"))}
+    env.update(AUTH_GRPC_ADDR=auth_addr, DOWNLOAD_GRPC_ADDR=download_addr, AUTH_BCRYPT_ROUNDS="4")
+    for command in ("auth_server", "download_server"):
+        subprocess.run([sys.executable, "-m", command, "migrate"], cwd=tmp_path, env=env, check=True, timeout=120)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "devrun.py")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        wait_serving(auth_addr, deadline)
+        wait_serving(download_addr, deadline)
+        yield auth_addr, download_addr, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_both_servers_serve_health_reflection_and_auth(
+    servers: tuple[str, str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    auth_addr, download_addr, proc = servers
+    assert {"mediadl.auth.v1.AuthService", "grpc.health.v1.Health"} <= listed_services(auth_addr)
+    assert {"mediadl.download.v1.DownloadService", "grpc.health.v1.Health"} <= listed_services(download_addr)
+    assert any("reflection" in name for name in listed_services(auth_addr))
+
+    with grpc.insecure_channel(auth_addr) as channel:
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        stub.Register(
+            auth_pb2.RegisterRequest(
+                email="E2E@Example.com", username="e2e_user", password="correct horse", full_name="E"
+            ),
+            timeout=10,
+        )
+        login = stub.Login(auth_pb2.LoginRequest(email="e2e@example.com", password="correct horse"), timeout=10)
+        assert login.token_type == "Bearer" and login.expires_in > 0
+        me = stub.GetMe(
+            auth_pb2.GetMeRequest(), metadata=(("authorization", f"Bearer {login.access_token}"),), timeout=10
+        )
+        assert me.user.email == "e2e@example.com" and me.user.username == "e2e_user"
+
+    # SQLite files under ./data of the working directory, as the README promises.
+    assert (tmp_path / "data" / "auth.db").is_file() and (tmp_path / "data" / "download.db").is_file()
+
+    # Ctrl-C in a terminal signals the whole foreground process group: do the same.
+    os.killpg(proc.pid, signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output.decode(errors="replace")[-2000:]
+    text = output.decode(errors="replace")
+    secret = next(
+        line.split("=", 1)[1]
+        for line in (tmp_path / ".env").read_text().splitlines()
+        if line.startswith("JWT_SECRET_KEY=")
+    )
+    assert secret not in text and "correct horse" not in text and login.access_token not in text
+
+
+def test_dev_env_is_random_private_and_kept(tmp_path: Path) -> None:
+    script = str(ROOT / "scripts" / "write_dev_env.py")
+    subprocess.run([sys.executable, script, str(tmp_path / "a.env")], check=True)
+    subprocess.run([sys.executable, script, str(tmp_path / "b.env")], check=True)
+    first = (tmp_path / "a.env").read_text()
+    secret = next(line.split("=", 1)[1] for line in first.splitlines() if line.startswith("JWT_SECRET_KEY="))
+    assert len(bytes.fromhex(secret)) == 64
+    assert first != (tmp_path / "b.env").read_text()
+    assert (tmp_path / "a.env").stat().st_mode & 0o777 == 0o600
+    subprocess.run([sys.executable, script, str(tmp_path / "a.env")], check=True)
+    assert (tmp_path / "a.env").read_text() == first
