@@ -13,6 +13,7 @@ import grpc
 
 from mediadl_common import context
 from mediadl_common.interceptors import StreamBehavior, UnaryBehavior, wrap_handler
+from mediadl_common.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,10 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
     they ended. Health checks log at DEBUG only, so probes do not flood the logs.
     """
 
-    def __init__(self, slow_ms: float = 1000.0) -> None:
+    def __init__(self, slow_ms: float = 1000.0, metrics: Metrics | None = None) -> None:
         self._slow_ms = slow_ms
+        # Metrics ride on this interceptor: it already knows every call's method, code and duration.
+        self._metrics = metrics
 
     async def intercept_service(
         self,
@@ -53,7 +56,7 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
 
         def unary(behavior: UnaryBehavior) -> UnaryBehavior:
             async def run(request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                rid = self._begin(ctx, metadata, method, quiet)
+                rid = self._begin(ctx, metadata, method, quiet, streaming=False)
                 started = time.perf_counter()
                 try:
                     return await behavior(request, ctx)
@@ -64,7 +67,7 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
 
         def stream(behavior: StreamBehavior) -> StreamBehavior:
             async def run(request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                rid = self._begin(ctx, metadata, method, quiet)
+                rid = self._begin(ctx, metadata, method, quiet, streaming=True)
                 started = time.perf_counter()
                 sent = 0
                 ended = "completed"
@@ -88,7 +91,11 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
         metadata: tuple[tuple[str, str | bytes], ...] | None,
         method: str,
         quiet: bool,
+        *,
+        streaming: bool,
     ) -> str:
+        if self._metrics is not None:
+            self._metrics.call_started(method, streaming)
         rid = request_id_from(metadata)
         context.request_id.set(rid)
         ctx.set_trailing_metadata(((REQUEST_ID_HEADER, rid),))
@@ -110,6 +117,8 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
         duration_ms = (time.perf_counter() - started) * 1000
         code = ctx.code() or grpc.StatusCode.OK
         code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+        if self._metrics is not None:
+            self._metrics.call_ended(method, code_name, duration_ms / 1000, streaming=sent is not None)
         extra: dict[str, Any] = {
             "method": method,
             "status_code": code_name,

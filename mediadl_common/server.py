@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from mediadl_common.metrics import Metrics, start_metrics_endpoint
 from mediadl_common.request_log import RequestLogInterceptor
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class RunningServer:
     port: int
     health: health_aio.HealthServicer
     service_names: list[str]
+    metrics: Metrics
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def stop(self, grace: float) -> None:
@@ -45,14 +47,17 @@ async def start_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     *,
     slow_ms: float = 1000.0,
+    metrics_addr: str | None = None,
 ) -> RunningServer:
     """Build, bind and start a server. `register` adds servicers and returns their full service names.
 
     The request-log interceptor always goes outermost, so every call has a request id and a log line.
-    Port 0 in `address` picks a free port; RunningServer.port says which.
+    Port 0 in `address` picks a free port; RunningServer.port says which. With `metrics_addr`, Prometheus
+    metrics are served over HTTP at /metrics there (RunningServer.metrics is the registry either way).
     """
+    metrics = Metrics()
     server = grpc.aio.server(
-        interceptors=[RequestLogInterceptor(slow_ms), *interceptors],
+        interceptors=[RequestLogInterceptor(slow_ms, metrics), *interceptors],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -69,9 +74,12 @@ async def start_server(
     if port == 0:
         raise OSError(f"could not bind {address}")
     await server.start()
+    running = RunningServer(server=server, port=port, health=health, service_names=names, metrics=metrics)
+    if metrics_addr:
+        running.on_stop.append(await start_metrics_endpoint(metrics, metrics_addr))
     for name in ["", *names]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server=server, port=port, health=health, service_names=names)
+    return running
 
 
 async def serve_until_signalled(running: RunningServer, *, grace: float = 10.0) -> None:
