@@ -1,0 +1,1 @@
+"""The mediadl auth server: users, passwords and JWT access/refresh tokens over gRPC."""

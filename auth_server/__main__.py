@@ -1,0 +1,60 @@
+"""`python -m auth_server` serves until SIGINT/SIGTERM; `python -m auth_server migrate` applies migrations and exits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from auth_server.bootstrap import start_auth_server
+from auth_server.config import AuthSettings, database_url_from_env
+from auth_server.migrations import SCRIPT_LOCATION
+from mediadl_common.config import ConfigError, Env
+from mediadl_common.db import describe_url, run_migrations
+from mediadl_common.errors import DomainError
+from mediadl_common.log import LogSettings, configure_logging
+from mediadl_common.server import serve_until_signalled
+
+PROG = "auth_server"
+EXIT_CONFIG = 2
+log = logging.getLogger(PROG)
+
+
+async def serve(settings: AuthSettings) -> None:
+    running = await start_auth_server(settings)
+    await serve_until_signalled(running, grace=settings.shutdown_grace_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__)
+    parser.add_argument("command", nargs="?", choices=["serve", "migrate"], default="serve")
+    parser.add_argument("--env-file", default=".env", help="settings file read under the environment (.env)")
+    args = parser.parse_args(argv)
+    try:
+        env = Env.load(args.env_file)
+        configure_logging(LogSettings.from_env(env))
+        if args.command == "migrate":
+            # Migrating needs the database alone, not the JWT key.
+            url = database_url_from_env(env)
+            log.info("migrating %s", describe_url(url))
+            run_migrations(url, SCRIPT_LOCATION)
+            return 0
+        settings = AuthSettings.from_env(env)
+    except ConfigError as exc:
+        print(f"{PROG}: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    log.info("starting with %s", settings)
+    try:
+        asyncio.run(serve(settings))
+    except DomainError as exc:
+        # E.g. the first superuser's username belongs to someone else: an operator's problem, not a bug.
+        print(f"{PROG}: cannot start: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Adapters of the auth server: SQL storage (SQLAlchemy), bcrypt passwords."""

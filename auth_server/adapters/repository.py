@@ -1,0 +1,120 @@
+"""SQL repositories: users and refresh-token records, mapping table rows to domain objects and back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from auth_server.adapters.orm import RefreshTokenRow, UserRow
+from auth_server.domain.tokens import RefreshTokenRecord
+from auth_server.domain.users import User
+
+_USER_FIELDS = (
+    "id",
+    "email",
+    "username",
+    "password_hash",
+    "full_name",
+    "bio",
+    "avatar_url",
+    "is_active",
+    "is_superuser",
+    "create_time",
+    "update_time",
+)
+
+
+def _user(row: UserRow) -> User:
+    return User(**{name: getattr(row, name) for name in _USER_FIELDS})
+
+
+class SqlUserRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, user_id: str) -> User | None:
+        row = self._session.get(UserRow, user_id)
+        return _user(row) if row is not None else None
+
+    def get_by_email(self, email: str) -> User | None:
+        row = self._session.scalars(select(UserRow).where(UserRow.email == email)).one_or_none()
+        return _user(row) if row is not None else None
+
+    def get_by_username(self, username: str) -> User | None:
+        row = self._session.scalars(select(UserRow).where(UserRow.username == username)).one_or_none()
+        return _user(row) if row is not None else None
+
+    def add(self, user: User) -> None:
+        self._session.add(UserRow(**{name: getattr(user, name) for name in _USER_FIELDS}))
+
+    def save(self, user: User) -> None:
+        row = self._session.get(UserRow, user.id)
+        if row is None:
+            raise LookupError(f"user {user.id} vanished")
+        for name in _USER_FIELDS[1:]:
+            setattr(row, name, getattr(user, name))
+
+
+def _record(row: RefreshTokenRow) -> RefreshTokenRecord:
+    return RefreshTokenRecord(
+        jti=row.jti,
+        user_id=row.user_id,
+        family_id=row.family_id,
+        expires_at=row.expires_at,
+        create_time=row.create_time,
+        used_at=row.used_at,
+        replaced_by=row.replaced_by,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlRefreshTokenRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, record: RefreshTokenRecord) -> None:
+        self._session.add(
+            RefreshTokenRow(
+                jti=record.jti,
+                user_id=record.user_id,
+                family_id=record.family_id,
+                expires_at=record.expires_at,
+                create_time=record.create_time,
+                used_at=record.used_at,
+                replaced_by=record.replaced_by,
+                revoked_at=record.revoked_at,
+            )
+        )
+
+    def get_for_update(self, jti: str) -> RefreshTokenRecord | None:
+        # FOR UPDATE on PostgreSQL: a concurrent rotation of the same token waits for ours to commit.
+        # SQLite ignores it; mark_used's compare-and-set is what serialises there.
+        query = select(RefreshTokenRow).where(RefreshTokenRow.jti == jti).with_for_update()
+        row = self._session.scalars(query).one_or_none()
+        return _record(row) if row is not None else None
+
+    def mark_used(self, jti: str, *, used_at: datetime, replaced_by: str) -> bool:
+        result = self._session.execute(
+            update(RefreshTokenRow)
+            .where(RefreshTokenRow.jti == jti, RefreshTokenRow.used_at.is_(None), RefreshTokenRow.revoked_at.is_(None))
+            .values(used_at=used_at, replaced_by=replaced_by)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    def revoke_family(self, family_id: str, when: datetime) -> int:
+        return self._revoke(RefreshTokenRow.family_id == family_id, when)
+
+    def revoke_user(self, user_id: str, when: datetime) -> int:
+        return self._revoke(RefreshTokenRow.user_id == user_id, when)
+
+    def _revoke(self, condition: object, when: datetime) -> int:
+        result = self._session.execute(
+            update(RefreshTokenRow)
+            .where(condition, RefreshTokenRow.revoked_at.is_(None))  # type: ignore[arg-type]
+            .values(revoked_at=when)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0))

@@ -1,0 +1,82 @@
+"""Composition root: wires settings into database, services, servicer and interceptors, and starts serving.
+
+Tests and `python -m auth_server` call the same start_auth_server(), so what is tested is what runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import grpc
+
+from auth_server.adapters.passwords import BcryptHasher
+from auth_server.adapters.unit_of_work import SqlUnitOfWork
+from auth_server.config import AuthSettings
+from auth_server.domain.tokens import TokenLifetimes
+from auth_server.grpc.servicer import PUBLIC_METHODS, SERVICE_NAME, AuthServicer
+from auth_server.migrations import SCRIPT_LOCATION
+from auth_server.services import AuthService
+from mediadl.auth.v1 import auth_pb2_grpc
+from mediadl_common.auth_interceptor import AuthInterceptor
+from mediadl_common.db import Database, describe_url, run_migrations
+from mediadl_common.interceptors import ErrorBoundaryInterceptor
+from mediadl_common.server import RunningServer, start_server
+from mediadl_common.tokens import JwtCodec
+
+log = logging.getLogger(__name__)
+
+
+def build_service(settings: AuthSettings, database: Database, hasher: BcryptHasher, codec: JwtCodec) -> AuthService:
+    return AuthService(
+        runner=database,
+        uow=lambda: SqlUnitOfWork(database.session_factory),
+        hasher=hasher,
+        codec=codec,
+        lifetimes=TokenLifetimes(settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds),
+        # HMAC keys are secret: an HS* deployment publishes an empty key set.
+        jwks=(),
+    )
+
+
+async def start_auth_server(settings: AuthSettings, *, migrate: bool = True) -> RunningServer:
+    """Open the database (migrating it unless told not to), ensure the first superuser, then serve."""
+    database = Database(settings.database_url, pool_size=settings.db_pool_size)
+    try:
+        if migrate:
+            await database.run(run_migrations, settings.database_url, SCRIPT_LOCATION)
+        # The hasher computes its dummy hash at our cost factor: bcrypt, so not on the event loop.
+        hasher = await database.run(BcryptHasher, settings.bcrypt_rounds)
+        codec = JwtCodec(settings.jwt)
+        service = build_service(settings, database, hasher, codec)
+        if settings.first_superuser is not None:
+            admin = settings.first_superuser
+            await service.ensure_first_superuser(email=admin.email, username=admin.username, password=admin.password)
+
+        def register(server: grpc.aio.Server) -> Sequence[str]:
+            auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(service), server)  # type: ignore[no-untyped-call]
+            return [SERVICE_NAME]
+
+        interceptors = [
+            ErrorBoundaryInterceptor(),
+            AuthInterceptor.for_services(codec, [SERVICE_NAME], public_methods=PUBLIC_METHODS),
+        ]
+        running = await start_server(
+            settings.grpc_addr, register, interceptors, slow_ms=settings.log.slow_ms, metrics_addr=settings.metrics_addr
+        )
+    except BaseException:
+        database.close()
+        raise
+
+    async def close_database() -> None:
+        await asyncio.to_thread(database.close)
+
+    running.on_stop.append(close_database)
+    log.info(
+        "auth server listening on %s (port %d), database %s",
+        settings.grpc_addr,
+        running.port,
+        describe_url(settings.database_url),
+    )
+    return running

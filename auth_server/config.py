@@ -1,0 +1,80 @@
+"""AuthSettings: every knob of the auth server, read from the environment and validated once at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from auth_server.domain.users import check_registration, normalise_email
+from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url
+from mediadl_common.errors import Validator
+from mediadl_common.log import LogSettings
+
+# bcrypt's own bounds: below 4 it refuses to hash, above 31 the cost overflows.
+MIN_BCRYPT_ROUNDS, MAX_BCRYPT_ROUNDS = 4, 31
+SUPERUSER_VARIABLES = ("AUTH_FIRST_SUPERUSER_EMAIL", "AUTH_FIRST_SUPERUSER_USERNAME", "AUTH_FIRST_SUPERUSER_PASSWORD")
+
+
+@dataclass(frozen=True)
+class FirstSuperuser:
+    """The account created at start-up when it does not exist yet. The password never appears in repr()."""
+
+    email: str
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Validated settings; secrets (JWT key, database URL that may hold a password) are kept out of repr()."""
+
+    jwt: JwtSettings
+    database_url: str = field(repr=False)
+    grpc_addr: str = "127.0.0.1:50051"
+    access_token_ttl_seconds: int = 30 * 60
+    refresh_token_ttl_seconds: int = 7 * 24 * 3600
+    bcrypt_rounds: int = 12
+    first_superuser: FirstSuperuser | None = None
+    log: LogSettings = field(default_factory=LogSettings)
+    shutdown_grace_seconds: float = 10.0
+    db_pool_size: int = 8
+    metrics_addr: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Env) -> AuthSettings:
+        """Build settings from `env`, raising ConfigError (one line) on the first bad value."""
+        return cls(
+            jwt=JwtSettings.from_env(env),
+            database_url=database_url_from_env(env),
+            grpc_addr=env.string("AUTH_GRPC_ADDR", "127.0.0.1:50051"),
+            access_token_ttl_seconds=60 * env.integer("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", 30, minimum=1),
+            refresh_token_ttl_seconds=24 * 3600 * env.integer("JWT_REFRESH_TOKEN_EXPIRE_DAYS", 7, minimum=1),
+            bcrypt_rounds=env.integer("AUTH_BCRYPT_ROUNDS", 12, minimum=MIN_BCRYPT_ROUNDS, maximum=MAX_BCRYPT_ROUNDS),
+            first_superuser=_first_superuser(env),
+            log=LogSettings.from_env(env),
+            shutdown_grace_seconds=env.number("AUTH_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0.0),
+            db_pool_size=env.integer("AUTH_DB_POOL_SIZE", 8, minimum=1, maximum=64),
+            metrics_addr=env.get("AUTH_METRICS_ADDR"),
+        )
+
+
+def database_url_from_env(env: Env) -> str:
+    """AUTH_DATABASE_URL, or the embedded SQLite file; `migrate` needs only this, not the JWT key."""
+    return env.string("AUTH_DATABASE_URL", default_sqlite_url("auth.db"))
+
+
+def _first_superuser(env: Env) -> FirstSuperuser | None:
+    values = {name: env.get(name) for name in SUPERUSER_VARIABLES}
+    missing = [name for name, value in values.items() if value is None]
+    if len(missing) == len(SUPERUSER_VARIABLES):
+        return None
+    if missing:
+        # Half a superuser is a typo, not a choice: refuse rather than start without the account.
+        raise ConfigError(f"{', '.join(missing)} must be set too (the first superuser needs all three)")
+    email, username, password = (values[name] or "" for name in SUPERUSER_VARIABLES)
+    check = Validator()
+    check_registration(check, email=normalise_email(email), username=username, password=password, full_name="")
+    if check.violations:
+        # Caught here, not at the first start-up that tries to create the account.
+        first = check.violations[0]
+        raise ConfigError(f"AUTH_FIRST_SUPERUSER_{first.field.upper()} {first.description}")
+    return FirstSuperuser(email=email, username=username, password=password)

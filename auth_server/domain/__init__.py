@@ -1,0 +1,1 @@
+"""Auth domain: users, their validation rules, refresh-token records and the ports the use cases need."""

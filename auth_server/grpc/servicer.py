@@ -1,0 +1,72 @@
+"""AuthService over gRPC: each method converts the request, calls one use case and converts the answer.
+
+Errors are raised, not handled: ErrorBoundaryInterceptor turns them into statuses. The access-token
+methods learn the caller from the AuthInterceptor through mediadl_common.context.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import grpc
+
+from auth_server.grpc import converters
+from auth_server.services import AuthService
+from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
+from mediadl_common.context import current_user_id
+
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+
+
+def method(name: str) -> str:
+    return f"/{SERVICE_NAME}/{name}"
+
+
+# Everything else needs an access token.
+PUBLIC_METHODS = tuple(method(name) for name in ("Register", "Login", "RefreshToken", "Logout", "GetJwks"))
+
+
+class AuthServicer(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
+    def __init__(self, service: AuthService) -> None:
+        self._service = service
+
+    async def Register(self, request: auth_pb2.RegisterRequest, context: Context) -> auth_pb2.RegisterResponse:  # noqa: N802
+        user = await self._service.register(
+            email=request.email, username=request.username, password=request.password, full_name=request.full_name
+        )
+        return auth_pb2.RegisterResponse(user=converters.user_to_proto(user))
+
+    async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.LoginResponse:  # noqa: N802
+        return converters.login_response(await self._service.login(email=request.email, password=request.password))
+
+    async def RefreshToken(  # noqa: N802
+        self, request: auth_pb2.RefreshTokenRequest, context: Context
+    ) -> auth_pb2.RefreshTokenResponse:
+        return converters.refresh_response(await self._service.refresh(request.refresh_token))
+
+    async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> auth_pb2.LogoutResponse:  # noqa: N802
+        await self._service.logout(request.refresh_token)
+        return auth_pb2.LogoutResponse()
+
+    async def GetMe(self, request: auth_pb2.GetMeRequest, context: Context) -> auth_pb2.GetMeResponse:  # noqa: N802
+        return auth_pb2.GetMeResponse(user=converters.user_to_proto(await self._service.get_me(current_user_id())))
+
+    async def UpdateMe(self, request: auth_pb2.UpdateMeRequest, context: Context) -> auth_pb2.UpdateMeResponse:  # noqa: N802
+        user = await self._service.update_me(current_user_id(), converters.profile_changes(request))
+        return auth_pb2.UpdateMeResponse(user=converters.user_to_proto(user))
+
+    async def ChangePassword(  # noqa: N802
+        self, request: auth_pb2.ChangePasswordRequest, context: Context
+    ) -> auth_pb2.ChangePasswordResponse:
+        await self._service.change_password(
+            current_user_id(), current_password=request.current_password, new_password=request.new_password
+        )
+        return auth_pb2.ChangePasswordResponse()
+
+    async def GetUser(self, request: auth_pb2.GetUserRequest, context: Context) -> auth_pb2.GetUserResponse:  # noqa: N802
+        user = await self._service.get_user(current_user_id(), request.user_id)
+        return auth_pb2.GetUserResponse(user=converters.user_to_proto(user))
+
+    async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Context) -> auth_pb2.GetJwksResponse:  # noqa: N802
+        return converters.jwks_response(self._service.get_jwks())

@@ -1,0 +1,7 @@
+"""Alembic migrations of the auth database (the only way its schema changes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SCRIPT_LOCATION = Path(__file__).resolve().parent
