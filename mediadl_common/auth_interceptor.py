@@ -16,7 +16,7 @@ from mediadl_common import context
 from mediadl_common.errors import CREDENTIALS_MISSING
 from mediadl_common.grpc_status import abort, make_status
 from mediadl_common.interceptors import StreamBehavior, UnaryBehavior, wrap_handler
-from mediadl_common.tokens import JwtCodec, TokenError
+from mediadl_common.tokens import JwtCodec, TokenError, UnknownKeyId
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,16 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             raise _Missing("authorization is not 'Bearer <token>'")
         return self._codec.verify(token, "access").sub
 
+    async def _authenticate_with_refresh(self, metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:
+        try:
+            return self.authenticate(metadata)
+        except UnknownKeyId as exc:
+            # Maybe the issuer rotated keys: refresh (rate-limited) and try exactly once more.
+            keys = self._codec.verification_keys
+            if keys is None or not await keys.refresh_for_unknown(exc.kid):
+                raise
+            return self.authenticate(metadata)
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -61,7 +71,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or method.startswith(ALWAYS_OPEN_PREFIXES) or not self._protected(method):
             return handler
         try:
-            user_id = self.authenticate(handler_call_details.invocation_metadata)
+            user_id = await self._authenticate_with_refresh(handler_call_details.invocation_metadata)
         except (TokenError, _Missing) as exc:
             reason, message = exc.reason, exc.message
             status = make_status(grpc.StatusCode.UNAUTHENTICATED, message, reason=reason)

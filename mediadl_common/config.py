@@ -11,6 +11,7 @@ from dotenv import dotenv_values
 
 MIN_SECRET_BYTES = 32
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+ASYMMETRIC_ALGORITHMS = ("EdDSA", "RS256")
 
 
 class ConfigError(Exception):
@@ -80,12 +81,28 @@ class Env:
 
 @dataclass(frozen=True)
 class JwtSettings:
-    """What both servers need to issue or verify tokens. The secret never appears in repr()."""
+    """What both servers need to issue or verify tokens. The secret never appears in repr().
+
+    HS* algorithms sign and verify with JWT_SECRET_KEY. EdDSA/RS256 sign with the private key(s) in
+    JWT_PRIVATE_KEY_FILE (auth server only) and verify with public keys: a JWKS file
+    (JWT_PUBLIC_KEYS_FILE) or the auth server's GetJwks. JWT_SECRET_KEY stays required in every mode:
+    it also keys page tokens.
+    """
 
     secret_key: str = field(repr=False)
     algorithm: str = "HS256"
     issuer: str = "mediadl-auth"
     audience: str = "mediadl"
+    private_key_file: str | None = None
+    public_keys_file: str | None = None
+    # Periodic refresh of keys fetched from the auth server, and the floor between refreshes that a
+    # token with an unknown kid may trigger.
+    jwks_refresh_seconds: float = 300.0
+    jwks_min_refresh_seconds: float = 30.0
+
+    @property
+    def asymmetric(self) -> bool:
+        return self.algorithm in ASYMMETRIC_ALGORITHMS
 
     @classmethod
     def from_env(cls, env: Env) -> JwtSettings:
@@ -95,13 +112,18 @@ class JwtSettings:
         if len(secret.encode()) < MIN_SECRET_BYTES:
             raise ConfigError(f"JWT_SECRET_KEY is too short: it needs at least {MIN_SECRET_BYTES} bytes")
         algorithm = env.string("JWT_ALGORITHM", "HS256")
-        if algorithm not in HMAC_ALGORITHMS:
-            raise ConfigError(f"JWT_ALGORITHM must be one of {', '.join(HMAC_ALGORITHMS)}, got {algorithm!r}")
+        allowed = (*HMAC_ALGORITHMS, *ASYMMETRIC_ALGORITHMS)
+        if algorithm not in allowed:
+            raise ConfigError(f"JWT_ALGORITHM must be one of {', '.join(allowed)}, got {algorithm!r}")
         return cls(
             secret_key=secret,
             algorithm=algorithm,
             issuer=env.string("JWT_ISSUER", "mediadl-auth"),
             audience=env.string("JWT_AUDIENCE", "mediadl"),
+            private_key_file=env.get("JWT_PRIVATE_KEY_FILE"),
+            public_keys_file=env.get("JWT_PUBLIC_KEYS_FILE"),
+            jwks_refresh_seconds=env.number("JWT_JWKS_REFRESH_SECONDS", 300.0, minimum=1),
+            jwks_min_refresh_seconds=env.number("JWT_JWKS_MIN_REFRESH_SECONDS", 30.0, minimum=0),
         )
 
 

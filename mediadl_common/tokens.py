@@ -12,9 +12,12 @@ import jwt
 
 from mediadl_common.config import JwtSettings
 from mediadl_common.errors import CREDENTIALS_EXPIRED, CREDENTIALS_INVALID
+from mediadl_common.keys import PublicKey, SigningKey, VerificationKeys
 
 TokenType = Literal["access", "refresh"]
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud", "type"]
+# Headers that would let a token bring its own key or point us at one: never honoured, always refused.
+_KEY_BEARING_HEADERS = ("jwk", "jku", "x5u", "x5c")
 
 
 class TokenError(Exception):
@@ -24,6 +27,14 @@ class TokenError(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class UnknownKeyId(TokenError):
+    """The token names a kid we do not trust (yet): the caller may refresh the keys and try once more."""
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(CREDENTIALS_INVALID, "token signed with an unknown key")
+        self.kid = kid
 
 
 @dataclass(frozen=True)
@@ -38,11 +49,24 @@ class Claims:
 
 
 class JwtCodec:
-    """Signs and verifies mediadl tokens with a pinned algorithm, issuer and audience."""
+    """Signs and verifies mediadl tokens with a pinned algorithm, issuer and audience.
 
-    def __init__(self, settings: JwtSettings, clock: Callable[[], float] = time.time) -> None:
+    HS* uses the shared secret. EdDSA/RS256 sign with `signing_key` (auth server only) and verify
+    against `verification_keys`, looked up by the token's kid.
+    """
+
+    def __init__(
+        self,
+        settings: JwtSettings,
+        clock: Callable[[], float] = time.time,
+        *,
+        signing_key: SigningKey | None = None,
+        verification_keys: VerificationKeys | None = None,
+    ) -> None:
         self._settings = settings
         self._clock = clock
+        self._signing_key = signing_key
+        self.verification_keys = verification_keys
 
     def issue(self, *, sub: str, type: TokenType, ttl_seconds: int, family: str | None = None) -> tuple[str, Claims]:
         now = int(self._clock())
@@ -58,17 +82,45 @@ class JwtCodec:
         }
         if family is not None:
             payload["fam"] = family
-        token = jwt.encode(payload, self._settings.secret_key, algorithm=self._settings.algorithm)
+        if not self._settings.asymmetric:
+            token = jwt.encode(payload, self._settings.secret_key, algorithm=self._settings.algorithm)
+            return token, claims
+        if self._signing_key is None:
+            raise RuntimeError("this codec has no private key: only the auth server issues tokens")
+        token = jwt.encode(
+            payload,
+            self._signing_key.private_key,
+            algorithm=self._settings.algorithm,
+            headers={"kid": self._signing_key.kid},
+        )
         return token, claims
+
+    def _key_for(self, token: str) -> str | PublicKey:
+        if not self._settings.asymmetric:
+            return self._settings.secret_key
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise TokenError(CREDENTIALS_INVALID, "malformed token") from None
+        if any(name in header for name in _KEY_BEARING_HEADERS):
+            raise TokenError(CREDENTIALS_INVALID, "token carries its own key reference")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise TokenError(CREDENTIALS_INVALID, "token has no key id")
+        key = self.verification_keys.get(kid) if self.verification_keys is not None else None
+        if key is None:
+            raise UnknownKeyId(kid)
+        return key
 
     def verify(self, token: str, expected: TokenType) -> Claims:
         """Return the claims of a valid token of the expected type, or raise TokenError."""
         if not token:
             raise TokenError(CREDENTIALS_INVALID, "empty token")
+        key = self._key_for(token)
         try:
             payload = jwt.decode(
                 token,
-                self._settings.secret_key,
+                key,
                 algorithms=[self._settings.algorithm],
                 audience=self._settings.audience,
                 issuer=self._settings.issuer,
