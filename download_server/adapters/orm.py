@@ -1,0 +1,156 @@
+"""SQLAlchemy tables of the download server (tasks, segments, failures, videos); the schema Alembic migrates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so migrations can refer to them on both databases.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(36)
+USER_ID = String(64)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python on both databases.
+
+    SQLite keeps no offset, so values are stored as naive UTC there and made aware again on the way out;
+    keyset pagination compares these values in SQL, so both sides must always be UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError("UtcDateTime needs a timezone-aware datetime")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(USER_ID)
+    video_id: Mapped[str] = mapped_column(ID)
+    liveroom_id: Mapped[str] = mapped_column(String(20))
+    liveroom_title: Mapped[str] = mapped_column(String(255))
+    liveroom_url: Mapped[str] = mapped_column(String(2048))
+    resource_url: Mapped[str] = mapped_column(String(2048))
+    resource_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
+    progress: Mapped[float] = mapped_column(Float)
+    bytes_downloaded: Mapped[int] = mapped_column(BigInteger)
+    bytes_total: Mapped[int] = mapped_column(BigInteger)
+    segments_total: Mapped[int] = mapped_column(Integer)
+    segments_done: Mapped[int] = mapped_column(Integer)
+    segments_failed: Mapped[int] = mapped_column(Integer)
+    retry_count: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text)
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    update_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    complete_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        # The list queries: a user's tasks by creation or update time, with the id as tie-breaker.
+        Index("ix_tasks_user_create", "user_id", "create_time", "id"),
+        Index("ix_tasks_user_update", "user_id", "update_time", "id"),
+        # The engine's crash recovery looks tasks up by status across users.
+        Index("ix_tasks_status", "status"),
+    )
+
+
+class SegmentRow(Base):
+    __tablename__ = "segments"
+
+    task_id: Mapped[str] = mapped_column(ID, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    segment_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Segment, key and init URIs come from playlists, not from users: no length cap of ours applies.
+    uri: Mapped[str] = mapped_column(Text)
+    duration: Mapped[float] = mapped_column(Float)
+    byterange_offset: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    byterange_length: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    key_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    key_iv: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    init_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    discontinuity: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class FailureRow(Base):
+    __tablename__ = "failures"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    task_id: Mapped[str] = mapped_column(ID, ForeignKey("tasks.id", ondelete="CASCADE"))
+    # Copied from the task so that listing a user's failures needs no join.
+    user_id: Mapped[str] = mapped_column(USER_ID)
+    segment_index: Mapped[int] = mapped_column(Integer)
+    segment_url: Mapped[str] = mapped_column(Text)
+    error_type: Mapped[str] = mapped_column(String(64))
+    error_message: Mapped[str] = mapped_column(Text)
+    http_status: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    update_time: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_failures_task_create", "task_id", "create_time", "id"),
+        Index("ix_failures_user_create", "user_id", "create_time", "id"),
+    )
+
+
+class VideoRow(Base):
+    __tablename__ = "videos"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    task_id: Mapped[str] = mapped_column(ID, ForeignKey("tasks.id", ondelete="CASCADE"), unique=True)
+    user_id: Mapped[str] = mapped_column(USER_ID)
+    video_id: Mapped[str] = mapped_column(ID)
+    file_path: Mapped[str] = mapped_column(Text)
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    format: Mapped[str] = mapped_column(String(8))
+    segment_count: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_videos_user_video", "user_id", "video_id"),)

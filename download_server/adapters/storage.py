@@ -1,0 +1,95 @@
+"""Where a task's files live under STORAGE_DIR, and the one standard naming function for finished files."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import date
+from pathlib import Path
+
+from download_server.domain.models import Task
+
+PART_SUFFIX = ".part"
+# Task ids are UUIDs; anything else must never become a path component (no "..", no slashes).
+_TASK_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
+_UNSAFE = re.compile(r"[^0-9A-Za-z_-]")
+
+
+def standard_file_name(liveroom_id: str, video_id: str, day: date, task_id: str) -> str:
+    """`<liveroom id>_<video id>_<YYYYMMDD>_<task id prefix>`: the stem of every MP4 and image file.
+
+    Both ids are user input, so anything outside [A-Za-z0-9_-] becomes "_" and the name can never
+    climb out of its folder or collide with a temp name. The task id prefix keeps two users (or two
+    tasks) downloading the same video on the same day from writing one file.
+    """
+    room = _UNSAFE.sub("_", liveroom_id) or "_"
+    video = _UNSAFE.sub("_", video_id) or "_"
+    return f"{room}_{video}_{day:%Y%m%d}_{_UNSAFE.sub('_', task_id)[:8]}"
+
+
+def temp_path(final: Path) -> Path:
+    """The name a file is written under until it is complete (then renamed onto `final`)."""
+    return final.with_name(final.name + PART_SUFFIX)
+
+
+class Storage:
+    """The API.md layout: hls/<task_id>/{index.m3u8, init_<k>.mp4, ts/<index>.ts|.m4s}, mp4/, images/."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+
+    # HLS
+    def hls_dir(self, task_id: str) -> Path:
+        if not _TASK_ID.fullmatch(task_id):
+            raise ValueError(f"not a task id: {task_id!r}")
+        return self.root / "hls" / task_id
+
+    def segment_path(self, task_id: str, index: int, extension: str) -> Path:
+        """A media segment, named by its index only (never by anything taken from its URL)."""
+        if index < 0 or extension not in ("ts", "m4s"):
+            raise ValueError(f"bad segment {index}.{extension}")
+        return self.hls_dir(task_id) / "ts" / f"{index}.{extension}"
+
+    def init_path(self, task_id: str, ordinal: int) -> Path:
+        """The ordinal-th distinct EXT-X-MAP init section of the stream."""
+        return self.hls_dir(task_id) / f"init_{ordinal}.mp4"
+
+    def playlist_path(self, task_id: str) -> Path:
+        return self.hls_dir(task_id) / "index.m3u8"
+
+    # Single files
+    def file_stem(self, task: Task) -> str:
+        # The creation date, not today's: a download resumed after midnight keeps its name.
+        return standard_file_name(task.liveroom_id, task.video_id, task.create_time.date(), task.id)
+
+    def mp4_path(self, task: Task) -> Path:
+        return self.root / "mp4" / f"{self.file_stem(task)}.mp4"
+
+    def image_path(self, task: Task, extension: str) -> Path:
+        if not extension.isalnum():
+            raise ValueError(f"bad image extension {extension!r}")
+        return self.root / "images" / f"{self.file_stem(task)}.{extension}"
+
+    def image_temp_path(self, task: Task) -> Path:
+        """Images are written before their type is known, so the temp name has no extension."""
+        return self.root / "images" / f"{self.file_stem(task)}{PART_SUFFIX}"
+
+    def find_image(self, task: Task) -> Path | None:
+        folder = self.root / "images"
+        stem = self.file_stem(task)
+        for candidate in sorted(folder.glob(f"{stem}.*")) if folder.is_dir() else []:
+            if candidate.suffix != PART_SUFFIX:
+                return candidate
+        return None
+
+    # Clean-up (blocking: call through a thread)
+    def delete_files(self, task: Task) -> None:
+        """Remove everything the task wrote, finished or partial. Missing files are fine."""
+        shutil.rmtree(self.hls_dir(task.id), ignore_errors=True)
+        mp4 = self.mp4_path(task)
+        for path in (mp4, temp_path(mp4), self.image_temp_path(task)):
+            path.unlink(missing_ok=True)
+        folder = self.root / "images"
+        if folder.is_dir():
+            for path in folder.glob(f"{self.file_stem(task)}.*"):
+                path.unlink(missing_ok=True)

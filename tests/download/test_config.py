@@ -1,0 +1,87 @@
+"""DownloadSettings: defaults, every variable, one-line errors, and no secret in repr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from download_server.config import DownloadSettings
+from mediadl_common.config import ConfigError, Env
+
+SECRET = "s" * 40
+
+
+def settings(**values: str) -> DownloadSettings:
+    return DownloadSettings.from_env(Env.load(None, environ={"JWT_SECRET_KEY": SECRET, **values}))
+
+
+def test_defaults() -> None:
+    s = settings()
+    assert (s.grpc_addr, s.storage_dir, s.max_active_tasks, s.segment_concurrency) == (
+        "127.0.0.1:50052",
+        Path("storage"),
+        4,
+        8,
+    )
+    assert s.database_url == "sqlite:///data/download.db"
+    assert s.allow_private_networks is False
+    assert (s.jwt.algorithm, s.jwt.issuer, s.jwt.audience) == ("HS256", "mediadl-auth", "mediadl")
+    assert (s.log_level, s.log_format, s.shutdown_grace_seconds) == ("INFO", "text", 10.0)
+
+
+def test_every_variable_is_read() -> None:
+    s = settings(
+        DOWNLOAD_DATABASE_URL="postgresql+psycopg2://dl:hunter2hunter2@db:5432/dl",
+        DOWNLOAD_GRPC_ADDR="0.0.0.0:6000",
+        STORAGE_DIR="/srv/media",
+        DOWNLOAD_MAX_ACTIVE_TASKS="2",
+        DOWNLOAD_SEGMENT_CONCURRENCY="16",
+        DOWNLOAD_ALLOW_PRIVATE_NETWORKS="true",
+        DOWNLOAD_DB_POOL_SIZE="3",
+        LOG_LEVEL="debug",
+        LOG_FORMAT="JSON",
+        DOWNLOAD_SHUTDOWN_GRACE_SECONDS="2.5",
+        JWT_ISSUER="iss-x",
+        JWT_AUDIENCE="aud-x",
+    )
+    assert s.database_url.endswith("@db:5432/dl")
+    assert (s.grpc_addr, s.storage_dir, s.max_active_tasks, s.segment_concurrency) == (
+        "0.0.0.0:6000",
+        Path("/srv/media"),
+        2,
+        16,
+    )
+    assert (s.allow_private_networks, s.db_pool_size, s.log_level, s.log_format) == (True, 3, "DEBUG", "json")
+    assert (s.shutdown_grace_seconds, s.jwt.issuer, s.jwt.audience) == (2.5, "iss-x", "aud-x")
+    text = repr(s)
+    assert SECRET not in text and "hunter2" not in text and "0.0.0.0:6000" in text
+
+
+@pytest.mark.parametrize(
+    ("values", "mentions"),
+    [
+        ({"JWT_SECRET_KEY": ""}, "JWT_SECRET_KEY"),
+        ({"JWT_SECRET_KEY": "short"}, "JWT_SECRET_KEY"),
+        ({"DOWNLOAD_MAX_ACTIVE_TASKS": "0"}, "DOWNLOAD_MAX_ACTIVE_TASKS"),
+        ({"DOWNLOAD_SEGMENT_CONCURRENCY": "many"}, "DOWNLOAD_SEGMENT_CONCURRENCY"),
+        ({"DOWNLOAD_ALLOW_PRIVATE_NETWORKS": "maybe"}, "DOWNLOAD_ALLOW_PRIVATE_NETWORKS"),
+        ({"DOWNLOAD_GRPC_ADDR": "nohostport"}, "DOWNLOAD_GRPC_ADDR"),
+        ({"DOWNLOAD_GRPC_ADDR": "host:99999"}, "DOWNLOAD_GRPC_ADDR"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"DOWNLOAD_SHUTDOWN_GRACE_SECONDS": "-1"}, "DOWNLOAD_SHUTDOWN_GRACE_SECONDS"),
+    ],
+)
+def test_bad_values_fail_with_one_line_naming_the_variable(values: dict[str, str], mentions: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings(**values)
+    message = str(info.value)
+    assert mentions in message and "\n" not in message and SECRET not in message
+
+
+def test_env_file_is_read(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"JWT_SECRET_KEY={SECRET}\nSTORAGE_DIR=/from/file\nDOWNLOAD_MAX_ACTIVE_TASKS=7\n")
+    s = DownloadSettings.from_env(Env.load(env_file, environ={"DOWNLOAD_MAX_ACTIVE_TASKS": "9"}))
+    assert (s.storage_dir, s.max_active_tasks) == (Path("/from/file"), 9)
