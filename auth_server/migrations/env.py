@@ -5,10 +5,8 @@ from __future__ import annotations
 from alembic import context
 
 from auth_server.adapters.orm import Base
+from auth_server.migrations import VERSION_TABLE
 from mediadl_common.db import make_engine
-
-# Our own version table: the auth and download schemas may share one PostgreSQL database.
-VERSION_TABLE = "auth_alembic_version"
 
 
 def run() -> None:

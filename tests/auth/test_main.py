@@ -1,0 +1,103 @@
+"""`python -m auth_server` as a process: one-line config errors (exit 2), migrate, serve and stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+
+from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
+from tests.auth.helpers import PASSWORD, SECRET
+from tests.conftest import ROOT
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without any mediadl setting, plus `extra`; imports resolve to ROOT."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "AUTH_", "LOG_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    return {**env, **extra}
+
+
+def run_main(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "auth_server", *args],
+        cwd=cwd,  # a fresh directory: no .env is read but the one a test writes
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_missing_secret_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_main(tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("auth_server: configuration error: JWT_SECRET_KEY is not set")
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_a_short_secret_from_the_env_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("JWT_SECRET_KEY=too-short-secret\n")
+
+    result = run_main(tmp_path)
+
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert "JWT_SECRET_KEY is too short" in result.stderr and "too-short-secret" not in result.stderr
+
+
+def test_migrate_needs_only_the_database(tmp_path: Path) -> None:
+    result = run_main(tmp_path, "migrate")
+
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(tmp_path / "data" / "auth.db") as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"users", "refresh_tokens", "auth_alembic_version"} <= tables
+
+
+async def test_serves_until_sigterm_then_exits_cleanly_without_logging_the_secret(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "auth_server",
+        cwd=tmp_path,
+        env=clean_env(JWT_SECRET_KEY=SECRET, AUTH_GRPC_ADDR="127.0.0.1:0", AUTH_BCRYPT_ROUNDS="4"),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    lines: list[str] = []
+    try:
+        port = None
+        while port is None:
+            line = (await asyncio.wait_for(proc.stderr.readline(), timeout=60)).decode()
+            assert line, "auth_server exited before listening:\n" + "".join(lines)
+            lines.append(line)
+            if match := re.search(r"listening on \S+ \(port (\d+)\)", line):
+                port = int(match.group(1))
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = auth_pb2_grpc.AuthServiceStub(channel)  # type: ignore[no-untyped-call]
+            request = auth_pb2.RegisterRequest(email="proc@example.com", username="proc", password=PASSWORD)
+            assert (await stub.Register(request, timeout=10)).user.email == "proc@example.com"
+
+        proc.send_signal(signal.SIGTERM)
+        rest = await asyncio.wait_for(proc.stderr.read(), timeout=60)
+        code = await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    output = "".join(lines) + rest.decode()
+
+    assert code == 0, output
+    assert "received SIGTERM" in output and "sqlite data/auth.db" in output
+    assert SECRET not in output and PASSWORD not in output
