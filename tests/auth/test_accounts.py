@@ -8,10 +8,12 @@ import uuid
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from auth_server.adapters.repository import SqlUserRepository
 from mediadl.auth.v1 import auth_pb2
-from tests.auth.helpers import ADMIN, PASSWORD, AuthClient, bearer, failure, set_active
+from tests.auth.helpers import ADMIN, PASSWORD, AuthClient, bearer, execute_sql, failure, set_active
 
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 
@@ -219,3 +221,25 @@ async def test_get_jwks_is_public_and_empty_in_hs256_mode(auth: AuthClient) -> N
     response = await auth.stub.GetJwks(auth_pb2.GetJwksRequest())
 
     assert list(response.keys) == []
+
+
+async def test_a_token_of_a_deleted_account_no_longer_authenticates(auth: AuthClient, database_url: str) -> None:
+    user, session = await auth.new_session()
+    stored = user.id.replace("-", "") if database_url.startswith("sqlite") else user.id
+    execute_sql(database_url, "DELETE FROM refresh_tokens WHERE user_id = :id", {"id": stored})
+    execute_sql(database_url, "DELETE FROM users WHERE id = :id", {"id": stored})
+
+    error = await failure(auth.stub.GetMe(auth_pb2.GetMeRequest(), metadata=bearer(session.access_token)))
+
+    assert (error.code, error.reason) == (grpc.StatusCode.UNAUTHENTICATED, "CREDENTIALS_INVALID")
+
+
+async def test_health_and_reflection_are_served_without_a_token(auth: AuthClient) -> None:
+    health = health_pb2_grpc.HealthStub(auth.channel)
+    reply = await health.Check(health_pb2.HealthCheckRequest(service="mediadl.auth.v1.AuthService"))
+    reflection = reflection_pb2_grpc.ServerReflectionStub(auth.channel)
+    call = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    services = {s.name async for r in call for s in r.list_services_response.service}
+
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert "mediadl.auth.v1.AuthService" in services
