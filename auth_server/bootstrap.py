@@ -14,7 +14,7 @@ import grpc
 from auth_server.adapters.passwords import BcryptHasher
 from auth_server.adapters.unit_of_work import SqlUnitOfWork
 from auth_server.config import AuthSettings
-from auth_server.domain.tokens import TokenLifetimes
+from auth_server.domain.tokens import Jwk, TokenLifetimes
 from auth_server.grpc.servicer import PUBLIC_METHODS, SERVICE_NAME, AuthServicer
 from auth_server.migrations import SCRIPT_LOCATION
 from auth_server.services import AuthService
@@ -22,21 +22,34 @@ from mediadl.auth.v1 import auth_pb2_grpc
 from mediadl_common.auth_interceptor import AuthInterceptor
 from mediadl_common.db import Database, describe_url, run_migrations
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
+from mediadl_common.keys import VerificationKeys, to_jwk
 from mediadl_common.server import RunningServer, start_server
 from mediadl_common.tokens import JwtCodec
 
 log = logging.getLogger(__name__)
 
 
-def build_service(settings: AuthSettings, database: Database, hasher: BcryptHasher, codec: JwtCodec) -> AuthService:
+def build_codec(settings: AuthSettings) -> tuple[JwtCodec, list[Jwk]]:
+    """The token codec and the public keys GetJwks publishes (none with HMAC: that key is secret)."""
+    if not settings.jwt.asymmetric:
+        return JwtCodec(settings.jwt), []
+    keys = settings.signing_keys
+    # The newest key signs; older ones stay published so tokens they signed verify until they expire.
+    verification = VerificationKeys({key.kid: key.public_key for key in keys})
+    codec = JwtCodec(settings.jwt, signing_key=keys[-1], verification_keys=verification)
+    return codec, [Jwk(**to_jwk(key.public_key, key.kid)) for key in keys]
+
+
+def build_service(
+    settings: AuthSettings, database: Database, hasher: BcryptHasher, codec: JwtCodec, jwks: list[Jwk]
+) -> AuthService:
     return AuthService(
         runner=database,
         uow=lambda: SqlUnitOfWork(database.session_factory),
         hasher=hasher,
         codec=codec,
         lifetimes=TokenLifetimes(settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds),
-        # HMAC keys are secret: an HS* deployment publishes an empty key set.
-        jwks=(),
+        jwks=jwks,
     )
 
 
@@ -48,8 +61,8 @@ async def start_auth_server(settings: AuthSettings, *, migrate: bool = True) -> 
             await database.run(run_migrations, settings.database_url, SCRIPT_LOCATION)
         # The hasher computes its dummy hash at our cost factor: bcrypt, so not on the event loop.
         hasher = await database.run(BcryptHasher, settings.bcrypt_rounds)
-        codec = JwtCodec(settings.jwt)
-        service = build_service(settings, database, hasher, codec)
+        codec, jwks = build_codec(settings)
+        service = build_service(settings, database, hasher, codec, jwks)
         if settings.first_superuser is not None:
             admin = settings.first_superuser
             await service.ensure_first_superuser(email=admin.email, username=admin.username, password=admin.password)
@@ -74,9 +87,11 @@ async def start_auth_server(settings: AuthSettings, *, migrate: bool = True) -> 
 
     running.on_stop.append(close_database)
     log.info(
-        "auth server listening on %s (port %d), database %s",
+        "auth server listening on %s (port %d), database %s, tokens %s%s",
         settings.grpc_addr,
         running.port,
         describe_url(settings.database_url),
+        settings.jwt.algorithm,
+        f" signed by key {settings.signing_keys[-1].kid}" if settings.signing_keys else "",
     )
     return running

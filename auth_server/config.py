@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from auth_server.domain.users import check_registration, normalise_email
 from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url
 from mediadl_common.errors import Validator
+from mediadl_common.keys import SigningKey, load_signing_keys
 from mediadl_common.log import LogSettings
 
 # bcrypt's own bounds: below 4 it refuses to hash, above 31 the cost overflows.
@@ -38,12 +39,15 @@ class AuthSettings:
     shutdown_grace_seconds: float = 10.0
     db_pool_size: int = 8
     metrics_addr: str | None = None
+    # EdDSA/RS256 only: every key of JWT_PRIVATE_KEY_FILE; the last signs, all are published by GetJwks.
+    signing_keys: tuple[SigningKey, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, env: Env) -> AuthSettings:
         """Build settings from `env`, raising ConfigError (one line) on the first bad value."""
+        jwt = JwtSettings.from_env(env)
         return cls(
-            jwt=JwtSettings.from_env(env),
+            jwt=jwt,
             database_url=database_url_from_env(env),
             grpc_addr=env.string("AUTH_GRPC_ADDR", "127.0.0.1:50051"),
             access_token_ttl_seconds=60 * env.integer("JWT_ACCESS_TOKEN_EXPIRE_MINUTES", 30, minimum=1),
@@ -54,12 +58,21 @@ class AuthSettings:
             shutdown_grace_seconds=env.number("AUTH_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0.0),
             db_pool_size=env.integer("AUTH_DB_POOL_SIZE", 8, minimum=1, maximum=64),
             metrics_addr=env.get("AUTH_METRICS_ADDR"),
+            signing_keys=_signing_keys(jwt),
         )
 
 
 def database_url_from_env(env: Env) -> str:
     """AUTH_DATABASE_URL, or the embedded SQLite file; `migrate` needs only this, not the JWT key."""
     return env.string("AUTH_DATABASE_URL", default_sqlite_url("auth.db"))
+
+
+def _signing_keys(jwt: JwtSettings) -> tuple[SigningKey, ...]:
+    if not jwt.asymmetric:
+        return ()
+    if not jwt.private_key_file:
+        raise ConfigError(f"JWT_PRIVATE_KEY_FILE must be set: the auth server signs {jwt.algorithm} tokens with it")
+    return tuple(load_signing_keys(jwt.private_key_file, jwt.algorithm))
 
 
 def _first_superuser(env: Env) -> FirstSuperuser | None:

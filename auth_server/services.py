@@ -113,6 +113,7 @@ class AuthService:
         return await self._run(self._get_user, caller_id, parse_user_id(user_id))
 
     def get_jwks(self) -> list[Jwk]:
+        """The public keys verifiers may trust (empty with HS*: that key is a shared secret)."""
         return list(self._jwks)
 
     # --- tokens -----------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ class TokenPair:
 
 @dataclass(frozen=True)
 class Jwk:
-    """One public key of the JWKS; the auth server signs with HMAC for now, so it publishes none."""
+    """One public key of the JWKS (EdDSA: crv and x; RS256: n and e). HMAC deployments publish none."""
 
     kty: str
     kid: str
