@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from download_server.adapters.orm import FailureRow, SegmentRow, TaskRow, VideoRow
+from download_server.domain.errors import failure_missing, task_missing
 from download_server.domain.listing import Cursor, Ordering, Page, SortField
 from download_server.domain.models import (
     Failure,
@@ -21,7 +22,6 @@ from download_server.domain.models import (
     Video,
     VideoFormat,
 )
-from mediadl_common.errors import NotFound
 
 R = TypeVar("R", TaskRow, FailureRow, VideoRow)
 
@@ -40,19 +40,6 @@ _FAILURE_FIELDS = (
     "segment_index segment_url error_type error_message http_status attempts status create_time update_time"
 ).split()
 _VIDEO_FIELDS = "video_id file_path file_size duration_seconds format segment_count sha256 create_time".split()
-
-
-def task_missing(task_id: str) -> NotFound:
-    # One message shape for "missing" and "someone else's": existence must not leak.
-    return NotFound(f"task {task_id} not found", reason="TASK_NOT_FOUND")
-
-
-def failure_missing(failure_id: str) -> NotFound:
-    return NotFound(f"failure {failure_id} not found", reason="FAILURE_NOT_FOUND")
-
-
-def video_missing(video_id: str) -> NotFound:
-    return NotFound(f"video {video_id} not found", reason="VIDEO_NOT_FOUND")
 
 
 def _copy(source: object, target: object, fields: Sequence[str]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import delete, select
@@ -12,24 +11,18 @@ from sqlalchemy.orm import Session
 
 from download_server.adapters import repository as repo
 from download_server.adapters.orm import FailureRow, SegmentRow, TaskRow, VideoRow
+from download_server.domain.errors import video_missing
 from download_server.domain.listing import Cursor, FailureQuery, Ordering, Page, TaskQuery, VideoQuery
 from download_server.domain.models import Failure, FailureStatus, Segment, Task, TaskStatus, Video
+from download_server.services.ports import DeletedTask
 from mediadl_common.db import Database
 from mediadl_common.errors import AlreadyExists
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class DeletedTask:
-    """What a deletion removed, so the caller can clean up the files the rows pointed at."""
-
-    task: Task
-    video: Video | None
-
-
 class SqlTaskStore:
-    """Implements download_server.domain.ports.TaskStore (and more) over a Database.
+    """Implements the engine's TaskStore and the use cases' Store (download_server.services.ports) over SQL.
 
     Every public method is one transaction run in the database thread pool; a DomainError raised inside
     (NotFound, FailedPrecondition from a state check) rolls it back.
@@ -227,7 +220,7 @@ class SqlTaskStore:
             )
             row = s.scalars(query).one_or_none()
             if row is None:
-                raise repo.video_missing(video_id)
+                raise video_missing(video_id)
             return repo.to_video(row)
 
         return await self._run(work)

@@ -27,7 +27,7 @@ def test_defaults() -> None:
     assert s.database_url == "sqlite:///data/download.db"
     assert s.allow_private_networks is False
     assert (s.jwt.algorithm, s.jwt.issuer, s.jwt.audience) == ("HS256", "mediadl-auth", "mediadl")
-    assert (s.log_level, s.log_format, s.shutdown_grace_seconds) == ("INFO", "text", 10.0)
+    assert (s.log.level, s.log.format, s.shutdown_grace_seconds, s.metrics_addr) == ("INFO", "text", 10.0, None)
 
 
 def test_every_variable_is_read() -> None:
@@ -44,6 +44,7 @@ def test_every_variable_is_read() -> None:
         DOWNLOAD_SHUTDOWN_GRACE_SECONDS="2.5",
         JWT_ISSUER="iss-x",
         JWT_AUDIENCE="aud-x",
+        DOWNLOAD_METRICS_ADDR="127.0.0.1:9102",
     )
     assert s.database_url.endswith("@db:5432/dl")
     assert (s.grpc_addr, s.storage_dir, s.max_active_tasks, s.segment_concurrency) == (
@@ -52,7 +53,8 @@ def test_every_variable_is_read() -> None:
         2,
         16,
     )
-    assert (s.allow_private_networks, s.db_pool_size, s.log_level, s.log_format) == (True, 3, "DEBUG", "json")
+    assert (s.allow_private_networks, s.db_pool_size, s.log.level, s.log.format) == (True, 3, "DEBUG", "json")
+    assert s.metrics_addr == "127.0.0.1:9102"
     assert (s.shutdown_grace_seconds, s.jwt.issuer, s.jwt.audience) == (2.5, "iss-x", "aud-x")
     text = repr(s)
     assert SECRET not in text and "hunter2" not in text and "0.0.0.0:6000" in text

@@ -1,0 +1,100 @@
+"""Composition root: wires settings into database, store, use cases, servicer and interceptors, then serves.
+
+Tests and `python -m download_server` call the same start_download_server(), so what is tested is what runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Sequence
+
+import grpc
+
+from download_server.adapters.files import StorageTaskFiles
+from download_server.adapters.storage import Storage
+from download_server.adapters.store import SqlTaskStore
+from download_server.config import DownloadSettings
+from download_server.engine.url_policy import Resolver, check_url
+from download_server.grpc.servicer import SERVICE_NAME, DownloadServicer
+from download_server.migrations import SCRIPT_LOCATION
+from download_server.services.failures import FailureService
+from download_server.services.pagination import PageTokens
+from download_server.services.ports import Scheduler
+from download_server.services.scheduling import StateOnlyScheduler
+from download_server.services.tasks import TaskService
+from download_server.services.videos import VideoService
+from mediadl.download.v1 import download_pb2_grpc
+from mediadl_common.auth_interceptor import AuthInterceptor
+from mediadl_common.db import Database, describe_url, run_migrations
+from mediadl_common.interceptors import ErrorBoundaryInterceptor
+from mediadl_common.server import RunningServer, start_server
+from mediadl_common.tokens import JwtCodec
+
+log = logging.getLogger(__name__)
+
+
+def build_servicer(
+    settings: DownloadSettings, store: SqlTaskStore, scheduler: Scheduler, resolve: Resolver | None = None
+) -> DownloadServicer:
+    """The use cases and the servicer over them; `resolve` replaces DNS for the URL policy (tests)."""
+    tokens = PageTokens(settings.jwt.secret_key)
+    url_checker = functools.partial(check_url, allow_private=settings.allow_private_networks, resolve=resolve)
+    files = StorageTaskFiles(Storage(settings.storage_dir))
+    return DownloadServicer(
+        tasks=TaskService(store, scheduler, tokens, url_checker, files),
+        failures=FailureService(store, tokens),
+        videos=VideoService(store, tokens),
+    )
+
+
+async def start_download_server(
+    settings: DownloadSettings,
+    *,
+    migrate: bool = True,
+    scheduler: Scheduler | None = None,
+    resolve: Resolver | None = None,
+) -> RunningServer:
+    """Open (and unless told not to, migrate) the database, then serve DownloadService on settings.grpc_addr.
+
+    Without a `scheduler`, task actions only change state (StateOnlyScheduler): nothing is downloaded.
+    """
+    database = Database(settings.database_url, pool_size=settings.db_pool_size)
+    try:
+        if migrate:
+            await database.run(run_migrations, settings.database_url, SCRIPT_LOCATION)
+        store = SqlTaskStore(database)
+        servicer = build_servicer(settings, store, scheduler or StateOnlyScheduler(store), resolve)
+
+        def register(server: grpc.aio.Server) -> Sequence[str]:
+            download_pb2_grpc.add_DownloadServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+            return [SERVICE_NAME]
+
+        interceptors = [
+            ErrorBoundaryInterceptor(),
+            AuthInterceptor.for_services(JwtCodec(settings.jwt), [SERVICE_NAME]),
+        ]
+        running = await start_server(
+            settings.grpc_addr,
+            register,
+            interceptors,
+            slow_ms=settings.log.slow_ms,
+            metrics_addr=settings.metrics_addr,
+        )
+    except BaseException:
+        database.close()
+        raise
+
+    async def close_database() -> None:
+        await asyncio.to_thread(database.close)
+
+    running.on_stop.append(close_database)
+    log.info(
+        "download server listening on %s (port %d), database %s, storage %s",
+        settings.grpc_addr,
+        running.port,
+        describe_url(settings.database_url),
+        settings.storage_dir,
+    )
+    return running

@@ -1,0 +1,203 @@
+"""Protobuf <-> domain conversions for DownloadService: the only code besides the servicer that sees messages."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from download_server.domain.models import Failure, FailureStatus, ResourceType, Task, TaskEvent, TaskStatus, Video
+from download_server.services.failures import FailureListRequest, NewFailure
+from download_server.services.tasks import UPDATABLE_FIELDS, NewTask, TaskChanges, TaskListRequest, expand_mask
+from download_server.services.videos import NewVideo
+from mediadl.download.v1 import download_pb2 as pb
+from mediadl_common.errors import InvalidArgument
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _enum_to_proto(value: enum.Enum, prefix: str) -> int:
+    return int(getattr(pb, f"{prefix}_{value.value}"))
+
+
+def _enum_from_proto(number: int, prefix: str, domain: type[E], field: str) -> E | None:
+    """The domain value of a proto enum number; None for *_UNSPECIFIED; unknown numbers are refused."""
+    if number == 0:
+        return None
+    for member in domain:
+        if getattr(pb, f"{prefix}_{member.value}", None) == number:
+            return member
+    raise InvalidArgument.field(field, f"unknown value {number}")
+
+
+def _statuses(numbers: Iterable[int], prefix: str, domain: type[E], field: str) -> tuple[E, ...]:
+    result: list[E] = []
+    for number in numbers:
+        status = _enum_from_proto(number, prefix, domain, field)
+        if status is None:
+            raise InvalidArgument.field(field, f"{prefix}_UNSPECIFIED is not a status to filter by")
+        result.append(status)
+    return tuple(result)
+
+
+def resource_type_from_proto(number: int) -> ResourceType | None:
+    return _enum_from_proto(number, "RESOURCE_TYPE", ResourceType, "resource_type")
+
+
+def task_statuses_from_proto(numbers: Iterable[int]) -> tuple[TaskStatus, ...]:
+    return _statuses(numbers, "TASK_STATUS", TaskStatus, "statuses")
+
+
+def failure_statuses_from_proto(numbers: Iterable[int]) -> tuple[FailureStatus, ...]:
+    return _statuses(numbers, "FAILURE_STATUS", FailureStatus, "statuses")
+
+
+# Domain -> proto
+
+
+def task_to_proto(task: Task) -> pb.Task:
+    message = pb.Task(
+        id=task.id,
+        user_id=task.user_id,
+        video_id=task.video_id,
+        liveroom_id=task.liveroom_id,
+        liveroom_title=task.liveroom_title,
+        liveroom_url=task.liveroom_url,
+        resource_url=task.resource_url,
+        resource_type=_enum_to_proto(task.resource_type, "RESOURCE_TYPE"),  # type: ignore[arg-type]
+        status=_enum_to_proto(task.status, "TASK_STATUS"),  # type: ignore[arg-type]
+        progress=task.progress,
+        bytes_downloaded=task.bytes_downloaded,
+        bytes_total=task.bytes_total,
+        segments_total=task.segments_total,
+        segments_done=task.segments_done,
+        segments_failed=task.segments_failed,
+        retry_count=task.retry_count,
+        last_error=task.last_error,
+        create_time=timestamp(task.create_time),
+        update_time=timestamp(task.update_time),
+    )
+    if task.complete_time is not None:
+        message.complete_time.CopyFrom(timestamp(task.complete_time))
+    return message
+
+
+def event_to_proto(event: TaskEvent) -> pb.TaskEvent:
+    return pb.TaskEvent(
+        task_id=event.task_id,
+        status=_enum_to_proto(event.status, "TASK_STATUS"),  # type: ignore[arg-type]
+        progress=event.progress,
+        bytes_downloaded=event.bytes_downloaded,
+        bytes_total=event.bytes_total,
+        segments_done=event.segments_done,
+        segments_failed=event.segments_failed,
+        segments_total=event.segments_total,
+        speed_bytes_per_second=event.speed_bytes_per_second,
+        eta_seconds=event.eta_seconds,
+        message=event.message,
+        event_time=timestamp(event.event_time),
+    )
+
+
+def failure_to_proto(failure: Failure) -> pb.Failure:
+    return pb.Failure(
+        id=failure.id,
+        task_id=failure.task_id,
+        segment_index=failure.segment_index,
+        segment_url=failure.segment_url,
+        error_type=failure.error_type,
+        error_message=failure.error_message,
+        http_status=failure.http_status,
+        attempts=failure.attempts,
+        status=_enum_to_proto(failure.status, "FAILURE_STATUS"),  # type: ignore[arg-type]
+        create_time=timestamp(failure.create_time),
+        update_time=timestamp(failure.update_time),
+    )
+
+
+def video_to_proto(video: Video) -> pb.Video:
+    return pb.Video(
+        id=video.id,
+        task_id=video.task_id,
+        video_id=video.video_id,
+        file_path=video.file_path,
+        file_size=video.file_size,
+        duration_seconds=video.duration_seconds,
+        format=video.format.value,
+        segment_count=video.segment_count,
+        sha256=video.sha256,
+        create_time=timestamp(video.create_time),
+    )
+
+
+# Requests -> use-case inputs
+
+
+def new_task(request: pb.CreateTaskRequest) -> NewTask:
+    return NewTask(
+        video_id=request.video_id,
+        liveroom_id=request.liveroom_id,
+        liveroom_title=request.liveroom_title,
+        liveroom_url=request.liveroom_url,
+        resource_url=request.resource_url,
+        resource_type=resource_type_from_proto(request.resource_type),
+    )
+
+
+def task_changes(request: pb.UpdateTaskRequest) -> TaskChanges:
+    set_fields = [name for name in UPDATABLE_FIELDS if getattr(request, name)]
+    return TaskChanges(
+        task_id=request.task_id,
+        paths=expand_mask(list(request.update_mask.paths), set_fields),
+        liveroom_title=request.liveroom_title,
+        liveroom_url=request.liveroom_url,
+        resource_url=request.resource_url,
+    )
+
+
+def task_list_request(request: pb.ListTasksRequest) -> TaskListRequest:
+    return TaskListRequest(
+        page_size=request.page_size,
+        page_token=request.page_token,
+        statuses=task_statuses_from_proto(request.statuses),
+        order_by=request.order_by,
+    )
+
+
+def failure_list_request(request: pb.ListFailuresRequest | pb.ListTaskFailuresRequest) -> FailureListRequest:
+    return FailureListRequest(
+        page_size=request.page_size,
+        page_token=request.page_token,
+        statuses=failure_statuses_from_proto(request.statuses),
+        task_id=request.task_id,
+    )
+
+
+def new_failure(request: pb.CreateFailureRequest) -> NewFailure:
+    return NewFailure(
+        task_id=request.task_id,
+        segment_index=request.segment_index,
+        segment_url=request.segment_url,
+        error_type=request.error_type,
+        error_message=request.error_message,
+        http_status=request.http_status,
+    )
+
+
+def new_video(request: pb.CreateVideoRequest) -> NewVideo:
+    return NewVideo(
+        task_id=request.task_id,
+        file_path=request.file_path,
+        file_size=request.file_size,
+        duration_seconds=request.duration_seconds,
+        format=request.format,
+    )

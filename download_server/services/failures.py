@@ -1,0 +1,125 @@
+"""Failure-record use cases: record one, list a task's or all of the caller's, get one, abandon one."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from download_server.domain.errors import failure_missing
+from download_server.domain.listing import FailureQuery
+from download_server.domain.models import Failure, FailureStatus, utcnow
+from download_server.services.pagination import Listing, PageTokens, paginate, scope_of
+from download_server.services.ports import Store
+from download_server.services.validation import (
+    MAX_ERROR_MESSAGE,
+    MAX_ERROR_TYPE,
+    check_length,
+    check_uuid,
+    require_uuid,
+)
+from mediadl_common.errors import FailedPrecondition, Validator
+
+log = logging.getLogger(__name__)
+
+MAX_SEGMENT_URL = 4096
+
+
+@dataclass(frozen=True)
+class NewFailure:
+    task_id: str
+    segment_index: int
+    segment_url: str
+    error_type: str
+    error_message: str
+    http_status: int
+
+
+@dataclass(frozen=True)
+class FailureListRequest:
+    page_size: int = 0
+    page_token: str = ""
+    statuses: tuple[FailureStatus, ...] = ()
+    task_id: str = ""  # ListFailures: optional filter; ListTaskFailures: required
+
+
+class FailureService:
+    def __init__(self, store: Store, tokens: PageTokens) -> None:
+        self._store = store
+        self._tokens = tokens
+
+    async def create_failure(self, user_id: str, new: NewFailure) -> Failure:
+        v = Validator()
+        task_id = check_uuid(v, new.task_id, "task_id")
+        v.check(new.segment_index >= -1, "segment_index", "must be -1 (whole resource) or a segment index >= 0")
+        check_length(v, new.segment_url, "segment_url", maximum=MAX_SEGMENT_URL)
+        check_length(v, new.error_type, "error_type", minimum=1, maximum=MAX_ERROR_TYPE)
+        check_length(v, new.error_message, "error_message", maximum=MAX_ERROR_MESSAGE)
+        v.check(
+            new.http_status == 0 or 100 <= new.http_status <= 599,
+            "http_status",
+            "must be 0 (none) or an HTTP status 100-599",
+        )
+        v.raise_if_any()
+        await self._store.get_task(task_id, user_id)
+        failure = Failure(
+            id=str(uuid.uuid4()),
+            task_id=task_id,
+            segment_index=new.segment_index,
+            segment_url=new.segment_url,
+            error_type=new.error_type,
+            error_message=new.error_message,
+            http_status=new.http_status,
+        )
+        stored = await self._store.add_failure(failure)
+        log.info("failure recorded", extra={"task_id": task_id, "failure_id": stored.id})
+        return stored
+
+    async def list_task_failures(self, user_id: str, request: FailureListRequest) -> Listing[Failure]:
+        task_id = require_uuid(request.task_id, "task_id")
+        return await self._list("ListTaskFailures", user_id, task_id, request)
+
+    async def list_failures(self, user_id: str, request: FailureListRequest) -> Listing[Failure]:
+        task_id = require_uuid(request.task_id, "task_id") if request.task_id else None
+        return await self._list("ListFailures", user_id, task_id, request)
+
+    async def _list(
+        self, method: str, user_id: str, task_id: str | None, request: FailureListRequest
+    ) -> Listing[Failure]:
+        if task_id is not None:
+            # Someone else's task id must answer NOT_FOUND, exactly like an unknown one, not an empty page.
+            await self._store.get_task(task_id, user_id)
+        statuses = tuple(sorted(set(request.statuses)))
+        query = FailureQuery(user_id=user_id, task_id=task_id, statuses=statuses)
+        scope = scope_of(method, user_id, task_id, [s.value for s in statuses])
+        return await paginate(
+            self._tokens,
+            scope,
+            request.page_size,
+            request.page_token,
+            lambda cursor, limit: self._store.list_failures(query, cursor, limit),
+        )
+
+    async def get_failure(self, user_id: str, failure_id: str) -> Failure:
+        return await self._store.get_failure(require_uuid(failure_id, "failure_id"), user_id)
+
+    async def abandon_failure(self, user_id: str, failure_id: str, task_id: str = "") -> Failure:
+        v = Validator()
+        failure_id = check_uuid(v, failure_id, "failure_id")
+        expected_task = check_uuid(v, task_id, "task_id") if task_id else None
+        v.raise_if_any()
+
+        def abandon(failure: Failure) -> None:
+            if expected_task is not None and failure.task_id != expected_task:
+                raise failure_missing(failure_id)
+            if not failure.status.is_open:
+                raise FailedPrecondition(
+                    f"failure {failure_id} is already {failure.status.value}; only an open one can be abandoned",
+                    reason="FAILURE_CLOSED",
+                )
+            failure.status = FailureStatus.ABANDONED
+            failure.update_time = utcnow()
+
+        abandoned = await self._store.update_failure(failure_id, user_id, abandon)
+        log.info("failure abandoned", extra={"task_id": abandoned.task_id, "failure_id": failure_id})
+        return abandoned

@@ -1,0 +1,185 @@
+"""Task use cases: create, list, get, update, delete, and the state changes pause, resume and cancel."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from download_server.domain.listing import TaskQuery
+from download_server.domain.models import ResourceType, Task, TaskStatus, require_transition, utcnow
+from download_server.services.pagination import Listing, PageTokens, paginate, parse_order_by, scope_of
+from download_server.services.ports import Scheduler, Store, TaskFiles, UrlChecker
+from download_server.services.validation import (
+    MAX_LIVEROOM_ID,
+    MAX_TITLE,
+    check_length,
+    check_url_field,
+    check_uuid,
+    require_uuid,
+)
+from mediadl_common.errors import InvalidArgument, Validator
+
+log = logging.getLogger(__name__)
+
+UPDATABLE_FIELDS = ("liveroom_title", "liveroom_url", "resource_url")
+
+
+@dataclass(frozen=True)
+class NewTask:
+    video_id: str
+    liveroom_id: str
+    liveroom_title: str
+    liveroom_url: str
+    resource_url: str
+    resource_type: ResourceType | None  # None: the caller left it unspecified
+
+
+@dataclass(frozen=True)
+class TaskChanges:
+    """UpdateTask: the values, and which of them to apply (the field mask, already expanded if empty)."""
+
+    task_id: str
+    paths: tuple[str, ...]
+    liveroom_title: str = ""
+    liveroom_url: str = ""
+    resource_url: str = ""
+
+
+@dataclass(frozen=True)
+class TaskListRequest:
+    page_size: int = 0
+    page_token: str = ""
+    statuses: tuple[TaskStatus, ...] = ()
+    order_by: str = ""
+
+
+class TaskService:
+    """Every method takes the authenticated caller's id first; other users' tasks do not exist for them."""
+
+    def __init__(
+        self, store: Store, scheduler: Scheduler, tokens: PageTokens, check_url: UrlChecker, files: TaskFiles
+    ) -> None:
+        self._store = store
+        self._scheduler = scheduler
+        self._tokens = tokens
+        self._check_url = check_url
+        self._files = files
+
+    async def create_task(self, user_id: str, new: NewTask) -> Task:
+        v = Validator()
+        video_id = check_uuid(v, new.video_id, "video_id")
+        check_length(v, new.liveroom_id, "liveroom_id", minimum=1, maximum=MAX_LIVEROOM_ID)
+        check_length(v, new.liveroom_title, "liveroom_title", maximum=MAX_TITLE)
+        v.check(new.resource_type is not None, "resource_type", "is required (HLS, MP4 or IMAGE)")
+        await check_url_field(v, new.liveroom_url, "liveroom_url", self._check_url, required=False)
+        await check_url_field(v, new.resource_url, "resource_url", self._check_url, required=True)
+        v.raise_if_any()
+        assert new.resource_type is not None
+        task = Task(
+            id=str(uuid.uuid4()),
+            user_id=user_id,
+            video_id=video_id,
+            liveroom_id=new.liveroom_id,
+            liveroom_title=new.liveroom_title,
+            liveroom_url=new.liveroom_url,
+            resource_url=new.resource_url,
+            resource_type=new.resource_type,
+        )
+        await self._store.save_task(task)
+        log.info("task created", extra={"task_id": task.id, "resource_type": task.resource_type.value})
+        return task
+
+    async def list_tasks(self, user_id: str, request: TaskListRequest) -> Listing[Task]:
+        ordering = parse_order_by(request.order_by)
+        statuses = tuple(sorted(set(request.statuses)))
+        query = TaskQuery(user_id=user_id, statuses=statuses, ordering=ordering)
+        scope = scope_of("ListTasks", user_id, [s.value for s in statuses], str(ordering))
+        return await paginate(
+            self._tokens,
+            scope,
+            request.page_size,
+            request.page_token,
+            lambda cursor, limit: self._store.list_tasks(query, cursor, limit),
+        )
+
+    async def get_task(self, user_id: str, task_id: str) -> Task:
+        return await self._store.get_task(require_uuid(task_id, "task_id"), user_id)
+
+    async def update_task(self, user_id: str, changes: TaskChanges) -> Task:
+        v = Validator()
+        task_id = check_uuid(v, changes.task_id, "task_id")
+        unknown = sorted(set(changes.paths) - set(UPDATABLE_FIELDS))
+        v.check(not unknown, "update_mask", f"unknown or read-only field(s) {unknown}; may hold {UPDATABLE_FIELDS}")
+        paths = set(changes.paths)
+        if "liveroom_title" in paths:
+            check_length(v, changes.liveroom_title, "liveroom_title", maximum=MAX_TITLE)
+        if "liveroom_url" in paths:
+            await check_url_field(v, changes.liveroom_url, "liveroom_url", self._check_url, required=False)
+        if "resource_url" in paths:
+            await check_url_field(v, changes.resource_url, "resource_url", self._check_url, required=True)
+        v.raise_if_any()
+
+        def apply(task: Task) -> bool:
+            if "liveroom_title" in paths:
+                task.liveroom_title = changes.liveroom_title
+            if "liveroom_url" in paths:
+                task.liveroom_url = changes.liveroom_url
+            resource_changed = "resource_url" in paths and changes.resource_url != task.resource_url
+            if resource_changed:
+                require_transition("change_resource", task.status)
+                _start_over(task, changes.resource_url)
+            if paths:
+                task.update_time = utcnow()
+            return resource_changed
+
+        return await self._store.update_task(task_id, user_id, apply)
+
+    async def delete_task(self, user_id: str, task_id: str, *, delete_files: bool) -> None:
+        task_id = require_uuid(task_id, "task_id")
+        await self._store.get_task(task_id, user_id)  # NOT_FOUND before anything is stopped
+        await self._scheduler.delete(task_id)
+        deleted = await self._store.delete_task(task_id, user_id)
+        if delete_files:
+            await self._files.remove(deleted.task, deleted.video)
+        log.info("task deleted", extra={"task_id": task_id, "delete_files": delete_files})
+
+    async def pause_task(self, user_id: str, task_id: str) -> Task:
+        return await self._act(user_id, task_id, "pause")
+
+    async def resume_task(self, user_id: str, task_id: str) -> Task:
+        return await self._act(user_id, task_id, "resume")
+
+    async def cancel_task(self, user_id: str, task_id: str) -> Task:
+        return await self._act(user_id, task_id, "cancel")
+
+    async def _act(self, user_id: str, task_id: str, action: str) -> Task:
+        task_id = require_uuid(task_id, "task_id")
+        task = await self._store.get_task(task_id, user_id)
+        # Checked here for a clear FAILED_PRECONDITION; the scheduler checks again under its own lock.
+        require_transition(action, task.status)
+        await getattr(self._scheduler, action)(task_id)
+        log.info("task %s", action, extra={"task_id": task_id})
+        return await self._store.get_task(task_id, user_id)
+
+
+def _start_over(task: Task, resource_url: str) -> None:
+    """A new resource is a new download: nothing fetched for the old one counts any more."""
+    task.resource_url = resource_url
+    task.status = TaskStatus.PENDING
+    task.progress = 0.0
+    task.bytes_downloaded = task.bytes_total = 0
+    task.segments_total = task.segments_done = task.segments_failed = 0
+    task.retry_count = 0
+    task.last_error = ""
+    task.complete_time = None
+
+
+def expand_mask(paths: Collection[str], set_fields: Collection[str]) -> tuple[str, ...]:
+    """An empty update mask means "every field set in the request" (API.md)."""
+    if paths:
+        return tuple(dict.fromkeys(p.strip() for p in paths))
+    if not set_fields:
+        raise InvalidArgument.field("update_mask", "nothing to update: set a field or name it in update_mask")
+    return tuple(set_fields)

@@ -1,0 +1,65 @@
+"""Input rules of API.md as reusable checks that collect field violations (never a database error)."""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+
+from download_server.engine.url_policy import MAX_URL_LENGTH, UrlRefused
+from download_server.services.ports import UrlChecker
+from mediadl_common.errors import InvalidArgument, Validator
+
+MAX_TITLE = 255
+MAX_LIVEROOM_ID = 20
+MAX_ERROR_TYPE = 64
+MAX_ERROR_MESSAGE = 4096
+MAX_FILE_PATH = 1024
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def canonical_uuid(value: str) -> str | None:
+    """The lower-case canonical form of a hyphenated UUID, or None if `value` is not one."""
+    if not _UUID.fullmatch(value):
+        return None
+    return str(uuid.UUID(value))
+
+
+def require_uuid(value: str, field: str) -> str:
+    """A single id argument: canonical UUID or INVALID_ARGUMENT naming the field."""
+    checked = canonical_uuid(value)
+    if checked is None:
+        raise InvalidArgument.field(field, "must be a UUID" if value else "is required")
+    return checked
+
+
+def check_uuid(v: Validator, value: str, field: str) -> str:
+    checked = canonical_uuid(value)
+    v.check(checked is not None, field, "must be a UUID" if value else "is required")
+    return checked or value
+
+
+def check_length(v: Validator, value: str, field: str, *, maximum: int, minimum: int = 0) -> None:
+    if minimum > 0 and not value.strip():
+        v.check(False, field, "is required")
+    elif len(value) > maximum or len(value) < minimum:
+        span = f"{minimum} to {maximum}" if minimum else f"at most {maximum}"
+        v.check(False, field, f"must be {span} characters long (got {len(value)})")
+
+
+def check_finite(v: Validator, value: float, field: str, *, minimum: float = 0.0) -> None:
+    v.check(math.isfinite(value) and value >= minimum, field, f"must be a finite number >= {minimum:g}")
+
+
+async def check_url_field(v: Validator, value: str, field: str, checker: UrlChecker, *, required: bool) -> None:
+    """Length and scheme first (cheap, no I/O), then the URL policy, which may resolve the host."""
+    if not value:
+        v.check(not required, field, "is required")
+        return
+    if len(value) > MAX_URL_LENGTH:
+        v.check(False, field, f"must be at most {MAX_URL_LENGTH} characters long (got {len(value)})")
+        return
+    try:
+        await checker(value)
+    except UrlRefused as refused:
+        v.check(False, field, refused.message)

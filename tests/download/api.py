@@ -1,0 +1,147 @@
+"""Start the download server in-process on port 0, mint tokens for it, and read rich error statuses."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from download_server.adapters.store import SqlTaskStore
+from download_server.bootstrap import start_download_server
+from download_server.config import DownloadSettings
+from mediadl.download.v1 import download_pb2 as pb
+from mediadl.download.v1 import download_pb2_grpc
+from mediadl_common.config import Env
+from mediadl_common.db import Database
+from mediadl_common.server import RunningServer
+from mediadl_common.tokens import JwtCodec
+
+SECRET = "download-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789"
+# What the fake resolver answers: the API never touches real DNS in tests.
+DNS = {
+    "cdn.example.com": ["93.184.216.34", "2606:2800:220:1::1"],
+    "live.example.com": ["93.184.216.35"],
+    "internal.example.com": ["10.0.0.5"],
+    "rebind.example.com": ["93.184.216.34", "127.0.0.1"],
+}
+HLS_URL = "https://cdn.example.com/live/index.m3u8"
+ROOM_URL = "https://live.example.com/room-1"
+
+
+async def fake_resolve(host: str, port: int) -> list[str]:
+    if host not in DNS:
+        raise OSError(f"unknown host {host}")
+    return DNS[host]
+
+
+def download_settings(database_url: str, storage_dir: Path, **overrides: str) -> DownloadSettings:
+    env = {
+        "JWT_SECRET_KEY": SECRET,
+        "DOWNLOAD_DATABASE_URL": database_url,
+        "DOWNLOAD_GRPC_ADDR": "127.0.0.1:0",
+        "STORAGE_DIR": str(storage_dir),
+        "DOWNLOAD_DB_POOL_SIZE": "4",
+        "DOWNLOAD_SHUTDOWN_GRACE_SECONDS": "0",
+        **overrides,
+    }
+    return DownloadSettings.from_env(Env(env))
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class DownloadApi:
+    """A running server, a stub on it, tokens for any user, and a direct store for setting up and checking."""
+
+    running: RunningServer
+    settings: DownloadSettings
+    stub: Any  # download_pb2_grpc.DownloadServiceStub (the generated module is untyped)
+    channel: grpc.aio.Channel
+    store: SqlTaskStore
+    codec: JwtCodec
+
+    def auth(self, user_id: str) -> tuple[tuple[str, str]]:
+        """Call metadata carrying a fresh access token for `user_id`."""
+        token, _ = self.codec.issue(sub=user_id, type="access", ttl_seconds=300)
+        return (("authorization", f"Bearer {token}"),)
+
+    async def create_task(self, user_id: str, **fields: Any) -> pb.Task:
+        values: dict[str, Any] = {
+            "video_id": new_id(),
+            "liveroom_id": "room-1",
+            "liveroom_title": "Evening show",
+            "liveroom_url": ROOM_URL,
+            "resource_url": HLS_URL,
+            "resource_type": pb.RESOURCE_TYPE_HLS,
+        }
+        values.update(fields)
+        response = await self.stub.CreateTask(pb.CreateTaskRequest(**values), metadata=self.auth(user_id))
+        task: pb.Task = response.task
+        return task
+
+
+@asynccontextmanager
+async def running_download_server(settings: DownloadSettings) -> AsyncIterator[DownloadApi]:
+    running = await start_download_server(settings, resolve=fake_resolve)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    database = Database(settings.database_url, pool_size=2)
+    try:
+        stub = download_pb2_grpc.DownloadServiceStub(channel)  # type: ignore[no-untyped-call]
+        yield DownloadApi(running, settings, stub, channel, SqlTaskStore(database), JwtCodec(settings.jwt))
+    finally:
+        await channel.close()
+        await running.stop(0)
+        database.close()
+
+
+@dataclass
+class RpcFailure:
+    """A failed call as a client sees it: code, message and the google.rpc details."""
+
+    code: grpc.StatusCode
+    message: str
+    reason: str | None
+    violations: dict[str, str]
+
+
+async def rpc_failure(call: Awaitable[Any]) -> RpcFailure:
+    """Await a call that must fail and return its status; the call succeeding fails the test."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as err:
+        return status_of(err)
+    raise AssertionError("the call succeeded but was expected to fail")
+
+
+async def stream_failure(call: Any) -> RpcFailure:
+    """Read a server stream that must fail before its first message."""
+    try:
+        async for _ in call:
+            raise AssertionError("the stream yielded a message but was expected to fail")
+    except grpc.aio.AioRpcError as err:
+        return status_of(err)
+    raise AssertionError("the stream ended cleanly but was expected to fail")
+
+
+def status_of(err: grpc.aio.AioRpcError) -> RpcFailure:
+    status = rpc_status.from_call(err)
+    reason, violations = None, {}
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations = {v.field: v.description for v in bad.field_violations}
+    return RpcFailure(err.code(), err.details() or "", reason, violations)
