@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -101,3 +102,29 @@ async def test_serves_until_sigterm_then_exits_cleanly_without_logging_the_secre
     assert code == 0, output
     assert "received SIGTERM" in output and "sqlite data/auth.db" in output
     assert SECRET not in output and PASSWORD not in output
+
+
+def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket closes
+    url = f"postgresql+psycopg2://auth:db-password-42@127.0.0.1:{port}/auth"
+
+    for args in ((), ("migrate",)):
+        result = run_main(tmp_path, *args, JWT_SECRET_KEY=SECRET, AUTH_DATABASE_URL=url)
+
+        assert result.returncode == 1
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"auth_server: cannot use the database postgresql 127.0.0.1:{port}/auth")
+        assert "Traceback" not in result.stderr and "db-password-42" not in result.stderr
+
+
+def test_a_busy_port_is_reported_without_a_traceback_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+        result = run_main(tmp_path, JWT_SECRET_KEY=SECRET, AUTH_GRPC_ADDR=address, AUTH_BCRYPT_ROUNDS="4")
+
+    assert result.returncode == 1
+    assert f"auth_server: cannot listen on {address}" in result.stderr and "Traceback" not in result.stderr
