@@ -46,6 +46,8 @@ def utc_now() -> datetime:
 
 
 class AuthService:
+    """The auth use cases over ports (unit of work, hasher, codec): no gRPC, no SQL here."""
+
     def __init__(
         self,
         *,

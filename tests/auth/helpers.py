@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -52,7 +52,6 @@ class AuthClient:
     settings: AuthSettings
     stub: Any  # auth_pb2_grpc.AuthServiceStub (the generated module is untyped)
     channel: grpc.aio.Channel
-    _counter: list[int] = field(default_factory=lambda: [0])
 
     async def register(self, *, email: str | None = None, username: str | None = None, **kw: str) -> auth_pb2.User:
         """Register a fresh user (unique email and username unless given)."""

@@ -15,8 +15,6 @@ from auth_server.adapters.repository import SqlUserRepository
 from mediadl.auth.v1 import auth_pb2
 from tests.auth.helpers import ADMIN, PASSWORD, AuthClient, bearer, execute_sql, failure, set_active
 
-pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
-
 
 async def test_register_returns_the_profile_without_any_password(auth: AuthClient) -> None:
     user = await auth.register(email="  Ada.Lovelace@Example.COM ", username="ada.l", full_name="Ada Lovelace")
