@@ -21,6 +21,8 @@ def generate(out: Path) -> None:
     """Run protoc on every .proto and add the __init__.py files protoc does not write."""
     protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
     include = str(Path(protoc.__file__).parent / "_proto")
+    # mypy-protobuf's plugin types the *_pb2_grpc stubs, so typed callers need no ignores.
+    plugin = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
     args = [
         "protoc",
         f"-I{PROTO_ROOT}",
@@ -28,6 +30,8 @@ def generate(out: Path) -> None:
         f"--python_out={out}",
         f"--pyi_out={out}",
         f"--grpc_python_out={out}",
+        f"--plugin=protoc-gen-mypy_grpc={plugin}",
+        f"--mypy_grpc_out={out}",
         *protos,
     ]
     if protoc.main(args) != 0:
