@@ -8,13 +8,14 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TypeVar
 from urllib.parse import urljoin
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
 from download_server.engine.errors import ErrorType, FetchError, classify_exception, parse_retry_after
+from download_server.engine.files import BufferSink, Sink
 from download_server.engine.guard import GuardedResolver, UrlGuard
 from download_server.engine.url_policy import UrlRefused
 
@@ -59,52 +60,6 @@ class Fetched:
     attempts: int
     size: int
     body: bytes = b""
-
-
-class Sink(Protocol):
-    """Where a streamed body goes. The fetcher drives it once per attempt."""
-
-    def held(self) -> int:
-        """Bytes already stored that a Range request may continue from (0: start from the beginning)."""
-        ...
-
-    async def begin(self, *, keep: bool) -> None:
-        """A body is about to arrive; keep=False drops whatever was held."""
-        ...
-
-    async def write(self, chunk: bytes) -> None: ...
-
-    async def commit(self) -> None:
-        """The whole body arrived: make it final."""
-        ...
-
-    def abort(self) -> None:
-        """The attempt failed or was cancelled: keep only what a later Range request may continue."""
-        ...
-
-
-class BufferSink:
-    """Collects a small body in memory (playlists, keys); bounded by the caller's max_bytes."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self.body = b""
-
-    def held(self) -> int:
-        return 0
-
-    async def begin(self, *, keep: bool) -> None:
-        self._parts = []
-
-    async def write(self, chunk: bytes) -> None:
-        self._parts.append(chunk)
-
-    async def commit(self) -> None:
-        self.body = b"".join(self._parts)
-        self._parts = []
-
-    def abort(self) -> None:
-        self._parts = []
 
 
 ResponseCheck = Callable[[aiohttp.ClientResponse], None]

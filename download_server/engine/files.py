@@ -1,4 +1,4 @@
-"""FileSink: a body streamed to a temp name off the event loop, hashed, and renamed only once complete."""
+"""Sinks for response bodies: in memory (small, bounded) or a file written off the event loop and renamed when whole."""
 
 from __future__ import annotations
 
@@ -13,6 +13,52 @@ from download_server.adapters.storage import temp_path
 from download_server.engine.errors import ErrorType, FetchError
 
 FLUSH_BYTES = 1024 * 1024
+
+
+class Sink(Protocol):
+    """Where a streamed body goes. The fetcher drives it once per attempt."""
+
+    def held(self) -> int:
+        """Bytes already stored that a Range request may continue from (0: start from the beginning)."""
+        ...
+
+    async def begin(self, *, keep: bool) -> None:
+        """A body is about to arrive; keep=False drops whatever was held."""
+        ...
+
+    async def write(self, chunk: bytes) -> None: ...
+
+    async def commit(self) -> None:
+        """The whole body arrived: make it final."""
+        ...
+
+    def abort(self) -> None:
+        """The attempt failed or was cancelled: keep only what a later Range request may continue."""
+        ...
+
+
+class BufferSink:
+    """Collects a small body in memory (playlists, keys); bounded by the caller's max_bytes."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self.body = b""
+
+    def held(self) -> int:
+        return 0
+
+    async def begin(self, *, keep: bool) -> None:
+        self._parts = []
+
+    async def write(self, chunk: bytes) -> None:
+        self._parts.append(chunk)
+
+    async def commit(self) -> None:
+        self.body = b"".join(self._parts)
+        self._parts = []
+
+    def abort(self) -> None:
+        self._parts = []
 
 
 class Transform(Protocol):
@@ -54,6 +100,8 @@ class FileSink:
         self.temp = temp or temp_path(final)
         self.size = 0
         self.sha256 = ""
+        # Set (by a response check) to the size the finished file must have; commit refuses anything else.
+        self.expected_size: int | None = None
         self._resumable = resumable
         self._make_transform = transform
         self._transform: Transform | None = None
@@ -88,17 +136,25 @@ class FileSink:
                 self.temp.unlink(missing_ok=True)
 
     async def write(self, chunk: bytes) -> None:
-        if self._on_write is not None:
-            self._on_write(len(chunk))
         data = self._transform.update(chunk) if self._transform else chunk
         if data:
             self._buffer.append(data)
             self._buffered += len(data)
             self.size += len(data)
+        if self._on_write is not None:
+            self._on_write(len(chunk))
         if self._buffered >= FLUSH_BYTES:
             await self._in_thread(self._flush)
 
     async def commit(self) -> None:
+        if self.expected_size is not None and self.size != self.expected_size:
+            # What we hold does not add up to the origin's file: start the next attempt from zero.
+            self._resumable = False
+            raise FetchError(
+                ErrorType.SIZE_MISMATCH,
+                f"the file has {self.size} bytes where the origin announced {self.expected_size}",
+                retryable=True,
+            )
         if self._transform is not None:
             try:
                 tail = self._transform.finalize()

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from download_server.adapters.storage import Storage
+from download_server.domain.models import ResourceType, Task, TaskEvent
 from download_server.engine.fetch import Fetcher, FetchSettings
 from download_server.engine.guard import PolicyGuard
+from download_server.engine.progress import ProgressBroker
+from download_server.engine.run import Services
+from download_server.engine.scheduler import Scheduler
+from download_server.engine.settings import EngineSettings
+from tests.download.engine.fakes import FakeTaskStore
 from tests.support.origin import Origin
 
 # Real timeouts and backoff, only shorter: a test that waits on a retry waits milliseconds.
@@ -33,3 +42,76 @@ async def fetcher() -> AsyncIterator[Fetcher]:
 @pytest.fixture
 def storage(tmp_path: Path) -> Storage:
     return Storage(tmp_path / "storage")
+
+
+ENGINE = EngineSettings(
+    segment_concurrency=4,
+    allow_private_networks=True,
+    fetch=FAST,
+    event_interval=0.02,
+    heartbeat=0.2,
+    flush_interval=0.1,
+    live_poll_interval=0.02,
+)
+
+
+class Harness:
+    """A scheduler over the fake store and the local origin, plus helpers to create tasks and await their end."""
+
+    def __init__(self, origin: Origin, storage: Storage, settings: EngineSettings) -> None:
+        self.origin = origin
+        self.storage = storage
+        self.store = FakeTaskStore()
+        self.broker = ProgressBroker()
+        self.fetcher = Fetcher(settings.fetch, PolicyGuard(allow_private=settings.allow_private_networks))
+        self.services = Services(self.store, storage, self.fetcher, settings)
+        self.scheduler = Scheduler(self.services, self.broker)
+        self.last_events: list[TaskEvent] = []
+
+    async def create(self, path: str, kind: ResourceType = ResourceType.HLS, *, url: str | None = None) -> Task:
+        task = Task(
+            id=str(uuid.uuid4()),
+            user_id="user-1",
+            video_id=str(uuid.uuid4()),
+            liveroom_id="room-7",
+            liveroom_title="a live room",
+            liveroom_url="https://example.com/room-7",
+            resource_url=url or self.origin.url(path),
+            resource_type=kind,
+        )
+        await self.store.save_task(task)
+        return task
+
+    def events(self, task_id: str) -> AsyncIterator[TaskEvent]:
+        """The WatchTask stream of a task: current state, then events until terminal or PAUSED."""
+        return self.scheduler.watch(task_id, lambda: self.store.get_task(task_id))
+
+    async def until_stream_ends(self, task_id: str) -> list[TaskEvent]:
+        return [event async for event in self.events(task_id)]
+
+    async def run(self, task: Task, *, action: str = "start") -> Task:
+        """Start (or resume/retry) the task; return it as stored once an event shows it ended or paused."""
+        self.last_events = []
+        with self.broker.subscribe(task_id=task.id) as sub:  # subscribed before acting: nothing slips past
+            await getattr(self.scheduler, action)(task.id)
+            async for event in sub:
+                self.last_events.append(event)
+                if event.status.ends_stream:
+                    break
+        return await self.store.get_task(task.id)
+
+    def segment_files(self, task: Task) -> list[Path]:
+        folder = self.storage.hls_dir(task.id) / "ts"
+        return sorted(folder.iterdir(), key=lambda p: int(p.stem)) if folder.is_dir() else []
+
+
+@pytest.fixture
+async def harness(origin: Origin, storage: Storage) -> AsyncIterator[Harness]:
+    engine = Harness(origin, storage, ENGINE)
+    yield engine
+    await engine.scheduler.close()
+
+
+@pytest.fixture(scope="session")
+def manifest(media_fixtures: Path) -> dict[str, Any]:
+    return dict(json.loads((media_fixtures / "manifest.json").read_text()))

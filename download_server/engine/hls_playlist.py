@@ -1,0 +1,138 @@
+"""Reading remote HLS playlists (via the m3u8 package) into plain facts: variants, segments, keys, init sections."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+import m3u8
+
+from download_server.engine.crypto import iv_for_sequence, parse_iv
+from download_server.engine.errors import ErrorType, FetchError
+
+# EXT-X-MAP may carry a BYTERANGE. The Segment row has room for the init URI only, so the range rides in a
+# URL fragment: fragments never reach the origin, and the row stays self-contained for resume and retry.
+_INIT_RANGE = re.compile(r"#mediadl-range=(\d+)@(\d+)$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    url: str
+    bandwidth: int
+    count: int  # how many variants the master offered
+
+
+@dataclass(frozen=True)
+class RemoteSegment:
+    sequence: int
+    uri: str
+    duration: float
+    byterange: tuple[int, int] | None  # (offset, length)
+    key_uri: str | None
+    key_iv: str | None  # 32 hex digits
+    init_uri: str | None
+    discontinuity: bool
+
+    @property
+    def identity(self) -> tuple[str, int | None, int | None]:
+        """What names the same piece of media across refreshes of a live playlist."""
+        offset, length = self.byterange if self.byterange else (None, None)
+        return self.uri, offset, length
+
+
+@dataclass(frozen=True)
+class MediaPlaylist:
+    url: str
+    target_duration: float
+    endlist: bool
+    segments: list[RemoteSegment]
+
+
+def decode(body: bytes) -> str:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FetchError(ErrorType.PLAYLIST, "the playlist is not UTF-8 text") from None
+    if not text.lstrip().startswith("#EXTM3U"):
+        raise FetchError(ErrorType.PLAYLIST, "not an HLS playlist (no #EXTM3U header)")
+    return text
+
+
+def pick_variant(text: str, url: str) -> Variant | None:
+    """The highest-BANDWIDTH variant of a master playlist, or None if `text` is a media playlist."""
+    parsed = m3u8.loads(text)
+    if not parsed.is_variant:
+        return None
+    choices = [(p.stream_info.bandwidth or 0, p.uri) for p in parsed.playlists if p.uri]
+    if not choices:
+        raise FetchError(ErrorType.PLAYLIST, "the master playlist lists no variant")
+    bandwidth, uri = max(choices, key=lambda choice: choice[0])
+    return Variant(urljoin(url, uri), bandwidth, len(choices))
+
+
+def parse_media(text: str, url: str) -> MediaPlaylist:
+    """Every segment with absolute URIs, explicit byte ranges, its key/IV and init section in force.
+
+    Raises FetchError (unsupported_encryption) for SAMPLE-AES or any DRM key: such a stream cannot be
+    saved as playable files, so it fails as a whole instead of leaving garbage.
+    """
+    parsed = m3u8.loads(text)
+    if parsed.is_variant:
+        raise FetchError(ErrorType.PLAYLIST, "a master playlist where a media playlist was expected")
+    segments: list[RemoteSegment] = []
+    range_end: dict[str, int] = {}  # where the last sub-range of each resource ended (implicit offsets)
+    first_sequence = parsed.media_sequence or 0
+    for position, seg in enumerate(parsed.segments):
+        sequence = seg.media_sequence if seg.media_sequence is not None else first_sequence + position
+        uri = urljoin(url, seg.uri)
+        byterange = _byterange(seg.byterange, range_end.get(uri, 0)) if seg.byterange else None
+        if byterange is not None:
+            range_end[uri] = byterange[0] + byterange[1]
+        key_uri, key_iv = _key(seg.key, url, sequence)
+        init_uri = None
+        if seg.init_section is not None and seg.init_section.uri:
+            init_uri = urljoin(url, seg.init_section.uri)
+            if seg.init_section.byterange:
+                offset_, length = _byterange(seg.init_section.byterange, 0)
+                init_uri += f"#mediadl-range={length}@{offset_}"
+        duration = float(seg.duration or 0.0)
+        segments.append(
+            RemoteSegment(sequence, uri, duration, byterange, key_uri, key_iv, init_uri, bool(seg.discontinuity))
+        )
+    return MediaPlaylist(url, float(parsed.target_duration or 0.0), bool(parsed.is_endlist), segments)
+
+
+def split_init_uri(init_uri: str) -> tuple[str, tuple[int, int] | None]:
+    """The URL to fetch and the (offset, length) of an init section stored by parse_media."""
+    match = _INIT_RANGE.search(init_uri)
+    if match is None:
+        return init_uri, None
+    return init_uri[: match.start()], (int(match.group(2)), int(match.group(1)))
+
+
+def _byterange(spec: str, implicit_offset: int) -> tuple[int, int]:
+    length, _, offset = str(spec).partition("@")
+    try:
+        return (int(offset) if offset else implicit_offset), int(length)
+    except ValueError:
+        raise FetchError(ErrorType.PLAYLIST, f"bad EXT-X-BYTERANGE {spec!r}") from None
+
+
+def _key(key: m3u8.Key | None, url: str, sequence: int) -> tuple[str | None, str | None]:
+    if key is None or key.method in (None, "NONE"):
+        return None, None
+    keyformat = (key.keyformat or "identity").strip('"')
+    if key.method != "AES-128" or keyformat != "identity":
+        raise FetchError(
+            ErrorType.UNSUPPORTED_ENCRYPTION,
+            f"EXT-X-KEY METHOD={key.method} (KEYFORMAT={keyformat}) is not supported: only clear and AES-128 "
+            "streams can be saved as playable files",
+        )
+    if not key.uri:
+        raise FetchError(ErrorType.PLAYLIST, "an AES-128 EXT-X-KEY without a URI")
+    try:
+        iv = parse_iv(key.iv) if key.iv else iv_for_sequence(sequence)
+    except ValueError as exc:
+        raise FetchError(ErrorType.PLAYLIST, f"bad EXT-X-KEY IV: {exc}") from None
+    return urljoin(url, key.uri), iv.hex()

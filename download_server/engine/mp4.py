@@ -1,0 +1,136 @@
+"""Mp4Job: one progressive file streamed to disk in constant memory, resumed with HTTP Range after a stop."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from pathlib import Path
+from typing import BinaryIO
+
+import aiohttp
+
+from download_server.adapters.storage import temp_path
+from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
+from download_server.engine.errors import ErrorType, FetchError
+from download_server.engine.files import FileSink
+from download_server.engine.run import RunContext
+
+# An origin answering a video URL with these is showing an error or login page, not the file.
+_NOT_VIDEO = frozenset({"text/html", "text/plain", "application/json", "application/xml", "text/xml"})
+
+
+class Mp4Job:
+    whole_file = True
+
+    def final_path(self, ctx: RunContext, segment: Segment) -> Path:
+        return ctx.services.storage.mp4_path(ctx.task)
+
+    def leftovers(self, ctx: RunContext) -> list[Path]:
+        final = ctx.services.storage.mp4_path(ctx.task)
+        return [final, temp_path(final)]
+
+    async def run(self, ctx: RunContext) -> None:
+        segment = await single_segment(ctx)
+        if segment.status is not SegmentStatus.PENDING:
+            return
+        task, fetcher = ctx.task, ctx.services.fetcher
+
+        def on_write(nbytes: int) -> None:
+            ctx.tracker.received(nbytes)
+            task.bytes_downloaded = sink.size
+            if task.bytes_total:
+                task.progress = min(1.0, sink.size / task.bytes_total)
+
+        def check(resp: aiohttp.ClientResponse) -> None:
+            content_type = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if content_type in _NOT_VIDEO:
+                raise FetchError(ErrorType.BAD_CONTENT, f"expected a video, the origin sent {content_type}")
+            total = announced_total(resp, sink.held())
+            if total is not None:
+                task.bytes_total = sink.expected_size = total
+
+        sink = FileSink(self.final_path(ctx, segment), resumable=True, on_write=on_write)
+        # A .part left by a pause or a crash counts as downloaded: only the rest is requested.
+        task.bytes_downloaded = await asyncio.to_thread(sink.held)
+        try:
+            got = await fetcher.download(segment.uri, sink, check=check, expected_total=task.bytes_total)
+        except FetchError as exc:
+            await ctx.segment_failed(segment, exc)
+            return
+        task.bytes_total = sink.size
+        await ctx.segment_done(segment, size=sink.size, sha256=sink.sha256, attempts=got.attempts)
+
+    async def result(self, ctx: RunContext, *, ended: bool) -> Video | None:
+        segment = ctx.segments.get(0)
+        if segment is None or segment.status is not SegmentStatus.DONE:
+            return None
+        path = self.final_path(ctx, segment)
+        duration = await asyncio.to_thread(mp4_duration, path)
+        return Video(
+            id="",
+            task_id=ctx.task.id,
+            video_id=ctx.task.video_id,
+            file_path=str(path),
+            file_size=segment.bytes,
+            duration_seconds=round(duration, 3),
+            format=VideoFormat.MP4,
+            sha256=segment.sha256,
+        )
+
+
+async def single_segment(ctx: RunContext) -> Segment:
+    """The one segment row (index 0) of a whole-file resource, created on the first run."""
+    segment = ctx.segments.get(0)
+    if segment is None:
+        segment = Segment(task_id=ctx.task.id, index=0, uri=ctx.task.resource_url)
+        await ctx.add_segments([segment])
+    return segment
+
+
+def announced_total(resp: aiohttp.ClientResponse, held: int) -> int | None:
+    """The whole file's size as the origin states it (Content-Range total, or Content-Length of a 200)."""
+    if resp.status == 206:
+        total = resp.headers.get("Content-Range", "").rpartition("/")[2]
+        return int(total) if total.isdigit() else None
+    return resp.content_length
+
+
+def mp4_duration(path: Path) -> float:
+    """Blocking: seconds from the moov/mvhd box (0.0 if absent), reading box headers only."""
+    with path.open("rb") as handle:
+        size = path.stat().st_size
+        moov = _find_box(handle, b"moov", 0, size)
+        if moov is None:
+            return 0.0
+        mvhd = _find_box(handle, b"mvhd", *moov)
+        if mvhd is None:
+            return 0.0
+        handle.seek(mvhd[0])
+        version = handle.read(4)[0]
+        if version == 1:
+            handle.seek(16, 1)
+            timescale, duration = struct.unpack(">IQ", handle.read(12))
+        else:
+            handle.seek(8, 1)
+            timescale, duration = struct.unpack(">II", handle.read(8))
+        return float(duration) / timescale if timescale else 0.0
+
+
+def _find_box(handle: BinaryIO, kind: bytes, start: int, end: int) -> tuple[int, int] | None:
+    """(payload start, payload end) of the first box of `kind` between start and end."""
+    position = start
+    while position + 8 <= end:
+        handle.seek(position)
+        box_size, box_kind = struct.unpack(">I4s", handle.read(8))
+        header = 8
+        if box_size == 1:
+            box_size = struct.unpack(">Q", handle.read(8))[0]
+            header = 16
+        elif box_size == 0:
+            box_size = end - position
+        if box_size < header:
+            return None
+        if box_kind == kind:
+            return position + header, position + box_size
+        position += box_size
+    return None

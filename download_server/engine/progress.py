@@ -1,0 +1,165 @@
+"""The progress broker: the engine publishes TaskEvents; any number of watchers, per task or per user, read them.
+
+Publishing never blocks and never waits on a watcher. Each subscription keeps, per task, the status
+changes it has not read yet plus only the newest progress event: a slow watcher skips intermediate
+progress but never misses the latest state or a terminal (or PAUSED) event, and its memory is bounded
+by the number of tasks it watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+
+from download_server.domain.models import Task, TaskEvent, TaskStatus
+
+# Per task, how many unread status changes a subscription keeps before dropping the oldest non-final ones.
+MAX_PENDING_PER_TASK = 16
+# How many tasks' last events the broker remembers (to give a new watcher the freshest state at once).
+MAX_REMEMBERED = 10_000
+
+
+class Subscription:
+    """An async iterator of events; close() (or leaving `with`) unsubscribes. Never blocks the publisher."""
+
+    def __init__(
+        self, broker: ProgressBroker, task_id: str | None, user_id: str | None, statuses: frozenset[TaskStatus]
+    ) -> None:
+        self._broker = broker
+        self.task_id = task_id
+        self.user_id = user_id
+        self._statuses = statuses
+        self._pending: OrderedDict[str, list[TaskEvent]] = OrderedDict()
+        self._wakeup = asyncio.Event()
+        self._closed = False
+
+    def offer(self, event: TaskEvent) -> None:
+        if self._closed or (self._statuses and event.status not in self._statuses):
+            return
+        queue = self._pending.get(event.task_id)
+        if queue is None:
+            self._pending[event.task_id] = [event]
+        elif queue[-1].status is event.status and not event.status.ends_stream:
+            queue[-1] = event  # same state, newer numbers: the older progress is not worth delivering
+        else:
+            queue.append(event)
+            if len(queue) > MAX_PENDING_PER_TASK:
+                droppable = next((i for i, e in enumerate(queue[:-1]) if not e.status.ends_stream), 0)
+                del queue[droppable]
+        self._wakeup.set()
+
+    def discard_pending(self) -> None:
+        self._pending.clear()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._broker._unsubscribe(self)
+            self._wakeup.set()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> TaskEvent:
+        while not self._pending:
+            if self._closed:
+                raise StopAsyncIteration
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        task_id, queue = next(iter(self._pending.items()))
+        event = queue.pop(0)
+        if queue:
+            self._pending.move_to_end(task_id)  # round-robin between tasks for per-user watchers
+        else:
+            del self._pending[task_id]
+        return event
+
+
+class ProgressBroker:
+    """Fan-out of TaskEvents to subscriptions by task id and by user id."""
+
+    def __init__(self) -> None:
+        self._by_task: dict[str, set[Subscription]] = {}
+        self._by_user: dict[str, set[Subscription]] = {}
+        self._latest: OrderedDict[str, TaskEvent] = OrderedDict()
+
+    def publish(self, event: TaskEvent) -> None:
+        self._latest[event.task_id] = event
+        self._latest.move_to_end(event.task_id)
+        if len(self._latest) > MAX_REMEMBERED:
+            self._latest.popitem(last=False)
+        for sub in (*self._by_task.get(event.task_id, ()), *self._by_user.get(event.user_id, ())):
+            sub.offer(event)
+
+    def latest(self, task_id: str) -> TaskEvent | None:
+        return self._latest.get(task_id)
+
+    def subscribe(
+        self, *, task_id: str | None = None, user_id: str | None = None, statuses: Iterable[TaskStatus] = ()
+    ) -> Subscription:
+        if (task_id is None) == (user_id is None):
+            raise ValueError("subscribe to one task or to one user's tasks")
+        sub = Subscription(self, task_id, user_id, frozenset(statuses))
+        if task_id is not None:
+            self._by_task.setdefault(task_id, set()).add(sub)
+        else:
+            assert user_id is not None
+            self._by_user.setdefault(user_id, set()).add(sub)
+        return sub
+
+    def subscriber_count(self) -> int:
+        return sum(map(len, self._by_task.values())) + sum(map(len, self._by_user.values()))
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        index, key = (self._by_task, sub.task_id) if sub.task_id is not None else (self._by_user, sub.user_id)
+        assert key is not None
+        subs = index.get(key)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del index[key]
+
+
+async def watch_task(
+    broker: ProgressBroker, task_id: str, load: Callable[[], Awaitable[Task]]
+) -> AsyncIterator[TaskEvent]:
+    """The stream of StartTask/RetryTask/WatchTask: the current state at once, then events until one
+    shows a terminal state or PAUSED. `load` reads the task (and checks ownership: it may raise NotFound)."""
+    with broker.subscribe(task_id=task_id) as sub:
+        task = await load()
+        # Subscribed before loading: whatever arrived meanwhile is no newer than the broker's latest.
+        first = broker.latest(task_id) or TaskEvent.of(task)
+        sub.discard_pending()
+        yield first
+        if first.status.ends_stream:
+            return
+        async for event in sub:
+            yield event
+            if event.status.ends_stream:
+                return
+
+
+async def watch_user(
+    broker: ProgressBroker,
+    user_id: str,
+    load: Callable[[], Awaitable[list[Task]]],
+    statuses: Iterable[TaskStatus] = (),
+) -> AsyncIterator[TaskEvent]:
+    """The stream of WatchTasks: each matching task's current state, then every event; never ends by itself."""
+    wanted = frozenset(statuses)
+    with broker.subscribe(user_id=user_id, statuses=wanted) as sub:
+        tasks = await load()
+        sub.discard_pending()
+        for task in tasks:
+            first = broker.latest(task.id) or TaskEvent.of(task)
+            if not wanted or first.status in wanted:
+                yield first
+        async for event in sub:
+            yield event

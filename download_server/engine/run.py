@@ -1,0 +1,226 @@
+"""RunContext: one run of one task (its segments, open failures, counters) and the bookkeeping all jobs share."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from download_server.adapters.storage import Storage
+from download_server.domain.models import (
+    Failure,
+    FailureStatus,
+    Segment,
+    SegmentStatus,
+    Task,
+    TaskStatus,
+    Video,
+    utcnow,
+)
+from download_server.domain.ports import TaskStore
+from download_server.engine.errors import FetchError
+from download_server.engine.fetch import Fetcher
+from download_server.engine.files import sha256_of
+from download_server.engine.settings import EngineSettings
+from download_server.engine.tracker import ProgressTracker
+
+WHOLE = -1  # the segment_index of a failure that concerns the whole resource (or an HLS playlist)
+OPEN = (FailureStatus.PENDING, FailureStatus.RETRYING)
+
+
+class Job(Protocol):
+    """What one resource kind (HLS, MP4, image) does within a run."""
+
+    whole_file: bool  # one segment row (index 0) for the whole resource; failures use index -1
+
+    def final_path(self, ctx: RunContext, segment: Segment) -> Path | None:
+        """Where the segment's finished file is (None: not known yet)."""
+        ...
+
+    def leftovers(self, ctx: RunContext) -> list[Path]:
+        """Files or folders a fresh plan must not inherit (left by an earlier plan of this task)."""
+        ...
+
+    async def run(self, ctx: RunContext) -> None:
+        """Fetch every PENDING segment (planning first when ctx.replan); record failures, never raise them."""
+        ...
+
+    async def result(self, ctx: RunContext, *, ended: bool) -> Video | None:
+        """Write what the run produced (the local playlist) and describe it; None when nothing usable exists."""
+        ...
+
+
+@dataclass(frozen=True)
+class Services:
+    store: TaskStore
+    storage: Storage
+    fetcher: Fetcher
+    settings: EngineSettings
+
+
+class RunContext:
+    def __init__(
+        self, task: Task, services: Services, tracker: ProgressTracker, job: Job, targets: frozenset[int] | None
+    ) -> None:
+        self.task = task
+        self.services = services
+        self.store = services.store
+        self.tracker = tracker
+        self.job = job
+        self.targets = targets
+        # A normal run (start, resume, recovery) or a retry of the whole resource plans from the source again.
+        self.replan = targets is None or WHOLE in targets
+        self.segments: dict[int, Segment] = {}
+        self.open_failures: dict[int, Failure] = {}
+
+    async def load(self) -> None:
+        """Read persisted state, check it against the disk, and prepare the retry targets."""
+        segments = await self.store.list_segments(self.task.id)
+        self.segments = {s.index: s for s in segments}
+        for failure in await self.store.task_failures(self.task.id, OPEN):
+            self.open_failures[failure.segment_index] = failure
+        if segments:
+            for segment in await asyncio.to_thread(self._reconcile_with_disk):
+                self.tracker.touched(segment)
+        else:
+            # A fresh plan: nothing an earlier plan of this task left (other URL, other variant) may be adopted.
+            await asyncio.to_thread(lambda: _remove(self.job.leftovers(self)))
+        for segment in self.segments.values():
+            if segment.status is SegmentStatus.DONE:
+                await self.resolve(self.failure_index(segment), 0)
+        for index in sorted(self.targets or ()):
+            await self._prepare_retry(index)
+        self.recount()
+
+    def _reconcile_with_disk(self) -> list[Segment]:
+        """Blocking. A DONE segment whose file is gone is fetched again; a PENDING one whose final file
+        exists was completed just before a crash (files are renamed only when whole): keep it."""
+        changed = []
+        for segment in self.segments.values():
+            path = self.job.final_path(self, segment)
+            if path is None:
+                continue
+            exists = path.is_file()
+            if segment.status is SegmentStatus.DONE and not exists:
+                segment.status, segment.bytes, segment.sha256 = SegmentStatus.PENDING, 0, ""
+                changed.append(segment)
+            elif segment.status is SegmentStatus.PENDING and exists:
+                segment.status, segment.bytes, segment.sha256 = SegmentStatus.DONE, path.stat().st_size, sha256_of(path)
+                changed.append(segment)
+        return changed
+
+    async def _prepare_retry(self, index: int) -> None:
+        failure = self.open_failures.get(index)
+        if failure is not None and failure.status is not FailureStatus.RETRYING:
+            failure.status, failure.update_time = FailureStatus.RETRYING, utcnow()
+            await self.store.save_failure(failure)
+        segment = self.segments.get(0 if self.job.whole_file else index)
+        if segment is not None and segment.status is SegmentStatus.FAILED:
+            segment.status = SegmentStatus.PENDING
+            self.tracker.touched(segment)
+
+    def failure_index(self, segment: Segment) -> int:
+        return WHOLE if self.job.whole_file else segment.index
+
+    def ordered(self) -> list[Segment]:
+        return [self.segments[i] for i in sorted(self.segments)]
+
+    def pending(self) -> list[Segment]:
+        return [s for s in self.ordered() if s.status is SegmentStatus.PENDING]
+
+    def recount(self) -> None:
+        task = self.task
+        segments = self.segments.values()
+        task.segments_total = len(self.segments)
+        task.segments_done = sum(s.status is SegmentStatus.DONE for s in segments)
+        task.segments_failed = sum(s.status is SegmentStatus.FAILED for s in segments)
+        task.bytes_downloaded = sum(s.bytes for s in segments if s.status is SegmentStatus.DONE)
+        task.recompute_progress()
+        self.tracker.touched()
+
+    async def add_segments(self, segments: Sequence[Segment]) -> None:
+        if not segments:
+            return
+        await self.store.add_segments(self.task.id, segments)
+        for segment in segments:
+            self.segments[segment.index] = segment
+        self.recount()
+
+    async def segment_done(self, segment: Segment, *, size: int, sha256: str, attempts: int) -> None:
+        task = self.task
+        if segment.status is SegmentStatus.FAILED:
+            task.segments_failed -= 1
+        if segment.status is not SegmentStatus.DONE:
+            task.segments_done += 1
+            task.bytes_downloaded += size
+        segment.status, segment.bytes, segment.sha256 = SegmentStatus.DONE, size, sha256
+        segment.attempts += attempts
+        task.recompute_progress()
+        self.tracker.touched(segment)
+        await self.resolve(self.failure_index(segment), attempts)
+
+    async def segment_failed(self, segment: Segment, error: FetchError) -> None:
+        if segment.status is not SegmentStatus.FAILED:
+            self.task.segments_failed += 1
+        segment.status = SegmentStatus.FAILED
+        segment.attempts += error.attempts
+        self.tracker.touched(segment)
+        await self.record_failure(self.failure_index(segment), segment.uri, error)
+
+    async def record_failure(self, index: int, url: str, error: FetchError) -> None:
+        """One record per failing segment (or resource): a repeated failure updates the open record."""
+        where = "the resource" if index == WHOLE else f"segment {index}"
+        self.task.last_error = f"{where}: {error.message}"
+        failure = self.open_failures.get(index)
+        if failure is not None:
+            failure.error_type, failure.error_message = error.error_type.value, error.message
+            failure.http_status, failure.segment_url = error.http_status, url
+            failure.attempts += error.attempts
+            failure.status, failure.update_time = FailureStatus.PENDING, utcnow()
+            await self.store.save_failure(failure)
+            return
+        failure = Failure(
+            id=str(uuid.uuid4()),
+            task_id=self.task.id,
+            segment_index=index,
+            segment_url=url,
+            error_type=error.error_type.value,
+            error_message=error.message,
+            http_status=error.http_status,
+            attempts=error.attempts,
+        )
+        self.open_failures[index] = await self.store.add_failure(failure)
+
+    async def resolve(self, index: int, attempts: int) -> None:
+        failure = self.open_failures.pop(index, None)
+        if failure is not None:
+            failure.status, failure.update_time = FailureStatus.RESOLVED, utcnow()
+            failure.attempts += attempts
+            await self.store.save_failure(failure)
+
+    async def release_retries(self) -> None:
+        """Failures still marked RETRYING when a run stops go back to PENDING (open, not being fetched)."""
+        for failure in self.open_failures.values():
+            if failure.status is FailureStatus.RETRYING:
+                failure.status, failure.update_time = FailureStatus.PENDING, utcnow()
+                await self.store.save_failure(failure)
+
+    def outcome(self) -> TaskStatus:
+        """COMPLETED when everything is on disk; PARTIAL_COMPLETED with gaps; FAILED with nothing usable."""
+        if self.task.segments_done == 0:
+            return TaskStatus.FAILED
+        if self.task.segments_failed or self.open_failures:
+            return TaskStatus.PARTIAL_COMPLETED
+        return TaskStatus.COMPLETED
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)

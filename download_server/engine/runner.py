@@ -1,0 +1,164 @@
+"""Runner: drives one run of one task from load to its end state, and stops it cleanly when asked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from enum import StrEnum
+
+from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus, utcnow
+from download_server.domain.ports import TaskStore
+from download_server.engine.errors import ErrorType, FetchError
+from download_server.engine.hls import HlsJob
+from download_server.engine.image import ImageJob
+from download_server.engine.mp4 import Mp4Job
+from download_server.engine.progress import ProgressBroker
+from download_server.engine.run import WHOLE, Job, RunContext, Services
+from download_server.engine.tracker import ProgressTracker
+from mediadl_common.errors import NotFound
+
+log = logging.getLogger(__name__)
+
+# What the engine owns in a task row; everything else (titles, URLs) belongs to the user's requests.
+ENGINE_FIELDS = (
+    "status",
+    "progress",
+    "bytes_downloaded",
+    "bytes_total",
+    "segments_total",
+    "segments_done",
+    "segments_failed",
+    "retry_count",
+    "last_error",
+    "update_time",
+    "complete_time",
+)
+
+
+class Stop(StrEnum):
+    PAUSE = "pause"
+    CANCEL = "cancel"
+    DELETE = "delete"  # the rows are going: persist nothing
+    SHUTDOWN = "shutdown"  # the server stops: leave the task PROCESSING for recover()
+
+
+def make_job(resource_type: ResourceType) -> Job:
+    jobs: dict[ResourceType, type[HlsJob] | type[Mp4Job] | type[ImageJob]] = {
+        ResourceType.HLS: HlsJob,
+        ResourceType.MP4: Mp4Job,
+        ResourceType.IMAGE: ImageJob,
+    }
+    return jobs[resource_type]()
+
+
+async def save_state(store: TaskStore, task: Task) -> None:
+    """Write the engine's fields onto a fresh copy of the row, so a concurrent title change is not undone."""
+    try:
+        fresh = await store.get_task(task.id)
+    except NotFound:
+        return  # deleted meanwhile
+    for name in ENGINE_FIELDS:
+        setattr(fresh, name, getattr(task, name))
+    await store.save_task(fresh)
+
+
+class Runner:
+    def __init__(
+        self, task: Task, targets: frozenset[int] | None, services: Services, broker: ProgressBroker, note: str
+    ) -> None:
+        self.task = task
+        self.targets = targets
+        self.services = services
+        self.broker = broker
+        self.note = note
+        self.stop_reason: Stop | None = None
+        self.done = asyncio.Event()
+        self._inner: asyncio.Task[None] | None = None
+
+    def stop(self, reason: Stop) -> None:
+        """Ask the run to stop; await `done` to know it has (its end state is then persisted)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if self._inner is not None:
+            self._inner.cancel()
+
+    async def execute(self) -> None:
+        settings = self.services.settings
+        tracker = ProgressTracker(
+            self.task,
+            self.broker,
+            self.services.store,
+            interval=settings.event_interval,
+            heartbeat=settings.heartbeat,
+            flush_interval=settings.flush_interval,
+        )
+        job = make_job(self.task.resource_type)
+        ctx = RunContext(self.task, self.services, tracker, job, self.targets)
+        tracker.message = self.note
+        try:
+            tracker.publish()
+            await ctx.load()
+            tracker.start()
+            crashed = False
+            if self.stop_reason is None:
+                self._inner = asyncio.create_task(job.run(ctx), name=f"job-{self.task.id}")
+                await asyncio.wait([self._inner])
+                crashed = not self._inner.cancelled() and self._inner.exception() is not None
+                if crashed:
+                    await self._record_crash(ctx, self._inner.exception())
+                elif not self._inner.cancelled():
+                    self.stop_reason = None  # it ended on its own before the stop took effect
+            await tracker.stop()
+            await self._finish(ctx, job, tracker, crashed)
+        except Exception:
+            log.exception("a download run failed while persisting its end state", extra={"task_id": self.task.id})
+            await tracker.stop()
+        finally:
+            self.done.set()
+
+    async def _record_crash(self, ctx: RunContext, exc: BaseException | None) -> None:
+        log.error("download job crashed", exc_info=exc, extra={"task_id": self.task.id})
+        error = FetchError(ErrorType.INTERNAL, f"internal error ({type(exc).__name__}); see the server log")
+        await ctx.record_failure(WHOLE, self.task.resource_url, error)
+
+    async def _finish(self, ctx: RunContext, job: Job, tracker: ProgressTracker, crashed: bool) -> None:
+        task, store = self.task, self.services.store
+        await ctx.release_retries()
+        reason = self.stop_reason
+        if reason is Stop.DELETE:
+            return
+        await tracker.flush()
+        if reason is Stop.SHUTDOWN:
+            return
+        message = tracker.message
+        if reason is Stop.PAUSE:
+            task.status, task.update_time = TaskStatus.PAUSED, utcnow()
+            message = "paused; finished segments are kept"
+        elif reason is Stop.CANCEL:
+            task.status = TaskStatus.CANCELLED
+            task.update_time = task.complete_time = utcnow()
+            message = "cancelled"
+        else:
+            status = TaskStatus.FAILED if crashed else ctx.outcome()
+            video = None
+            if status is not TaskStatus.FAILED:
+                video = await job.result(ctx, ended=True)
+            task.finish(status, last_error="" if status is TaskStatus.COMPLETED else task.last_error)
+            if video is not None:
+                video.id = str(uuid.uuid4())
+                await store.save_video(video)
+        await save_state(store, task)
+        self.broker.publish(tracker.event(message))
+
+    async def cancel_now(self) -> None:
+        """Emergency stop (the event loop is closing): cancel without persisting an end state."""
+        if self._inner is not None:
+            self._inner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._inner
+
+
+def queued_event(task: Task, position: int, waiting: int, slots: int) -> TaskEvent:
+    return TaskEvent.of(task, message=f"queued: position {position} of {waiting}, waiting for one of {slots} slots")
