@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Sequence
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -71,8 +71,8 @@ def _blocking(fn: Callable[Concatenate[AsyncClient, P], Awaitable[T]]) -> Callab
 
 def _blocking_iter(
     fn: Callable[Concatenate[AsyncClient, P], AsyncIterator[T]],
-) -> Callable[Concatenate[Client, P], Iterator[T]]:
-    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+) -> Callable[Concatenate[Client, P], Generator[T, None, None]]:
+    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Generator[T, None, None]:
         return self._iterate(fn(self.async_client, *args, **kwargs))
 
     method.__name__, method.__doc__ = fn.__name__, fn.__doc__
@@ -135,7 +135,7 @@ class Client:
     iter_task_videos = _blocking_iter(AsyncClient.iter_task_videos)
     get_video = _blocking(AsyncClient.get_video)
 
-    def _iterate(self, source: AsyncIterator[T]) -> Iterator[T]:
+    def _iterate(self, source: AsyncIterator[T]) -> Generator[T, None, None]:
         async def step() -> T:
             return await anext(source)
 

@@ -75,7 +75,7 @@ class Dashboard:
                         self.dirty.set()
                 self.state.notice = "the server ended the stream: reconnecting"
             except UnavailableError as exc:
-                self.state.notice = f"connection lost ({exc.message}): reconnecting in {delay:.0f}s"
+                self.state.notice = f"connection lost ({exc.message}): reconnecting in {delay:g}s"
             self.dirty.set()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
@@ -103,7 +103,7 @@ class Dashboard:
             size = shutil.get_terminal_size((100, 30))
             lines = render(self.state, size.columns, size.lines, clock=time.strftime("%H:%M:%S"), unicode=self._unicode)
             # Home, overwrite each line, clear what is left: no flicker from clearing the whole screen first.
-            frame = "\x1b[H" + "".join(line + "\x1b[K\r\n" for line in lines[:-1]) + lines[-1] + "\x1b[K\x1b[J"
+            frame = "\x1b[H" + "".join(line + "\x1b[K\n" for line in lines[:-1]) + lines[-1] + "\x1b[K\x1b[J"
             self.ctx.stdout.write(frame)
             self.ctx.stdout.flush()
             await asyncio.sleep(FRAME_SECONDS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from clients.cli.output import human_bytes, human_duration, short_id
 from clients.cli.progress import bar
@@ -19,14 +19,13 @@ _RANK = {
     TaskStatus.COMPLETED: 5,
     TaskStatus.CANCELLED: 6,
 }
-_BAR = 16
+_BAR = 12
 
 
 @dataclass(frozen=True)
 class Row:
     task_id: str
     title: str
-    kind: str
     status: TaskStatus
     progress: float
     bytes_downloaded: int
@@ -36,14 +35,14 @@ class Row:
     segments_total: int
     speed: float
     eta: float
-    updated: datetime | None
+    # Rows are ordered by status, then newest first: creation time keeps that order still while events flow.
+    created: datetime
 
     @classmethod
     def from_task(cls, task: Task) -> Row:
         return cls(
             task_id=task.id,
             title=task.liveroom_title or task.liveroom_id,
-            kind=task.resource_type.value,
             status=task.status,
             progress=task.progress,
             bytes_downloaded=task.bytes_downloaded,
@@ -53,10 +52,17 @@ class Row:
             segments_total=task.segments_total,
             speed=0.0,
             eta=0.0,
-            updated=task.update_time,
+            created=task.create_time or datetime.now(UTC),
         )
 
+    @classmethod
+    def placeholder(cls, event: TaskEvent) -> Row:
+        """A task first seen through an event; its title arrives later (DashboardState.fill_in)."""
+        blank = cls(event.task_id, "…", event.status, 0.0, 0, 0, 0, 0, 0, 0.0, 0.0, datetime.now(UTC))
+        return blank.with_event(event)
+
     def with_event(self, event: TaskEvent) -> Row:
+        downloading = event.status is TaskStatus.PROCESSING
         return replace(
             self,
             status=event.status,
@@ -66,9 +72,8 @@ class Row:
             segments_done=event.segments_done,
             segments_failed=event.segments_failed,
             segments_total=event.segments_total,
-            speed=event.speed_bytes_per_second if event.status is TaskStatus.PROCESSING else 0.0,
-            eta=event.eta_seconds if event.status is TaskStatus.PROCESSING else 0.0,
-            updated=event.event_time or self.updated,
+            speed=event.speed_bytes_per_second if downloading else 0.0,
+            eta=event.eta_seconds if downloading else 0.0,
         )
 
 
@@ -91,67 +96,77 @@ class DashboardState:
             return True
         row = self.rows.get(event.task_id)
         if row is None:
-            placeholder = Row(event.task_id, "…", "", event.status, 0.0, 0, 0, 0, 0, 0, 0.0, 0.0, None)
-            self.rows[event.task_id] = placeholder.with_event(event)
+            self.rows[event.task_id] = Row.placeholder(event)
             return False
         self.rows[event.task_id] = row.with_event(event)
         return True
 
     def fill_in(self, task: Task) -> None:
-        """Title and type of a task first seen through an event; its progress stays the event's."""
+        """Title and creation time of a task first seen through an event; its progress stays the event's."""
         row = self.rows.get(task.id)
         if row is not None:
             self.rows[task.id] = replace(
-                row, title=task.liveroom_title or task.liveroom_id, kind=task.resource_type.value
+                row, title=task.liveroom_title or task.liveroom_id, created=task.create_time or row.created
             )
 
     def _wanted(self, status: TaskStatus) -> bool:
         return not self.statuses or status in self.statuses
 
     def ordered(self) -> list[Row]:
-        def key(row: Row) -> tuple[int, float]:
-            stamp = row.updated.timestamp() if row.updated else 0.0
-            return (_RANK.get(row.status, 9), -stamp)
-
-        return sorted(self.rows.values(), key=key)
+        return sorted(self.rows.values(), key=lambda row: (_RANK.get(row.status, 9), -row.created.timestamp()))
 
 
-# (header, width, right-aligned); the last column (TITLE) takes what is left.
+@dataclass(frozen=True)
+class Column:
+    header: str
+    width: int
+    right: bool = False
+
+
+# In order on screen; when the terminal is narrow, columns are dropped from the end of _DROP_ORDER first.
 _COLUMNS = [
-    ("ID", 8, False),
-    ("STATUS", 17, False),
-    ("PROGRESS", _BAR + 9, False),
-    ("SIZE", 21, False),
-    ("SPEED", 11, True),
-    ("ETA", 7, True),
-    ("SEGMENTS", 13, False),
-    ("TITLE", 0, False),
+    Column("ID", 8),
+    Column("TITLE", 20),
+    Column("STATUS", 17),
+    Column("PROGRESS", _BAR + 9),
+    Column("SIZE", 21),
+    Column("SPEED", 11, right=True),
+    Column("ETA", 7, right=True),
+    Column("SEGMENTS", 10),
 ]
+_DROP_ORDER = ["SIZE", "SEGMENTS", "ETA", "SPEED", "TITLE"]
 
 
-def _line(cells: list[str]) -> str:
-    parts = [
-        cell if width == 0 else (cell.rjust(width) if right else cell.ljust(width))
-        for cell, (_, width, right) in zip(cells, _COLUMNS, strict=True)
-    ]
-    return "  ".join(parts).rstrip()
+def _visible(columns: int) -> list[Column]:
+    shown = list(_COLUMNS)
+    for name in _DROP_ORDER:
+        if sum(c.width for c in shown) + 2 * (len(shown) - 1) <= columns:
+            break
+        shown = [c for c in shown if c.header != name]
+    return shown
 
 
-def _cells(row: Row, unicode: bool) -> list[str]:
+def _fit(text: str, column: Column) -> str:
+    if len(text) > column.width:
+        text = text[: column.width - 1] + "…"
+    return text.rjust(column.width) if column.right else text.ljust(column.width)
+
+
+def _cells(row: Row, unicode: bool) -> dict[str, str]:
     size = human_bytes(row.bytes_downloaded) + (f"/{human_bytes(row.bytes_total)}" if row.bytes_total else "")
     segments = f"{row.segments_done}/{row.segments_total}" if row.segments_total else "-"
     if row.segments_failed:
         segments += f" !{row.segments_failed}"
-    return [
-        short_id(row.task_id),
-        row.status.value,
-        f"{bar(row.progress, _BAR, unicode=unicode)} {row.progress * 100:5.1f}%",
-        size,
-        f"{human_bytes(row.speed)}/s" if row.speed else "-",
-        human_duration(row.eta) if row.eta else "-",
-        segments,
-        row.title,
-    ]
+    return {
+        "ID": short_id(row.task_id),
+        "TITLE": row.title,
+        "STATUS": row.status.value,
+        "PROGRESS": f"{bar(row.progress, _BAR, unicode=unicode)} {row.progress * 100:5.1f}%",
+        "SIZE": size,
+        "SPEED": f"{human_bytes(row.speed)}/s" if row.speed else "-",
+        "ETA": human_duration(row.eta) if row.eta else "-",
+        "SEGMENTS": segments,
+    }
 
 
 def render(state: DashboardState, columns: int, lines: int, *, clock: str, unicode: bool = True) -> list[str]:
@@ -163,9 +178,12 @@ def render(state: DashboardState, columns: int, lines: int, *, clock: str, unico
     if speed:
         header += f" at {human_bytes(speed)}/s"
     header += f"  {clock}  (q quits)"
-    out = [header, state.notice, _line([name for name, _, _ in _COLUMNS])]
+    shown = _visible(columns)
+    out = [header, state.notice, "  ".join(_fit(c.header, c) for c in shown).rstrip()]
     room = max(lines - len(out) - 1, 0)
-    out.extend(_line(_cells(row, unicode)) for row in rows[:room])
+    for row in rows[:room]:
+        cells = _cells(row, unicode)
+        out.append("  ".join(_fit(cells[c.header], c) for c in shown).rstrip())
     if len(rows) > room:
         out.append(f"... {len(rows) - room} more (enlarge the window)")
     return [line[:columns] for line in out[:lines]]

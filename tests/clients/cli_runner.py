@@ -58,3 +58,18 @@ async def run_cli(
     out, err = await asyncio.wait_for(process.communicate(stdin.encode() if stdin is not None else None), 60)
     assert process.returncode is not None
     return Result(process.returncode, out.decode(), err.decode())
+
+
+async def spawn_cli(home: Path, *args: str) -> asyncio.subprocess.Process:
+    """A CLI process with piped output, for commands that run until stopped (`--json dashboard`)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "clients.cli",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=cli_env(home),
+        cwd=ROOT,
+    )
