@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import grpc
 
@@ -27,12 +27,34 @@ from download_server.services.tasks import TaskService
 from download_server.services.videos import VideoService
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.auth_interceptor import AuthInterceptor
+from mediadl_common.config import ConfigError
 from mediadl_common.db import Database, describe_url, run_migrations
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
+from mediadl_common.keys import PublicKey, VerificationKeys, load_jwks_file
 from mediadl_common.server import RunningServer, start_server
 from mediadl_common.tokens import JwtCodec
 
 log = logging.getLogger(__name__)
+
+
+def build_codec(settings: DownloadSettings) -> JwtCodec:
+    """A verifier: the shared secret for HS*, else the public keys of JWT_PUBLIC_KEYS_FILE.
+
+    A token naming a kid we do not know re-reads the file (rate-limited by VerificationKeys), so a key
+    rotation needs a new file, not a restart.
+    """
+    jwt = settings.jwt
+    if not jwt.asymmetric:
+        return JwtCodec(jwt)
+    path = jwt.public_keys_file
+    if path is None:
+        raise ConfigError(f"JWT_ALGORITHM={jwt.algorithm} needs JWT_PUBLIC_KEYS_FILE (the auth server's JWKS)")
+
+    async def reload() -> Mapping[str, PublicKey]:
+        return await asyncio.to_thread(load_jwks_file, path, jwt.algorithm)
+
+    keys = VerificationKeys(settings.public_keys, reload, min_refresh_interval=jwt.jwks_min_refresh_seconds)
+    return JwtCodec(jwt, verification_keys=keys)
 
 
 def build_servicer(
@@ -73,7 +95,7 @@ async def start_download_server(
 
         interceptors = [
             ErrorBoundaryInterceptor(),
-            AuthInterceptor.for_services(JwtCodec(settings.jwt), [SERVICE_NAME]),
+            AuthInterceptor.for_services(build_codec(settings), [SERVICE_NAME]),
         ]
         running = await start_server(
             settings.grpc_addr,

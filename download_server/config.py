@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url
+from mediadl_common.keys import PublicKey, load_jwks_file
 from mediadl_common.log import LogSettings
 
 
@@ -24,6 +26,8 @@ class DownloadSettings:
     log: LogSettings = field(default_factory=LogSettings)
     shutdown_grace_seconds: float = 10.0
     metrics_addr: str | None = None
+    # EdDSA/RS256 only: the issuer's public keys by kid (from JWT_PUBLIC_KEYS_FILE), read at start-up.
+    public_keys: Mapping[str, PublicKey] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Env) -> DownloadSettings:
@@ -32,8 +36,9 @@ class DownloadSettings:
         host, sep, port = grpc_addr.rpartition(":")
         if not sep or not host or not port.isdigit() or int(port) > 65535:
             raise ConfigError(f"DOWNLOAD_GRPC_ADDR must be HOST:PORT, got {grpc_addr!r}")
+        jwt = JwtSettings.from_env(env)
         return cls(
-            jwt=JwtSettings.from_env(env),
+            jwt=jwt,
             database_url=database_url_from_env(env),
             grpc_addr=grpc_addr,
             storage_dir=Path(env.string("STORAGE_DIR", "./storage")),
@@ -44,7 +49,18 @@ class DownloadSettings:
             log=LogSettings.from_env(env),
             shutdown_grace_seconds=env.number("DOWNLOAD_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0.0),
             metrics_addr=env.get("DOWNLOAD_METRICS_ADDR"),
+            public_keys=_public_keys(jwt),
         )
+
+
+def _public_keys(jwt: JwtSettings) -> Mapping[str, PublicKey]:
+    if not jwt.asymmetric:
+        return {}
+    if jwt.public_keys_file is None:
+        # Fetching the keys from the auth server's GetJwks is not wired here: refuse to start rather than
+        # start and refuse every token.
+        raise ConfigError(f"JWT_ALGORITHM={jwt.algorithm} needs JWT_PUBLIC_KEYS_FILE (the auth server's JWKS)")
+    return load_jwks_file(jwt.public_keys_file, jwt.algorithm)
 
 
 def database_url_from_env(env: Env) -> str:

@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -16,8 +17,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from mediadl.download.v1 import download_pb2 as pb
+from mediadl_common.config import ConfigError, JwtSettings
 from mediadl_common.errors import CREDENTIALS_EXPIRED, CREDENTIALS_INVALID, CREDENTIALS_MISSING
-from tests.download.api import SECRET, DownloadApi, new_id, rpc_failure, status_of, stream_failure
+from mediadl_common.keys import SigningKey, generate_ed25519_pem, load_signing_keys, to_jwk
+from mediadl_common.tokens import JwtCodec
+from tests.download.api import (
+    SECRET,
+    DownloadApi,
+    download_settings,
+    new_id,
+    rpc_failure,
+    running_download_server,
+    status_of,
+    stream_failure,
+)
 
 USER = "user-7f3c"
 Metadata = tuple[tuple[str, str], ...]
@@ -163,3 +176,46 @@ async def test_refusal_status_is_readable_from_a_raw_error(sqlite_api: DownloadA
         assert status_of(err).reason == CREDENTIALS_MISSING
     else:
         raise AssertionError("ListTasks without a token succeeded")
+
+
+async def test_eddsa_tokens_verify_with_the_public_keys_file(
+    make_database_url: Callable[[str], str], tmp_path: Path
+) -> None:
+    def keypair(name: str) -> SigningKey:
+        pem = tmp_path / f"{name}.pem"
+        pem.write_bytes(generate_ed25519_pem())
+        [key] = load_signing_keys(pem, "EdDSA")
+        return key
+
+    def publish(*keys: SigningKey) -> None:
+        jwks.write_text(json.dumps({"keys": [to_jwk(k.public_key, k.kid) for k in keys]}))
+
+    old, new, stranger = keypair("old"), keypair("new"), keypair("stranger")
+    jwks = tmp_path / "jwks.json"
+    publish(old)
+    settings = download_settings(
+        make_database_url("sqlite"),
+        tmp_path / "storage",
+        JWT_ALGORITHM="EdDSA",
+        JWT_PUBLIC_KEYS_FILE=str(jwks),
+        JWT_JWKS_MIN_REFRESH_SECONDS="0",  # the stranger's kid below already used one refresh
+    )
+    assert list(settings.public_keys) == [old.kid]
+
+    def token(key: SigningKey | None) -> Metadata:
+        codec = JwtCodec(settings.jwt, signing_key=key) if key else JwtCodec(JwtSettings(secret_key=SECRET))
+        return bearer(codec.issue(sub=USER, type="access", ttl_seconds=60)[0])
+
+    async with running_download_server(settings) as api:
+        ok = await api.stub.ListTasks(pb.ListTasksRequest(), metadata=token(old))
+        assert ok.total_size == 0
+        for forged in (token(None), token(stranger)):  # HS256 with the shared secret; an unpublished key
+            refused = await rpc_failure(api.stub.ListTasks(pb.ListTasksRequest(), metadata=forged))
+            assert (refused.code, refused.reason) == (grpc.StatusCode.UNAUTHENTICATED, CREDENTIALS_INVALID)
+        publish(old, new)  # rotation: the file changes, the server re-reads it on the first unknown kid
+        assert (await api.stub.ListTasks(pb.ListTasksRequest(), metadata=token(new))).total_size == 0
+
+
+def test_eddsa_without_a_public_keys_file_refuses_to_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="JWT_PUBLIC_KEYS_FILE"):
+        download_settings("sqlite://", tmp_path, JWT_ALGORITHM="EdDSA")
