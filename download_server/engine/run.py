@@ -76,6 +76,7 @@ class RunContext:
         self.replan = targets is None or WHOLE in targets
         self.segments: dict[int, Segment] = {}
         self.open_failures: dict[int, Failure] = {}
+        self.done_bytes = 0
 
     async def load(self) -> None:
         """Read persisted state, check it against the disk, and prepare the retry targets."""
@@ -138,7 +139,8 @@ class RunContext:
         task.segments_total = len(self.segments)
         task.segments_done = sum(s.status is SegmentStatus.DONE for s in segments)
         task.segments_failed = sum(s.status is SegmentStatus.FAILED for s in segments)
-        task.bytes_downloaded = sum(s.bytes for s in segments if s.status is SegmentStatus.DONE)
+        self.done_bytes = sum(s.bytes for s in segments if s.status is SegmentStatus.DONE)
+        task.bytes_downloaded = self.done_bytes
         task.recompute_progress()
         self.tracker.touched()
 
@@ -156,7 +158,9 @@ class RunContext:
             task.segments_failed -= 1
         if segment.status is not SegmentStatus.DONE:
             task.segments_done += 1
-            task.bytes_downloaded += size
+            self.done_bytes += size
+        # Assigned, not added: a whole-file job shows its partial bytes here while it streams.
+        task.bytes_downloaded = self.done_bytes
         segment.status, segment.bytes, segment.sha256 = SegmentStatus.DONE, size, sha256
         segment.attempts += attempts
         task.recompute_progress()

@@ -34,7 +34,7 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 @dataclass
 class Fault:
-    kind: str  # status | reset | truncate | stall | slow | ignore_range | redirect | gate
+    kind: str  # status | reset | truncate | stall | slow | ignore_range | redirect | gate | hold
     times: int | None = 1  # None: until healed
     status: int = 503
     delay: float = 0.0
@@ -139,6 +139,12 @@ class Origin:
         self.add(path, Fault("gate", 1, gate=event))
         return event
 
+    def hold(self, path: str) -> asyncio.Event:
+        """Send the first half of the next response to `path`, then wait for the returned event to send the rest."""
+        event = asyncio.Event()
+        self.add(path, Fault("hold", 1, gate=event))
+        return event
+
     def chaos(
         self,
         *,
@@ -223,6 +229,17 @@ class Origin:
         elif fault.kind == "reset":
             _reset(request)
             raise asyncio.CancelledError  # nothing more to send on a dead connection
+        elif fault.kind == "hold":
+            assert fault.gate is not None
+            data = self._body(path)
+            response = web.StreamResponse(headers={"Content-Type": self._content_type(path)})
+            response.content_length = len(data)
+            await response.prepare(request)
+            await response.write(data[: len(data) // 2])
+            await fault.gate.wait()
+            await response.write(data[len(data) // 2 :])
+            await response.write_eof()
+            return response
         elif fault.kind in ("truncate", "stall"):
             data = self._body(path)
             response = web.StreamResponse(headers={"Content-Type": self._content_type(path)})
