@@ -107,7 +107,10 @@ class FileTokenStore:
         self._ensure_dir()
         payload = json.dumps(asdict(tokens), indent=2).encode()
         # mkstemp creates the file 0600; os.replace swaps it in atomically, so no reader sees half a file.
-        fd, tmp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp", dir=self.path.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp", dir=self.path.parent)
+        except OSError as exc:
+            raise TokenStoreError(f"cannot write tokens in {self.path.parent}: {exc.strerror}") from None
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(payload)
@@ -115,14 +118,20 @@ class FileTokenStore:
                 os.fsync(handle.fileno())
             os.chmod(tmp, 0o600)
             os.replace(tmp, self.path)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise TokenStoreError(f"cannot write {self.path}: {exc.strerror}") from None
             raise
 
     def clear(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             self.path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise TokenStoreError(f"cannot remove {self.path}: {exc.strerror}") from None
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:

@@ -98,3 +98,13 @@ def test_memory_store() -> None:
     with store.exclusive():
         store.clear()
     assert store.load() is None
+
+
+def test_unusable_directory_is_a_clear_error(tmp_path: Path) -> None:
+    # A file where the config directory should be: fails even for root, unlike permission bits.
+    (tmp_path / "cfg").write_text("not a directory")
+    store = FileTokenStore(tmp_path / "cfg" / "tokens.json")
+    with pytest.raises(TokenStoreError, match="cannot create"):
+        store.save(PAIR)
+    with pytest.raises(TokenStoreError, match="cannot read"):
+        store.load()
