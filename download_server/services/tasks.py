@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from download_server.domain.listing import TaskQuery
@@ -146,20 +146,20 @@ class TaskService:
         log.info("task deleted", extra={"task_id": task_id, "delete_files": delete_files})
 
     async def pause_task(self, user_id: str, task_id: str) -> Task:
-        return await self._act(user_id, task_id, "pause")
+        return await self._act(user_id, task_id, "pause", self._scheduler.pause)
 
     async def resume_task(self, user_id: str, task_id: str) -> Task:
-        return await self._act(user_id, task_id, "resume")
+        return await self._act(user_id, task_id, "resume", self._scheduler.resume)
 
     async def cancel_task(self, user_id: str, task_id: str) -> Task:
-        return await self._act(user_id, task_id, "cancel")
+        return await self._act(user_id, task_id, "cancel", self._scheduler.cancel)
 
-    async def _act(self, user_id: str, task_id: str, action: str) -> Task:
+    async def _act(self, user_id: str, task_id: str, action: str, step: Callable[[str], Awaitable[None]]) -> Task:
         task_id = require_uuid(task_id, "task_id")
         task = await self._store.get_task(task_id, user_id)
         # Checked here for a clear FAILED_PRECONDITION; the scheduler checks again under its own lock.
         require_transition(action, task.status)
-        await getattr(self._scheduler, action)(task_id)
+        await step(task_id)
         log.info("task %s", action, extra={"task_id": task_id})
         return await self._store.get_task(task_id, user_id)
 
