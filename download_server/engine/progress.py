@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 
 from download_server.domain.models import Task, TaskEvent, TaskStatus
 
@@ -129,7 +129,7 @@ class ProgressBroker:
 
 async def watch_task(
     broker: ProgressBroker, task_id: str, load: Callable[[], Awaitable[Task]]
-) -> AsyncIterator[TaskEvent]:
+) -> AsyncGenerator[TaskEvent, None]:
     """The stream of StartTask/RetryTask/WatchTask: the current state at once, then events until one
     shows a terminal state or PAUSED. `load` reads the task (and checks ownership: it may raise NotFound)."""
     with broker.subscribe(task_id=task_id) as sub:
@@ -151,7 +151,7 @@ async def watch_user(
     user_id: str,
     load: Callable[[], Awaitable[list[Task]]],
     statuses: Iterable[TaskStatus] = (),
-) -> AsyncIterator[TaskEvent]:
+) -> AsyncGenerator[TaskEvent, None]:
     """The stream of WatchTasks: each matching task's current state, then every event; never ends by itself."""
     wanted = frozenset(statuses)
     with broker.subscribe(user_id=user_id, statuses=wanted) as sub:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -132,7 +132,7 @@ class Scheduler:
     def is_active(self, task_id: str) -> bool:
         return task_id in self._runs or any(t.id == task_id for t, _, _ in self._queue)
 
-    def watch(self, task_id: str, load: Callable[[], Awaitable[Task]]) -> AsyncIterator[TaskEvent]:
+    def watch(self, task_id: str, load: Callable[[], Awaitable[Task]]) -> AsyncGenerator[TaskEvent, None]:
         return watch_task(self.broker, task_id, load)
 
     # Internals

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ class Harness:
         await self.store.save_task(task)
         return task
 
-    def events(self, task_id: str) -> AsyncIterator[TaskEvent]:
+    def events(self, task_id: str) -> AsyncGenerator[TaskEvent, None]:
         """The WatchTask stream of a task: current state, then events until terminal or PAUSED."""
         return self.scheduler.watch(task_id, lambda: self.store.get_task(task_id))
 
