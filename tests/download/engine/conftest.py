@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +58,12 @@ ENGINE = EngineSettings(
 class Harness:
     """A scheduler over the fake store and the local origin, plus helpers to create tasks and await their end."""
 
-    def __init__(self, origin: Origin, storage: Storage, settings: EngineSettings) -> None:
+    def __init__(
+        self, origin: Origin, storage: Storage, settings: EngineSettings, store: FakeTaskStore | None = None
+    ) -> None:
         self.origin = origin
         self.storage = storage
-        self.store = FakeTaskStore()
+        self.store = store or FakeTaskStore()
         self.broker = ProgressBroker()
         self.fetcher = Fetcher(settings.fetch, PolicyGuard(allow_private=settings.allow_private_networks))
         self.services = Services(self.store, storage, self.fetcher, settings)
@@ -99,6 +101,15 @@ class Harness:
                 if event.status.ends_stream:
                     break
         return await self.store.get_task(task.id)
+
+    async def start_until(self, task: Task, predicate: Callable[[TaskEvent], bool]) -> TaskEvent:
+        """Start the task; return the first event satisfying `predicate` (no polling, no sleeps)."""
+        with self.broker.subscribe(task_id=task.id) as sub:
+            await self.scheduler.start(task.id)
+            async for event in sub:
+                if predicate(event):
+                    return event
+        raise AssertionError("the subscription ended first")
 
     def segment_files(self, task: Task) -> list[Path]:
         folder = self.storage.hls_dir(task.id) / "ts"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -11,22 +10,12 @@ from typing import Any
 import pytest
 
 from download_server.adapters.storage import Storage, standard_file_name, temp_path
-from download_server.domain.models import ResourceType, Segment, Task, TaskEvent, TaskStatus, VideoFormat
+from download_server.domain.models import ResourceType, Segment, TaskStatus, VideoFormat
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.support.media import decoded_video_frames, sha256
 from tests.support.origin import Origin
 
 MP4 = "mp4/clip.mp4"
-
-
-async def start_until(harness: Harness, task: Task, predicate: Callable[[TaskEvent], bool]) -> None:
-    """Start the task and return once an event satisfies `predicate` (no polling, no sleeps)."""
-    with harness.broker.subscribe(task_id=task.id) as sub:
-        await harness.scheduler.start(task.id)
-        async for event in sub:
-            if predicate(event):
-                return
-    raise AssertionError("the stream ended first")
 
 
 async def test_mp4_is_streamed_to_its_standard_name(harness: Harness, manifest: dict[str, Any]) -> None:
@@ -54,7 +43,7 @@ async def test_mp4_paused_midway_resumes_with_range(
     size = manifest["mp4"]["size"]
     release = harness.origin.hold(MP4)  # half the file, then the origin waits
     task = await harness.create(MP4, ResourceType.MP4)
-    await start_until(harness, task, lambda e: e.bytes_downloaded >= size // 2)
+    await harness.start_until(task, lambda e: e.bytes_downloaded >= size // 2)
     await harness.scheduler.pause(task.id)
     release.set()
 
