@@ -1,4 +1,4 @@
-"""`python -m auth_server` serves until SIGINT/SIGTERM; `python -m auth_server migrate` applies migrations and exits."""
+"""`python -m auth_server` serves until SIGINT/SIGTERM; `migrate` applies migrations; `keygen`/`jwks` manage keys."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from sqlalchemy.exc import OperationalError
 
 from auth_server.bootstrap import start_auth_server
 from auth_server.config import AuthSettings, database_url_from_env
+from auth_server.keytool import jwks, new_ed25519_key, write_key
 from auth_server.migrations import SCRIPT_LOCATION
-from mediadl_common.config import ConfigError, Env
+from mediadl_common.config import ConfigError, Env, JwtSettings
 from mediadl_common.db import describe_url, run_migrations
 from mediadl_common.errors import DomainError
 from mediadl_common.log import LogSettings, configure_logging
@@ -34,10 +35,20 @@ def migrate(url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=["serve", "migrate"], default="serve")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {PROG}",
+        description=__doc__,
+        epilog="keygen: new Ed25519 signing key to --out (mode 0600; --append adds it to an existing file, where it "
+        "becomes the signing key) or to stdout. jwks: print the public keys of JWT_PRIVATE_KEY_FILE as a JWKS for "
+        "download servers' JWT_PUBLIC_KEYS_FILE. See docs/ops.md for rotation step by step.",
+    )
+    parser.add_argument("command", nargs="?", choices=["serve", "migrate", "keygen", "jwks"], default="serve")
     parser.add_argument("--env-file", default=".env", help="settings file under the environment (default .env)")
+    parser.add_argument("--out", help="keygen: the private key file to write")
+    parser.add_argument("--append", action="store_true", help="keygen: add to an existing key file")
     args = parser.parse_args(argv)
+    if args.command in ("keygen", "jwks"):
+        return key_command(args.command, args.out, args.append, args.env_file)
     try:
         env = Env.load(args.env_file)
         configure_logging(LogSettings.from_env(env))
@@ -70,6 +81,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def key_command(command: str, out: str | None, append: bool, env_file: str) -> int:
+    try:
+        if command == "keygen":
+            pem, kid = new_ed25519_key()
+            if out is None:
+                sys.stdout.write(pem.decode())
+            else:
+                write_key(pem, out, append=append)
+            print(f"{PROG}: new Ed25519 key, kid {kid}", file=sys.stderr)
+            return 0
+        jwt = JwtSettings.from_env(Env.load(env_file))
+        if not jwt.asymmetric or jwt.private_key_file is None:
+            raise ConfigError("jwks needs JWT_ALGORITHM=EdDSA or RS256 and JWT_PRIVATE_KEY_FILE")
+        print(jwks(jwt.private_key_file, jwt.algorithm))
+        return 0
+    except ConfigError as exc:
+        print(f"{PROG}: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import grpc
 
 from download_server.adapters.files import StorageTaskFiles
+from download_server.adapters.jwks import auth_server_jwks, start_key_refresh
 from download_server.adapters.storage import Storage
 from download_server.adapters.store import SqlTaskStore
 from download_server.config import DownloadSettings
@@ -38,22 +39,27 @@ log = logging.getLogger(__name__)
 
 
 def build_codec(settings: DownloadSettings) -> JwtCodec:
-    """A verifier: the shared secret for HS*, else the public keys of JWT_PUBLIC_KEYS_FILE.
+    """A verifier: the shared secret for HS*, else public keys from JWT_PUBLIC_KEYS_FILE or GetJwks.
 
-    A token naming a kid we do not know re-reads the file (rate-limited by VerificationKeys), so a key
-    rotation needs a new file, not a restart.
+    A token naming a kid we do not know re-reads the source (rate-limited by VerificationKeys), so a key
+    rotation needs no restart. The server never holds a private key.
     """
     jwt = settings.jwt
     if not jwt.asymmetric:
         return JwtCodec(jwt)
     path = jwt.public_keys_file
-    if path is None:
-        raise ConfigError(f"JWT_ALGORITHM={jwt.algorithm} needs JWT_PUBLIC_KEYS_FILE (the auth server's JWKS)")
+    fetch: Callable[[], Awaitable[Mapping[str, PublicKey]]]
+    if path is not None:
 
-    async def reload() -> Mapping[str, PublicKey]:
-        return await asyncio.to_thread(load_jwks_file, path, jwt.algorithm)
+        async def reload() -> Mapping[str, PublicKey]:
+            return await asyncio.to_thread(load_jwks_file, path, jwt.algorithm)
 
-    keys = VerificationKeys(settings.public_keys, reload, min_refresh_interval=jwt.jwks_min_refresh_seconds)
+        fetch = reload
+    elif settings.jwks_auth_addr is not None:
+        fetch = auth_server_jwks(settings.jwks_auth_addr, jwt.algorithm)
+    else:
+        raise ConfigError(f"JWT_ALGORITHM={jwt.algorithm} needs JWT_PUBLIC_KEYS_FILE or AUTH_GRPC_ADDR")
+    keys = VerificationKeys(settings.public_keys, fetch, min_refresh_interval=jwt.jwks_min_refresh_seconds)
     return JwtCodec(jwt, verification_keys=keys)
 
 
@@ -93,10 +99,8 @@ async def start_download_server(
             download_pb2_grpc.add_DownloadServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
             return [SERVICE_NAME]
 
-        interceptors = [
-            ErrorBoundaryInterceptor(),
-            AuthInterceptor.for_services(build_codec(settings), [SERVICE_NAME]),
-        ]
+        codec = build_codec(settings)
+        interceptors = [ErrorBoundaryInterceptor(), AuthInterceptor.for_services(codec, [SERVICE_NAME])]
         running = await start_server(
             settings.grpc_addr,
             register,
@@ -112,6 +116,8 @@ async def start_download_server(
         await asyncio.to_thread(database.close)
 
     running.on_stop.append(close_database)
+    if settings.jwks_auth_addr is not None and codec.verification_keys is not None:
+        running.on_stop.append(await start_key_refresh(codec.verification_keys, settings.jwt.jwks_refresh_seconds))
     log.info(
         "download server listening on %s (port %d), database %s, storage %s",
         settings.grpc_addr,

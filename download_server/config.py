@@ -28,6 +28,8 @@ class DownloadSettings:
     metrics_addr: str | None = None
     # EdDSA/RS256 only: the issuer's public keys by kid (from JWT_PUBLIC_KEYS_FILE), read at start-up.
     public_keys: Mapping[str, PublicKey] = field(default_factory=dict, repr=False)
+    # EdDSA/RS256 without a keys file: the auth server whose GetJwks supplies the keys.
+    jwks_auth_addr: str | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> DownloadSettings:
@@ -50,16 +52,16 @@ class DownloadSettings:
             shutdown_grace_seconds=env.number("DOWNLOAD_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0.0),
             metrics_addr=env.get("DOWNLOAD_METRICS_ADDR"),
             public_keys=_public_keys(jwt),
+            jwks_auth_addr=(
+                env.string("AUTH_GRPC_ADDR", "127.0.0.1:50051") if jwt.asymmetric and not jwt.public_keys_file else None
+            ),
         )
 
 
 def _public_keys(jwt: JwtSettings) -> Mapping[str, PublicKey]:
-    if not jwt.asymmetric:
+    """Keys from JWT_PUBLIC_KEYS_FILE; without one, they come from the auth server's GetJwks at start-up."""
+    if not jwt.asymmetric or jwt.public_keys_file is None:
         return {}
-    if jwt.public_keys_file is None:
-        # Fetching the keys from the auth server's GetJwks is not wired here: refuse to start rather than
-        # start and refuse every token.
-        raise ConfigError(f"JWT_ALGORITHM={jwt.algorithm} needs JWT_PUBLIC_KEYS_FILE (the auth server's JWKS)")
     return load_jwks_file(jwt.public_keys_file, jwt.algorithm)
 
 

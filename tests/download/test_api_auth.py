@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from mediadl.download.v1 import download_pb2 as pb
-from mediadl_common.config import ConfigError, JwtSettings
+from mediadl_common.config import JwtSettings
 from mediadl_common.errors import CREDENTIALS_EXPIRED, CREDENTIALS_INVALID, CREDENTIALS_MISSING
 from mediadl_common.keys import SigningKey, generate_ed25519_pem, load_signing_keys, to_jwk
 from mediadl_common.tokens import JwtCodec
@@ -214,8 +214,3 @@ async def test_eddsa_tokens_verify_with_the_public_keys_file(
             assert (refused.code, refused.reason) == (grpc.StatusCode.UNAUTHENTICATED, CREDENTIALS_INVALID)
         publish(old, new)  # rotation: the file changes, the server re-reads it on the first unknown kid
         assert (await api.stub.ListTasks(pb.ListTasksRequest(), metadata=token(new))).total_size == 0
-
-
-def test_eddsa_without_a_public_keys_file_refuses_to_start(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="JWT_PUBLIC_KEYS_FILE"):
-        download_settings("sqlite://", tmp_path, JWT_ALGORITHM="EdDSA")

@@ -1,0 +1,52 @@
+"""Verification keys fetched from the auth server's GetJwks, refreshed in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
+from mediadl_common.keys import PublicKey, VerificationKeys, parse_jwks
+
+log = logging.getLogger(__name__)
+
+# Until the first keys arrive (the auth server may start after us), try again this often.
+FIRST_FETCH_RETRY_SECONDS = 2.0
+
+
+def auth_server_jwks(
+    address: str, algorithm: str, timeout: float = 5.0
+) -> Callable[[], Awaitable[Mapping[str, PublicKey]]]:
+    """A fetch function for VerificationKeys that calls AuthService.GetJwks at `address`."""
+
+    async def fetch() -> Mapping[str, PublicKey]:
+        async with grpc.aio.insecure_channel(address) as channel:
+            reply = await auth_pb2_grpc.AuthServiceStub(channel).GetJwks(auth_pb2.GetJwksRequest(), timeout=timeout)
+        document = {"keys": [MessageToDict(key, preserving_proto_field_name=True) for key in reply.keys]}
+        return parse_jwks(document, algorithm)
+
+    return fetch
+
+
+async def keep_fresh(keys: VerificationKeys, interval: float) -> None:
+    """Refresh every `interval` seconds (sooner while no key is known); runs until cancelled."""
+    while True:
+        await asyncio.sleep(FIRST_FETCH_RETRY_SECONDS if not keys.kids else interval)
+        await keys.refresh()
+
+
+async def start_key_refresh(keys: VerificationKeys, interval: float) -> Callable[[], Awaitable[None]]:
+    """Fetch once now, keep refreshing in the background; returns the coroutine function that stops it."""
+    if not await keys.refresh() or not keys.kids:
+        log.warning("no verification keys from the auth server yet: tokens are refused until they arrive")
+    task = asyncio.create_task(keep_fresh(keys, interval), name="jwks-refresh")
+
+    async def stop() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    return stop
