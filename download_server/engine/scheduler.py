@@ -14,13 +14,41 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import asynccontextmanager
 from typing import Any
 
+from aiohttp.abc import AbstractResolver
+
+from download_server.adapters.storage import Storage
 from download_server.domain.models import Failure, Task, TaskEvent, TaskStatus, require_transition, utcnow
+from download_server.domain.ports import TaskStore
+from download_server.engine.fetch import Fetcher
+from download_server.engine.guard import PolicyGuard
 from download_server.engine.progress import ProgressBroker, watch_task
 from download_server.engine.run import OPEN, Services
 from download_server.engine.runner import Runner, Stop, queued_event, save_state
+from download_server.engine.settings import EngineSettings
+from download_server.engine.url_policy import Resolver
 from mediadl_common.errors import FailedPrecondition, NotFound
 
 log = logging.getLogger(__name__)
+_DONE = {"pause": "paused", "cancel": "cancelled"}
+
+
+def create_scheduler(
+    store: TaskStore,
+    settings: EngineSettings,
+    *,
+    resolve: Resolver | None = None,
+    resolver: AbstractResolver | None = None,
+) -> Scheduler:
+    """The engine as the composition root wires it: one fetcher (one aiohttp session), one broker.
+
+    `resolve` is url_policy's name lookup for the policy check and `resolver` aiohttp's for connections
+    (both default to the system resolver; tests inject fixed answers). Call `await scheduler.recover()`
+    once the server is up and `await scheduler.close()` at shutdown (it closes the HTTP session).
+    """
+    guard = PolicyGuard(allow_private=settings.allow_private_networks, resolve=resolve)
+    fetcher = Fetcher(settings.fetch, guard, resolver=resolver)
+    services = Services(store, Storage(settings.storage_dir), fetcher, settings)
+    return Scheduler(services, ProgressBroker())
 
 
 class Scheduler:
@@ -150,7 +178,7 @@ class Scheduler:
             task = task or await self._store.get_task(task_id)
             task.transition(action, target)
             await save_state(self._store, task)
-            self.broker.publish(TaskEvent.of(task, message=action.replace("cancel", "cancelled")))
+            self.broker.publish(TaskEvent.of(task, message=_DONE[action]))
             self._publish_queue()
 
     async def _admit(self, task: Task, targets: frozenset[int] | None, note: str) -> None:

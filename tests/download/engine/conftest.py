@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,7 @@ from download_server.adapters.storage import Storage
 from download_server.domain.models import ResourceType, Task, TaskEvent
 from download_server.engine.fetch import Fetcher, FetchSettings
 from download_server.engine.guard import PolicyGuard
-from download_server.engine.progress import ProgressBroker
-from download_server.engine.run import Services
-from download_server.engine.scheduler import Scheduler
+from download_server.engine.scheduler import create_scheduler
 from download_server.engine.settings import EngineSettings
 from tests.download.engine.fakes import FakeTaskStore
 from tests.support.origin import Origin
@@ -64,10 +63,8 @@ class Harness:
         self.origin = origin
         self.storage = storage
         self.store = store or FakeTaskStore()
-        self.broker = ProgressBroker()
-        self.fetcher = Fetcher(settings.fetch, PolicyGuard(allow_private=settings.allow_private_networks))
-        self.services = Services(self.store, storage, self.fetcher, settings)
-        self.scheduler = Scheduler(self.services, self.broker)
+        self.scheduler = create_scheduler(self.store, replace(settings, storage_dir=storage.root))
+        self.broker = self.scheduler.broker
         self.last_events: list[TaskEvent] = []
 
     async def create(self, path: str, kind: ResourceType = ResourceType.HLS, *, url: str | None = None) -> Task:

@@ -6,6 +6,7 @@ import copy
 from collections.abc import Sequence
 
 from download_server.domain.models import Failure, FailureStatus, Segment, Task, TaskStatus, Video
+from download_server.domain.ports import TaskStore
 from mediadl_common.errors import NotFound
 
 
@@ -108,3 +109,8 @@ class FakeTaskStore:
         self._count("save_video")
         self.videos[video.task_id] = copy.deepcopy(video)
         return copy.deepcopy(video)
+
+
+def as_port(store: FakeTaskStore) -> TaskStore:
+    """Never called: makes mypy check that FakeTaskStore satisfies the TaskStore protocol."""
+    return store
