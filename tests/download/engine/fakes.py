@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from download_server.domain.models import Failure, FailureStatus, Segment, Task, TaskStatus, Video
 from download_server.domain.ports import TaskStore
-from mediadl_common.errors import NotFound
+from mediadl_common.errors import AlreadyExists, NotFound
 
 
 class FakeTaskStore:
@@ -54,7 +54,7 @@ class FakeTaskStore:
         rows = self.segments.setdefault(task_id, {})
         for segment in segments:
             if segment.index in rows:
-                raise ValueError(f"segment {segment.index} of task {task_id} exists already")
+                raise AlreadyExists(f"segment {segment.index} of task {task_id} exists already")
             rows[segment.index] = copy.deepcopy(segment)
 
     async def delete_segments(self, task_id: str) -> None:
