@@ -154,7 +154,7 @@ class Fetcher:
                 await _sink_call(sink.commit())
             except FetchError as exc:
                 sink.abort()
-                if exc.http_status == 416 and held:
+                if held and (exc.http_status == 416 or exc.error_type is ErrorType.SIZE_MISMATCH):
                     # What we hold no longer fits the origin's file: drop it and start over next attempt.
                     await _sink_call(sink.begin(keep=False))
                     sink.abort()
@@ -261,6 +261,10 @@ def _plan_body(
         start, total = partial
         if start == held and (not expected_total or total in (None, expected_total)):
             return 0, None, True
+        # A piece of some other version of the file: useless here, and what we hold may be stale too.
+        raise FetchError(ErrorType.SIZE_MISMATCH, "the origin's file changed since the partial download")
+    if partial is not None and partial[0] != 0:
+        raise FetchError(ErrorType.BAD_CONTENT, "the origin sent a part of the file that was not asked for")
     return 0, None, False
 
 

@@ -59,9 +59,7 @@ class ImageJob:
             storage.image_path(task, "img"), temp=storage.image_temp_path(task), on_write=ctx.tracker.received
         )
         try:
-            got = await fetcher.download(
-                segment.uri, sink, check=check, max_bytes=fetcher.settings.image_max_bytes, small=True
-            )
+            got = await fetcher.download(segment.uri, sink, check=check, max_bytes=fetcher.settings.image_max_bytes)
         except FetchError as exc:
             await ctx.segment_failed(segment, exc)
             return

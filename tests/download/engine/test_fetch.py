@@ -245,3 +245,14 @@ async def test_dns_rebinding_cannot_reach_a_private_address(origin: Origin) -> N
         await fetcher.close()
     assert caught.value.error_type is ErrorType.URL_REFUSED and caught.value.attempts == 1
     assert origin.requests[SEG] == 0
+
+
+async def test_a_partial_file_of_another_version_is_dropped_and_fetched_whole(
+    origin: Origin, fetcher: Fetcher, tmp_path: Path
+) -> None:
+    data = (origin.root / MP4).read_bytes()
+    sink = FileSink(tmp_path / "clip.mp4", resumable=True)
+    sink.temp.write_bytes(b"x" * 30000)  # held from a file of another size
+    got = await fetcher.download(origin.url(MP4), sink, expected_total=len(data) + 1)
+    assert origin.range_headers[MP4] == ["bytes=30000-", None]
+    assert sink.final.read_bytes() == data and got.attempts == 2
