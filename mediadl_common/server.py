@@ -48,6 +48,7 @@ async def start_server(
     *,
     slow_ms: float = 1000.0,
     metrics_addr: str | None = None,
+    metrics: Metrics | None = None,
 ) -> RunningServer:
     """Build, bind and start a server. `register` adds servicers and returns their full service names.
 
@@ -55,7 +56,8 @@ async def start_server(
     Port 0 in `address` picks a free port; RunningServer.port says which. With `metrics_addr`, Prometheus
     metrics are served over HTTP at /metrics there (RunningServer.metrics is the registry either way).
     """
-    metrics = Metrics()
+    # A caller that counts things of its own (the download engine) passes its registry in.
+    metrics = metrics or Metrics()
     server = grpc.aio.server(
         interceptors=[RequestLogInterceptor(slow_ms, metrics), *interceptors],
         options=[
