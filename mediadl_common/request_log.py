@@ -41,6 +41,8 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
         self._slow_ms = slow_ms
         # Metrics ride on this interceptor: it already knows every call's method, code and duration.
         self._metrics = metrics
+        # Calls between start and end, for the shutdown log line.
+        self.in_flight = 0
 
     async def intercept_service(
         self,
@@ -96,6 +98,7 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
     ) -> str:
         if self._metrics is not None:
             self._metrics.call_started(method, streaming)
+        self.in_flight += 1
         rid = request_id_from(metadata)
         context.request_id.set(rid)
         ctx.set_trailing_metadata(((REQUEST_ID_HEADER, rid),))
@@ -115,6 +118,7 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
         ended: str | None = None,
     ) -> None:
         duration_ms = (time.perf_counter() - started) * 1000
+        self.in_flight -= 1
         code = ctx.code() or grpc.StatusCode.OK
         code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
         if self._metrics is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,10 +31,12 @@ class RunningServer:
     health: health_aio.HealthServicer
     service_names: list[str]
     metrics: Metrics
+    request_log: RequestLogInterceptor
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def stop(self, grace: float) -> None:
         # Tell load balancers first, then let in-flight calls finish within the grace period.
+        log.info("shutting down: %d call(s) in flight, grace %.1fs", self.request_log.in_flight, grace)
         for name in ["", *self.service_names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(grace)
@@ -58,8 +61,9 @@ async def start_server(
     """
     # A caller that counts things of its own (the download engine) passes its registry in.
     metrics = metrics or Metrics()
+    request_log = RequestLogInterceptor(slow_ms, metrics)
     server = grpc.aio.server(
-        interceptors=[RequestLogInterceptor(slow_ms, metrics), *interceptors],
+        interceptors=[request_log, *interceptors],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -76,12 +80,22 @@ async def start_server(
     if port == 0:
         raise OSError(f"could not bind {address}")
     await server.start()
-    running = RunningServer(server=server, port=port, health=health, service_names=names, metrics=metrics)
+    running = RunningServer(
+        server=server, port=port, health=health, service_names=names, metrics=metrics, request_log=request_log
+    )
     if metrics_addr:
         running.on_stop.append(await start_metrics_endpoint(metrics, metrics_addr))
     for name in ["", *names]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("mediadl %s serving %s on %s (port %d)", _version(), ", ".join(names), address, port)
     return running
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("mediadl")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "(source)"
 
 
 async def serve_until_signalled(running: RunningServer, *, grace: float = 10.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -48,8 +49,19 @@ async def stream_boom(_request: bytes, _ctx: Any) -> AsyncIterator[bytes]:
     raise RuntimeError("stream kaboom")
 
 
+# Set by a test: Slow announces it started, then waits for release, so a call can be held in flight.
+slow_started = asyncio.Event()
+release_slow = asyncio.Event()
+
+
+async def slow(_request: bytes, _ctx: Any) -> bytes:
+    slow_started.set()
+    await release_slow.wait()
+    return b"finished"
+
+
 def register(server: grpc.aio.Server) -> Sequence[str]:
-    unary = {"Ok": ok, "WhoAmI": whoami, "NotFound": not_found, "Invalid": invalid, "Boom": boom}
+    unary = {"Ok": ok, "WhoAmI": whoami, "NotFound": not_found, "Invalid": invalid, "Boom": boom, "Slow": slow}
     handlers: dict[str, grpc.RpcMethodHandler] = {
         name: grpc.unary_unary_rpc_method_handler(fn, _identity, _identity) for name, fn in unary.items()
     }
