@@ -85,6 +85,8 @@ class TaskRow(Base):
     create_time: Mapped[datetime] = mapped_column(UtcDateTime)
     update_time: Mapped[datetime] = mapped_column(UtcDateTime)
     complete_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # When a started task began waiting for a slot (NULL unless queued): recover() queues these again in order.
+    queued_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     __table_args__ = (
         # The list queries: a user's tasks by creation or update time, with the id as tie-breaker.

@@ -28,7 +28,7 @@ R = TypeVar("R", TaskRow, FailureRow, VideoRow)
 _TASK_FIELDS = (
     "user_id video_id liveroom_id liveroom_title liveroom_url resource_url resource_type status progress "
     "bytes_downloaded bytes_total segments_total segments_done segments_failed retry_count last_error "
-    "create_time update_time complete_time"
+    "create_time update_time complete_time queued_time"
 ).split()
 _COUNTER_FIELDS = (
     "progress bytes_downloaded bytes_total segments_total segments_done segments_failed last_error update_time"

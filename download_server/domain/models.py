@@ -105,12 +105,15 @@ class Task:
     create_time: datetime = field(default_factory=utcnow)
     update_time: datetime = field(default_factory=utcnow)
     complete_time: datetime | None = None
+    # Set while the task waits (PENDING) for a free slot after a start, so a restart queues it again in order.
+    queued_time: datetime | None = None
 
     def transition(self, action: str, to: TaskStatus) -> None:
         """Apply a user action (start, pause, resume, cancel, retry) or raise FailedPrecondition."""
         require_transition(action, self.status)
         self.status = to
         self.update_time = utcnow()
+        self.queued_time = None  # whoever queues it again sets it again
         if action == "retry":
             self.retry_count += 1
         if to.is_terminal:

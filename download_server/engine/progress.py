@@ -127,6 +127,15 @@ class ProgressBroker:
                 del index[key]
 
 
+def current_event(broker: ProgressBroker, task: Task) -> TaskEvent:
+    """The freshest view of a task just loaded: the broker's last event if it shows the stored status (its
+    counters are newer than the throttled flush), else the stored row. State changes are persisted before
+    they are published, so a different status means the event is stale (say, the task was reset by an
+    UpdateTask of its resource_url after it FAILED) and must not end a new stream at once."""
+    latest = broker.latest(task.id)
+    return latest if latest is not None and latest.status is task.status else TaskEvent.of(task)
+
+
 async def watch_task(
     broker: ProgressBroker, task_id: str, load: Callable[[], Awaitable[Task]]
 ) -> AsyncGenerator[TaskEvent, None]:
@@ -135,7 +144,7 @@ async def watch_task(
     with broker.subscribe(task_id=task_id) as sub:
         task = await load()
         # Subscribed before loading: whatever arrived meanwhile is no newer than the broker's latest.
-        first = broker.latest(task_id) or TaskEvent.of(task)
+        first = current_event(broker, task)
         sub.discard_pending()
         yield first
         if first.status.ends_stream:
@@ -158,7 +167,7 @@ async def watch_user(
         tasks = await load()
         sub.discard_pending()
         for task in tasks:
-            first = broker.latest(task.id) or TaskEvent.of(task)
+            first = current_event(broker, task)
             if not wanted or first.status in wanted:
                 yield first
         async for event in sub:

@@ -34,6 +34,7 @@ ENGINE_FIELDS = (
     "last_error",
     "update_time",
     "complete_time",
+    "queued_time",
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,7 +21,7 @@ from download_server.domain.models import Failure, Task, TaskEvent, TaskStatus, 
 from download_server.domain.ports import TaskStore
 from download_server.engine.fetch import Fetcher
 from download_server.engine.guard import PolicyGuard
-from download_server.engine.progress import ProgressBroker, watch_task
+from download_server.engine.progress import ProgressBroker, watch_task, watch_user
 from download_server.engine.run import OPEN, Services
 from download_server.engine.runner import Runner, Stop, queued_event, save_state
 from download_server.engine.settings import EngineSettings
@@ -132,15 +132,22 @@ class Scheduler:
         return await self._store.get_failure(failure_id)
 
     async def recover(self) -> list[str]:
-        """At start-up: resume every task a previous process left PROCESSING, from its persisted segments."""
+        """At start-up: resume every task a previous process left PROCESSING, from its persisted segments,
+        then queue again, in their original order, the started tasks that were waiting for a slot."""
+        running = await self._store.tasks_with_status([TaskStatus.PROCESSING])
+        waiting = [t for t in await self._store.tasks_with_status([TaskStatus.PENDING]) if t.queued_time is not None]
+        waiting.sort(key=lambda t: (t.queued_time or t.create_time, t.id))
         recovered = []
-        for task in await self._store.tasks_with_status([TaskStatus.PROCESSING]):
+        for task, note in [
+            *((t, "resumed after a restart") for t in running),
+            *((t, "started before a restart; queued again") for t in waiting),
+        ]:
             async with self._lock(task.id):
                 if not self.is_active(task.id):
-                    await self._admit(task, None, "resumed after a restart")
+                    await self._admit(task, None, note)
                     recovered.append(task.id)
         if recovered:
-            log.info("recovering %d interrupted download(s)", len(recovered))
+            log.info("recovering %d interrupted or queued download(s)", len(recovered))
         return recovered
 
     async def close(self) -> None:
@@ -162,6 +169,17 @@ class Scheduler:
 
     def watch(self, task_id: str, load: Callable[[], Awaitable[Task]]) -> AsyncGenerator[TaskEvent, None]:
         return watch_task(self.broker, task_id, load)
+
+    def watch_user(
+        self, user_id: str, load: Callable[[], Awaitable[list[Task]]], statuses: Iterable[TaskStatus] = ()
+    ) -> AsyncGenerator[TaskEvent, None]:
+        return watch_user(self.broker, user_id, load, statuses)
+
+    def running_count(self) -> int:
+        return len(self._runs)
+
+    def queued_count(self) -> int:
+        return len(self._queue)
 
     # Internals
     async def _stop_or_transition(self, task_id: str, stop: Stop, action: str, target: TaskStatus) -> None:
@@ -188,13 +206,15 @@ class Scheduler:
         if len(self._runs) + self._reserved < self._slots:
             self._reserved += 1
             try:
-                task.status, task.update_time = TaskStatus.PROCESSING, utcnow()
+                task.status, task.update_time, task.queued_time = TaskStatus.PROCESSING, utcnow(), None
                 await save_state(self._store, task)
             finally:
                 self._reserved -= 1
             self._launch(task, targets, note)
         else:
+            # Persisted so that a restart queues it again; a recovered task keeps its place in the line.
             task.status, task.update_time = TaskStatus.PENDING, utcnow()
+            task.queued_time = task.queued_time or task.update_time
             self._queue.append((task, targets, note))
             await save_state(self._store, task)
             self._publish_queue()
@@ -228,7 +248,7 @@ class Scheduler:
                     return
                 if task.status is not TaskStatus.PENDING or task_id in self._runs:
                     return  # cancelled or deleted while it waited
-                task.status, task.update_time = TaskStatus.PROCESSING, utcnow()
+                task.status, task.update_time, task.queued_time = TaskStatus.PROCESSING, utcnow(), None
                 await save_state(self._store, task)
                 self._launch(task, targets, note)
         finally:
