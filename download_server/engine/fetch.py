@@ -76,12 +76,14 @@ class Fetcher:
         resolver: AbstractResolver | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        on_retry: Callable[[FetchError], None] | None = None,
     ) -> None:
         self.settings = settings
         self.guard = guard
         self._resolver = resolver
         self._sleep = sleep
         self._jitter = jitter
+        self._on_retry = on_retry
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -181,6 +183,8 @@ class Fetcher:
             if not error.retryable or number == self.settings.max_attempts:
                 error.attempts = number
                 raise error
+            if self._on_retry is not None:
+                self._on_retry(error)
             await self._sleep(self._backoff(number, error.retry_after))
         raise AssertionError("unreachable: the loop returns or raises")
 

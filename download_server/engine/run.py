@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +25,7 @@ from download_server.domain.ports import TaskStore
 from download_server.engine.errors import FetchError
 from download_server.engine.fetch import Fetcher
 from download_server.engine.files import sha256_of
+from download_server.engine.metrics import EngineMetrics, NoMetrics
 from download_server.engine.settings import EngineSettings
 from download_server.engine.tracker import ProgressTracker
 
@@ -60,6 +61,7 @@ class Services:
     storage: Storage
     fetcher: Fetcher
     settings: EngineSettings
+    metrics: EngineMetrics = field(default_factory=NoMetrics)
 
 
 class RunContext:
@@ -165,6 +167,7 @@ class RunContext:
         segment.attempts += attempts
         task.recompute_progress()
         self.tracker.touched(segment)
+        self.services.metrics.segment_finished("done")
         await self.resolve(self.failure_index(segment), attempts)
 
     async def segment_failed(self, segment: Segment, error: FetchError) -> None:
@@ -173,6 +176,7 @@ class RunContext:
         segment.status = SegmentStatus.FAILED
         segment.attempts += error.attempts
         self.tracker.touched(segment)
+        self.services.metrics.segment_finished("failed")
         await self.record_failure(self.failure_index(segment), segment.uri, error)
 
     async def record_failure(self, index: int, url: str, error: FetchError) -> None:
@@ -198,6 +202,7 @@ class RunContext:
             attempts=error.attempts,
         )
         self.open_failures[index] = await self.store.add_failure(failure)
+        self.services.metrics.failure_recorded(error.error_type.value)
 
     async def resolve(self, index: int, attempts: int) -> None:
         failure = self.open_failures.pop(index, None)

@@ -94,6 +94,7 @@ class Runner:
             interval=settings.event_interval,
             heartbeat=settings.heartbeat,
             flush_interval=settings.flush_interval,
+            metrics=self.services.metrics,
         )
         job = make_job(self.task.resource_type)
         ctx = RunContext(self.task, self.services, tracker, job, self.targets)
@@ -152,6 +153,7 @@ class Runner:
                 await store.save_video(video)
         await save_state(store, task)
         self.broker.publish(tracker.event(message))
+        self.services.metrics.run_ended(task.status.value)
 
     async def cancel_now(self) -> None:
         """Emergency stop (the event loop is closing): cancel without persisting an end state."""

@@ -20,7 +20,8 @@ from download_server.adapters.storage import Storage
 from download_server.domain.models import Failure, Task, TaskEvent, TaskStatus, require_transition, utcnow
 from download_server.domain.ports import TaskStore
 from download_server.engine.fetch import Fetcher
-from download_server.engine.guard import PolicyGuard
+from download_server.engine.guard import PolicyGuard, UrlGuard
+from download_server.engine.metrics import EngineMetrics, NoMetrics
 from download_server.engine.progress import ProgressBroker, watch_task, watch_user
 from download_server.engine.run import OPEN, Services
 from download_server.engine.runner import Runner, Stop, queued_event, save_state
@@ -38,16 +39,22 @@ def create_scheduler(
     *,
     resolve: Resolver | None = None,
     resolver: AbstractResolver | None = None,
+    guard: UrlGuard | None = None,
+    metrics: EngineMetrics | None = None,
 ) -> Scheduler:
     """The engine as the composition root wires it: one fetcher (one aiohttp session), one broker.
 
     `resolve` is url_policy's name lookup for the policy check and `resolver` aiohttp's for connections
-    (both default to the system resolver; tests inject fixed answers). Call `await scheduler.recover()`
-    once the server is up and `await scheduler.close()` at shutdown (it closes the HTTP session).
+    (both default to the system resolver; tests inject fixed answers). `guard` replaces the policy guard
+    built from those (tests only). Call `await scheduler.recover()` once the server is up and
+    `await scheduler.close()` at shutdown (it closes the HTTP session).
     """
-    guard = PolicyGuard(allow_private=settings.allow_private_networks, resolve=resolve)
-    fetcher = Fetcher(settings.fetch, guard, resolver=resolver)
-    services = Services(store, Storage(settings.storage_dir), fetcher, settings)
+    guard = guard or PolicyGuard(allow_private=settings.allow_private_networks, resolve=resolve)
+    metrics = metrics or NoMetrics()
+    fetcher = Fetcher(
+        settings.fetch, guard, resolver=resolver, on_retry=lambda e: metrics.fetch_retried(e.error_type.value)
+    )
+    services = Services(store, Storage(settings.storage_dir), fetcher, settings, metrics)
     return Scheduler(services, ProgressBroker())
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from download_server.domain.models import Segment, Task, TaskEvent
 from download_server.domain.ports import TaskStore
+from download_server.engine.metrics import EngineMetrics, NoMetrics
 from download_server.engine.progress import ProgressBroker
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class ProgressTracker:
         heartbeat: float,
         flush_interval: float,
         clock: Callable[[], float] = time.monotonic,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self.task = task
         self.message = ""
@@ -46,6 +48,8 @@ class ProgressTracker:
         self._flush_interval = flush_interval
         self._clock = clock
         self._received = 0
+        self._metrics = metrics or NoMetrics()
+        self._counted = 0  # of _received, what the metrics have been told (in batches, not per chunk)
         self._samples: deque[tuple[float, int]] = deque()
         self._changed = False  # since the last event
         self._unflushed = False  # since the last flush
@@ -71,6 +75,7 @@ class ProgressTracker:
         self._ticker = asyncio.create_task(self._tick(), name=f"progress-{self.task.id}")
 
     async def stop(self) -> None:
+        self._count_bytes()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -110,6 +115,7 @@ class ProgressTracker:
             await asyncio.sleep(self._interval)
             now = self._clock()
             self._sample(now)
+            self._count_bytes()
             if self._changed or now - self._last_event >= self._heartbeat:
                 self.publish()
             if (self._dirty or self._unflushed) and now - self._last_flush >= self._flush_interval:
@@ -122,6 +128,11 @@ class ProgressTracker:
         except Exception:
             # Progress is re-sent next time; a state change flushes synchronously and surfaces its error.
             log.warning("progress flush failed; will retry", exc_info=True, extra={"task_id": self.task.id})
+
+    def _count_bytes(self) -> None:
+        if self._received > self._counted:
+            self._metrics.bytes_received(self._received - self._counted)
+            self._counted = self._received
 
     def _sample(self, now: float) -> None:
         self._samples.append((now, self._received))
