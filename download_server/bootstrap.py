@@ -1,4 +1,4 @@
-"""Composition root: wires settings into database, store, use cases, servicer and interceptors, then serves.
+"""Composition root: wires settings into database, store, engine, use cases, servicer and interceptors, then serves.
 
 Tests and `python -m download_server` call the same start_download_server(), so what is tested is what runs.
 """
@@ -11,19 +11,23 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import grpc
+from aiohttp.abc import AbstractResolver
 
 from download_server.adapters.files import StorageTaskFiles
 from download_server.adapters.jwks import auth_server_jwks, start_key_refresh
+from download_server.adapters.metrics import PrometheusEngineMetrics
 from download_server.adapters.storage import Storage
 from download_server.adapters.store import SqlTaskStore
 from download_server.config import DownloadSettings
+from download_server.engine.guard import UrlGuard
+from download_server.engine.scheduler import create_scheduler
+from download_server.engine.settings import EngineSettings
 from download_server.engine.url_policy import Resolver, check_url
 from download_server.grpc.servicer import SERVICE_NAME, DownloadServicer
 from download_server.migrations import SCRIPT_LOCATION
 from download_server.services.failures import FailureService
 from download_server.services.pagination import PageTokens
 from download_server.services.ports import Scheduler
-from download_server.services.scheduling import StateOnlyScheduler
 from download_server.services.tasks import TaskService
 from download_server.services.videos import VideoService
 from mediadl.download.v1 import download_pb2_grpc
@@ -32,6 +36,7 @@ from mediadl_common.config import ConfigError
 from mediadl_common.db import Database, describe_url, run_migrations
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
 from mediadl_common.keys import PublicKey, VerificationKeys, load_jwks_file
+from mediadl_common.metrics import Metrics
 from mediadl_common.server import RunningServer, start_server
 from mediadl_common.tokens import JwtCodec
 
@@ -72,8 +77,18 @@ def build_servicer(
     files = StorageTaskFiles(Storage(settings.storage_dir))
     return DownloadServicer(
         tasks=TaskService(store, scheduler, tokens, url_checker, files),
-        failures=FailureService(store, tokens),
+        failures=FailureService(store, scheduler, tokens),
         videos=VideoService(store, tokens),
+    )
+
+
+def engine_settings(settings: DownloadSettings) -> EngineSettings:
+    """The engine's knobs from the server's settings (timeouts, retries and intervals keep their defaults)."""
+    return EngineSettings(
+        storage_dir=settings.storage_dir,
+        max_active_tasks=settings.max_active_tasks,
+        segment_concurrency=settings.segment_concurrency,
+        allow_private_networks=settings.allow_private_networks,
     )
 
 
@@ -81,19 +96,39 @@ async def start_download_server(
     settings: DownloadSettings,
     *,
     migrate: bool = True,
-    scheduler: Scheduler | None = None,
+    engine: EngineSettings | None = None,
     resolve: Resolver | None = None,
+    resolver: AbstractResolver | None = None,
+    guard: UrlGuard | None = None,
 ) -> RunningServer:
-    """Open (and unless told not to, migrate) the database, then serve DownloadService on settings.grpc_addr.
+    """Open (and unless told not to, migrate) the database, serve DownloadService on settings.grpc_addr, then
+    recover the downloads a previous process left running or queued.
 
-    Without a `scheduler`, task actions only change state (StateOnlyScheduler): nothing is downloaded.
+    Seams for tests: `engine` replaces engine_settings(settings) (shorter timeouts and intervals); `resolve`
+    answers the URL policy's name lookups (at create/update and at download time), `resolver` aiohttp's
+    lookups for connections, and `guard` replaces the engine's URL policy guard altogether.
+
+    Shutdown (RunningServer.stop): in-flight calls get the grace period, then the scheduler stops every run
+    and closes the HTTP session, then the database closes. Runs stopped that way stay PROCESSING, and tasks
+    waiting for a slot stay PENDING with their queued_time, so the next start resumes and re-queues them.
     """
     database = Database(settings.database_url, pool_size=settings.db_pool_size)
+    metrics = Metrics()
+    engine_metrics = PrometheusEngineMetrics(metrics.registry)
+    store = SqlTaskStore(database)
+    scheduler = create_scheduler(
+        store,
+        engine or engine_settings(settings),
+        resolve=resolve,
+        resolver=resolver,
+        guard=guard,
+        metrics=engine_metrics,
+    )
+    engine_metrics.observe_scheduler(scheduler.running_count, scheduler.queued_count)
     try:
         if migrate:
             await database.run(run_migrations, settings.database_url, SCRIPT_LOCATION)
-        store = SqlTaskStore(database)
-        servicer = build_servicer(settings, store, scheduler or StateOnlyScheduler(store), resolve)
+        servicer = build_servicer(settings, store, scheduler, resolve)
 
         def register(server: grpc.aio.Server) -> Sequence[str]:
             download_pb2_grpc.add_DownloadServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
@@ -107,22 +142,37 @@ async def start_download_server(
             interceptors,
             slow_ms=settings.log.slow_ms,
             metrics_addr=settings.metrics_addr,
+            metrics=metrics,
         )
     except BaseException:
+        await scheduler.close()
         database.close()
         raise
+
+    async def stop_engine() -> None:
+        try:
+            await scheduler.close()
+        except Exception:
+            # The database must still close; what the runs did not persist, recovery re-reads from disk.
+            log.exception("stopping the download engine failed")
 
     async def close_database() -> None:
         await asyncio.to_thread(database.close)
 
-    running.on_stop.append(close_database)
-    if settings.jwks_auth_addr is not None and codec.verification_keys is not None:
-        running.on_stop.append(await start_key_refresh(codec.verification_keys, settings.jwt.jwks_refresh_seconds))
-    log.info(
-        "download server listening on %s (port %d), database %s, storage %s",
-        settings.grpc_addr,
-        running.port,
-        describe_url(settings.database_url),
-        settings.storage_dir,
-    )
+    # In this order: the engine persists its runs' last progress before the database goes.
+    running.on_stop += [stop_engine, close_database]
+    try:
+        if settings.jwks_auth_addr is not None and codec.verification_keys is not None:
+            running.on_stop.append(await start_key_refresh(codec.verification_keys, settings.jwt.jwks_refresh_seconds))
+        log.info(
+            "download server listening on %s (port %d), database %s, storage %s",
+            settings.grpc_addr,
+            running.port,
+            describe_url(settings.database_url),
+            settings.storage_dir,
+        )
+        await scheduler.recover()
+    except BaseException:
+        await running.stop(0)
+        raise
     return running

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from mediadl_common.db import Database
 from mediadl_common.errors import AlreadyExists
 
 T = TypeVar("T")
+OPEN_FAILURES = (FailureStatus.PENDING, FailureStatus.RETRYING)
 
 
 class SqlTaskStore:
@@ -58,8 +59,9 @@ class SqlTaskStore:
     async def update_task(self, task_id: str, user_id: str | None, change: Callable[[Task], bool]) -> Task:
         """Read, change and write a task in one locked transaction.
 
-        `change` mutates the task (raising a DomainError refuses the change) and returns True when the
-        task's segment rows are obsolete, in which case they are deleted in the same transaction.
+        `change` mutates the task (raising a DomainError refuses the change) and returns True when what was
+        downloaded so far is obsolete (a new resource_url). Then, in the same transaction, its segment rows
+        and video record are deleted and its open failure records abandoned (nothing there can be retried).
         """
 
         def work(s: Session) -> Task:
@@ -67,6 +69,12 @@ class SqlTaskStore:
             task = repo.to_task(row)
             if change(task):
                 repo.delete_segment_rows(s, task_id)
+                s.execute(delete(VideoRow).where(VideoRow.task_id == task_id))
+                s.execute(
+                    update(FailureRow)
+                    .where(FailureRow.task_id == task_id, FailureRow.status.in_([f.value for f in OPEN_FAILURES]))
+                    .values(status=FailureStatus.ABANDONED.value, update_time=task.update_time)
+                )
             repo.write_task(row, task)
             return task
 
@@ -84,6 +92,17 @@ class SqlTaskStore:
             s.execute(delete(VideoRow).where(VideoRow.task_id == task_id))
             s.delete(row)
             return deleted
+
+        return await self._run(work)
+
+    async def user_tasks(self, user_id: str, statuses: Sequence[TaskStatus] = ()) -> list[Task]:
+        """All of a user's tasks (with one of `statuses`, if any), oldest first: WatchTasks' first messages."""
+
+        def work(s: Session) -> list[Task]:
+            query = select(TaskRow).where(TaskRow.user_id == user_id)
+            if statuses:
+                query = query.where(TaskRow.status.in_([status.value for status in statuses]))
+            return [repo.to_task(row) for row in s.scalars(query.order_by(TaskRow.create_time, TaskRow.id))]
 
         return await self._run(work)
 

@@ -1,13 +1,15 @@
 """DownloadService over gRPC: each method converts the request, calls one use case and converts the answer.
 
 Errors are raised, not handled: ErrorBoundaryInterceptor turns them into statuses. The caller's id comes
-from the AuthInterceptor through mediadl_common.context; no method here reads tokens.
+from the AuthInterceptor through mediadl_common.context; no method here reads tokens. Streaming methods
+are async generators (the shared interceptors wrap them); a client that goes away only ends its stream.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, NoReturn, TypeAlias
+from contextlib import aclosing
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -18,17 +20,9 @@ from download_server.services.videos import VideoService
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.context import current_user_id
-from mediadl_common.grpc_status import abort, make_status
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DownloadService"].full_name
-
-
-async def _not_yet(context: Context, method: str) -> NoReturn:
-    # An honest UNIMPLEMENTED until the download engine is wired in, rather than a stream that never moves.
-    message = f"{method} is not available yet: the download engine is not part of this server build"
-    await abort(context, make_status(grpc.StatusCode.UNIMPLEMENTED, message, reason="ENGINE_NOT_AVAILABLE"))
-    raise AssertionError("abort() returned")  # pragma: no cover - abort always raises
 
 
 class DownloadServicer(download_pb2_grpc.DownloadServiceServicer):  # type: ignore[misc]
@@ -75,31 +69,36 @@ class DownloadServicer(download_pb2_grpc.DownloadServiceServicer):  # type: igno
         task = await self._tasks.cancel_task(current_user_id(), request.task_id)
         return pb.CancelTaskResponse(task=conv.task_to_proto(task))
 
-    # Progress streams: the engine's part.
+    # Progress streams. aclosing: a client that leaves drops its subscription now, not at garbage collection.
 
     async def StartTask(  # noqa: N802
         self, request: pb.StartTaskRequest, context: Context
     ) -> AsyncIterator[pb.StartTaskResponse]:
-        await _not_yet(context, "StartTask")
-        yield pb.StartTaskResponse()  # pragma: no cover - makes this an async generator, as streams must be
+        async with aclosing(self._tasks.start_task(current_user_id(), request.task_id)) as events:
+            async for event in events:
+                yield pb.StartTaskResponse(event=conv.event_to_proto(event))
 
     async def RetryTask(  # noqa: N802
         self, request: pb.RetryTaskRequest, context: Context
     ) -> AsyncIterator[pb.RetryTaskResponse]:
-        await _not_yet(context, "RetryTask")
-        yield pb.RetryTaskResponse()  # pragma: no cover
+        async with aclosing(self._tasks.retry_task(current_user_id(), request.task_id)) as events:
+            async for event in events:
+                yield pb.RetryTaskResponse(event=conv.event_to_proto(event))
 
     async def WatchTask(  # noqa: N802
         self, request: pb.WatchTaskRequest, context: Context
     ) -> AsyncIterator[pb.WatchTaskResponse]:
-        await _not_yet(context, "WatchTask")
-        yield pb.WatchTaskResponse()  # pragma: no cover
+        async with aclosing(self._tasks.watch_task(current_user_id(), request.task_id)) as events:
+            async for event in events:
+                yield pb.WatchTaskResponse(event=conv.event_to_proto(event))
 
     async def WatchTasks(  # noqa: N802
         self, request: pb.WatchTasksRequest, context: Context
     ) -> AsyncIterator[pb.WatchTasksResponse]:
-        await _not_yet(context, "WatchTasks")
-        yield pb.WatchTasksResponse()  # pragma: no cover
+        statuses = conv.task_statuses_from_proto(request.statuses)
+        async with aclosing(self._tasks.watch_tasks(current_user_id(), statuses)) as events:
+            async for event in events:
+                yield pb.WatchTasksResponse(event=conv.event_to_proto(event))
 
     # Failures
 
@@ -134,7 +133,8 @@ class DownloadServicer(download_pb2_grpc.DownloadServiceServicer):  # type: igno
     async def RetryFailure(  # noqa: N802
         self, request: pb.RetryFailureRequest, context: Context
     ) -> pb.RetryFailureResponse:
-        await _not_yet(context, "RetryFailure")
+        failure = await self._failures.retry_failure(current_user_id(), request.failure_id, request.task_id)
+        return pb.RetryFailureResponse(failure=conv.failure_to_proto(failure))
 
     async def AbandonFailure(  # noqa: N802
         self, request: pb.AbandonFailureRequest, context: Context

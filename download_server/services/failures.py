@@ -10,7 +10,7 @@ from download_server.domain.errors import failure_missing
 from download_server.domain.listing import FailureQuery
 from download_server.domain.models import Failure, FailureStatus, utcnow
 from download_server.services.pagination import Listing, PageTokens, paginate, scope_of
-from download_server.services.ports import Store
+from download_server.services.ports import Scheduler, Store
 from download_server.services.validation import (
     MAX_ERROR_MESSAGE,
     MAX_ERROR_TYPE,
@@ -44,8 +44,9 @@ class FailureListRequest:
 
 
 class FailureService:
-    def __init__(self, store: Store, tokens: PageTokens) -> None:
+    def __init__(self, store: Store, scheduler: Scheduler, tokens: PageTokens) -> None:
         self._store = store
+        self._scheduler = scheduler
         self._tokens = tokens
 
     async def create_failure(self, user_id: str, new: NewFailure) -> Failure:
@@ -103,23 +104,44 @@ class FailureService:
     async def get_failure(self, user_id: str, failure_id: str) -> Failure:
         return await self._store.get_failure(require_uuid(failure_id, "failure_id"), user_id)
 
+    async def retry_failure(self, user_id: str, failure_id: str, task_id: str = "") -> Failure:
+        """Fetch the one segment (or resource) again now; the record as it stands after that attempt."""
+        failure_id, expected_task = _ids(failure_id, task_id)
+        failure = await self._store.get_failure(failure_id, user_id)
+        _check_open(failure, expected_task, "retried")
+        retried = await self._scheduler.retry_failure(failure_id)
+        log.info(
+            "failure retried: %s", retried.status.value, extra={"task_id": retried.task_id, "failure_id": failure_id}
+        )
+        return retried
+
     async def abandon_failure(self, user_id: str, failure_id: str, task_id: str = "") -> Failure:
-        v = Validator()
-        failure_id = check_uuid(v, failure_id, "failure_id")
-        expected_task = check_uuid(v, task_id, "task_id") if task_id else None
-        v.raise_if_any()
+        failure_id, expected_task = _ids(failure_id, task_id)
 
         def abandon(failure: Failure) -> None:
-            if expected_task is not None and failure.task_id != expected_task:
-                raise failure_missing(failure_id)
-            if not failure.status.is_open:
-                raise FailedPrecondition(
-                    f"failure {failure_id} is already {failure.status.value}; only an open one can be abandoned",
-                    reason="FAILURE_CLOSED",
-                )
+            _check_open(failure, expected_task, "abandoned")
             failure.status = FailureStatus.ABANDONED
             failure.update_time = utcnow()
 
         abandoned = await self._store.update_failure(failure_id, user_id, abandon)
         log.info("failure abandoned", extra={"task_id": abandoned.task_id, "failure_id": failure_id})
         return abandoned
+
+
+def _ids(failure_id: str, task_id: str) -> tuple[str, str | None]:
+    v = Validator()
+    checked = check_uuid(v, failure_id, "failure_id")
+    expected_task = check_uuid(v, task_id, "task_id") if task_id else None
+    v.raise_if_any()
+    return checked, expected_task
+
+
+def _check_open(failure: Failure, expected_task: str | None, verb: str) -> None:
+    # A task_id that does not match is answered like an unknown failure: nothing leaks about either.
+    if expected_task is not None and failure.task_id != expected_task:
+        raise failure_missing(failure.id)
+    if not failure.status.is_open:
+        raise FailedPrecondition(
+            f"failure {failure.id} is already {failure.status.value}; only an open one can be {verb}",
+            reason="FAILURE_CLOSED",
+        )

@@ -1,14 +1,15 @@
-"""Task use cases: create, list, get, update, delete, and the state changes pause, resume and cancel."""
+"""Task use cases: create, list, get, update, delete; the state changes; and the progress streams."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from download_server.domain.listing import TaskQuery
-from download_server.domain.models import ResourceType, Task, TaskStatus, require_transition, utcnow
+from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus, require_transition, utcnow
 from download_server.services.pagination import Listing, PageTokens, paginate, parse_order_by, scope_of
 from download_server.services.ports import Scheduler, Store, TaskFiles, UrlChecker
 from download_server.services.validation import (
@@ -120,8 +121,10 @@ class TaskService:
         if "resource_url" in paths:
             await check_url_field(v, changes.resource_url, "resource_url", self._check_url, required=True)
         v.raise_if_any()
+        resource_changed = False
 
         def apply(task: Task) -> bool:
+            nonlocal resource_changed
             if "liveroom_title" in paths:
                 task.liveroom_title = changes.liveroom_title
             if "liveroom_url" in paths:
@@ -134,7 +137,13 @@ class TaskService:
                 task.update_time = utcnow()
             return resource_changed
 
-        return await self._store.update_task(task_id, user_id, apply)
+        updated = await self._store.update_task(task_id, user_id, apply)
+        if resource_changed:
+            # The rows went in the same transaction; the files go now, so that nothing fetched from the old
+            # URL (a .part an MP4 run would continue with Range, a segment file) is ever taken for the new one.
+            await self._files.remove(updated, None)
+            log.info("resource_url changed: download state reset", extra={"task_id": task_id})
+        return updated
 
     async def delete_task(self, user_id: str, task_id: str, *, delete_files: bool) -> None:
         task_id = require_uuid(task_id, "task_id")
@@ -153,6 +162,38 @@ class TaskService:
 
     async def cancel_task(self, user_id: str, task_id: str) -> Task:
         return await self._act(user_id, task_id, "cancel", self._scheduler.cancel)
+
+    # Progress streams: act (or not), then follow the task. Ownership is checked before anything happens,
+    # so another user's task is NOT_FOUND before the first message.
+
+    def start_task(self, user_id: str, task_id: str) -> AsyncGenerator[TaskEvent, None]:
+        """Start (or, if it is running or queued already, attach to) the task and follow it."""
+        return self._follow(user_id, task_id, "start", self._scheduler.start)
+
+    def retry_task(self, user_id: str, task_id: str) -> AsyncGenerator[TaskEvent, None]:
+        """Fetch again what the task's open failure records name, and follow it."""
+        return self._follow(user_id, task_id, "retry", self._scheduler.retry)
+
+    def watch_task(self, user_id: str, task_id: str) -> AsyncGenerator[TaskEvent, None]:
+        return self._follow(user_id, task_id, "watch", None)
+
+    def watch_tasks(self, user_id: str, statuses: Collection[TaskStatus]) -> AsyncGenerator[TaskEvent, None]:
+        """Every task of the caller (in `statuses`, if any): current states, then every event; never ends."""
+        wanted = tuple(sorted(set(statuses)))
+        return self._scheduler.watch_user(user_id, lambda: self._store.user_tasks(user_id, wanted), wanted)
+
+    async def _follow(
+        self, user_id: str, task_id: str, action: str, step: Callable[[str], Awaitable[None]] | None
+    ) -> AsyncGenerator[TaskEvent, None]:
+        task_id = require_uuid(task_id, "task_id")
+        await self._store.get_task(task_id, user_id)
+        if step is not None:
+            await step(task_id)
+            log.info("task %s", action, extra={"task_id": task_id})
+        # Downloads belong to the scheduler: leaving this loop (the client went away) only unsubscribes.
+        async with aclosing(self._scheduler.watch(task_id, lambda: self._store.get_task(task_id, user_id))) as events:
+            async for event in events:
+                yield event
 
     async def _act(self, user_id: str, task_id: str, action: str, step: Callable[[str], Awaitable[None]]) -> Task:
         task_id = require_uuid(task_id, "task_id")

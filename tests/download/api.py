@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -10,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from aiohttp.abc import AbstractResolver, ResolveResult
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from download_server.adapters.store import SqlTaskStore
 from download_server.bootstrap import start_download_server
 from download_server.config import DownloadSettings
+from download_server.engine.guard import UrlGuard
+from download_server.engine.settings import EngineSettings
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.config import Env
@@ -39,6 +44,20 @@ async def fake_resolve(host: str, port: int) -> list[str]:
     if host not in DNS:
         raise OSError(f"unknown host {host}")
     return DNS[host]
+
+
+class UnansweredResolver(AbstractResolver):
+    """aiohttp's lookups for connections never answer: a download of a made-up CDN URL stays in flight
+    (PROCESSING) without any packet leaving the machine, until the server stops it."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        return None
 
 
 def download_settings(database_url: str, storage_dir: Path, **overrides: str) -> DownloadSettings:
@@ -90,8 +109,18 @@ class DownloadApi:
 
 
 @asynccontextmanager
-async def running_download_server(settings: DownloadSettings) -> AsyncIterator[DownloadApi]:
-    running = await start_download_server(settings, resolve=fake_resolve)
+async def running_download_server(
+    settings: DownloadSettings,
+    *,
+    engine: EngineSettings | None = None,
+    resolver: AbstractResolver | None = None,
+    guard: UrlGuard | None = None,
+) -> AsyncIterator[DownloadApi]:
+    """The server with the fake policy resolver; downloads reach nothing unless `resolver` (or a loopback
+    origin with DOWNLOAD_ALLOW_PRIVATE_NETWORKS=true) says otherwise."""
+    running = await start_download_server(
+        settings, engine=engine, resolve=fake_resolve, resolver=resolver or UnansweredResolver(), guard=guard
+    )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
     database = Database(settings.database_url, pool_size=2)
     try:

@@ -135,18 +135,21 @@ async def test_valid_tokens_reach_the_handlers(sqlite_api: DownloadApi) -> None:
     listed = await sqlite_api.stub.ListTasks(pb.ListTasksRequest(), metadata=lowercase_scheme)
     assert listed.total_size == 0
     for call in (
-        sqlite_api.stub.WatchTasks(pb.WatchTasksRequest(), metadata=bearer(signed())),
         sqlite_api.stub.StartTask(pb.StartTaskRequest(task_id=new_id()), metadata=bearer(signed())),
         sqlite_api.stub.RetryTask(pb.RetryTaskRequest(task_id=new_id()), metadata=bearer(signed())),
         sqlite_api.stub.WatchTask(pb.WatchTaskRequest(task_id=new_id()), metadata=bearer(signed())),
     ):
-        unimplemented = await stream_failure(call)
-        assert unimplemented.code == grpc.StatusCode.UNIMPLEMENTED
-        assert "not available yet" in unimplemented.message
+        missing_task = await stream_failure(call)
+        assert (missing_task.code, missing_task.reason) == (grpc.StatusCode.NOT_FOUND, "TASK_NOT_FOUND")
     retry = await rpc_failure(
         sqlite_api.stub.RetryFailure(pb.RetryFailureRequest(failure_id=new_id()), metadata=bearer(signed()))
     )
-    assert retry.code == grpc.StatusCode.UNIMPLEMENTED
+    assert (retry.code, retry.reason) == (grpc.StatusCode.NOT_FOUND, "FAILURE_NOT_FOUND")
+    task = await sqlite_api.create_task(USER)
+    watch_all = sqlite_api.stub.WatchTasks(pb.WatchTasksRequest(), metadata=bearer(signed()))
+    first = await anext(aiter(watch_all))  # the stream never ends by itself: one message is proof enough
+    watch_all.cancel()
+    assert (first.event.task_id, first.event.status) == (task.id, pb.TASK_STATUS_PENDING)
 
 
 async def test_the_caller_is_the_tokens_subject(sqlite_api: DownloadApi) -> None:
