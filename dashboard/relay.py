@@ -79,6 +79,8 @@ class EventHub:
         self._pump: asyncio.Task[None] | None = None
         self._closed: HubClosed | None = None
         self.streams_opened = 0  # how many gRPC streams this hub has opened (observability, tests)
+        self.idle = asyncio.Event()  # set while no stream is open: await it to know one has closed
+        self.idle.set()
 
     @property
     def streaming(self) -> bool:
@@ -123,6 +125,7 @@ class EventHub:
 
     def _start(self) -> None:
         self.streams_opened += 1
+        self.idle.clear()
         self._pump = asyncio.create_task(self._run(), name="dashboard-watch-tasks")
 
     async def _stop(self) -> None:
@@ -133,6 +136,7 @@ class EventHub:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
+        self.idle.set()
 
     async def _run(self) -> None:
         ended: HubClosed
@@ -155,6 +159,7 @@ class EventHub:
             listener.close(ended)
         self._listeners.clear()
         self._latest.clear()
+        self.idle.set()
 
     def _publish(self, event: TaskEvent) -> None:
         item = event_json(event)
