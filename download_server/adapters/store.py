@@ -129,11 +129,7 @@ class SqlTaskStore:
     async def add_segments(self, task_id: str, segments: Sequence[Segment]) -> None:
         def work(s: Session) -> None:
             repo.task_row(s, task_id)
-            for segment in segments:
-                row = SegmentRow(task_id=task_id, segment_index=segment.index)
-                repo.write_segment(row, segment)
-                s.add(row)
-            s.flush()
+            repo.insert_segments(s, task_id, segments)
 
         try:
             await self._run(work)
@@ -148,12 +144,7 @@ class SqlTaskStore:
         # so a throttled progress flush can never undo a pause or a cancel that raced it.
         def work(s: Session) -> None:
             repo.write_counters(s, task)
-            for segment in segments:
-                row = s.get(SegmentRow, (task.id, segment.index))
-                if row is None:
-                    row = SegmentRow(task_id=task.id, segment_index=segment.index)
-                    s.add(row)
-                repo.write_segment(row, segment)
+            repo.write_segments(s, task.id, segments)
 
         await self._run(work)
 

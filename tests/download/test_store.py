@@ -133,6 +133,23 @@ async def test_save_progress_writes_counters_and_segments_but_never_the_status(s
     ]
 
 
+async def test_save_progress_of_many_segments_updates_and_inserts_across_in_list_chunks(store: SqlTaskStore) -> None:
+    # Existence is looked up in IN lists of 500: 1,200 rows cross two chunk borders, stored and new mixed.
+    task = make_task(ALICE, status=TaskStatus.PROCESSING)
+    await store.save_task(task)
+    await store.add_segments(task.id, [make_segment(task.id, i) for i in range(0, 1200, 2)])
+    changed = [
+        make_segment(task.id, i, status=SegmentStatus.DONE, bytes=i + 1, attempts=1, sha256=f"{i:064x}")
+        for i in range(1200)
+    ]
+    await store.save_progress(task, changed)
+
+    stored = await store.list_segments(task.id)
+    assert [(s.index, s.status, s.bytes, s.sha256) for s in stored] == [
+        (i, SegmentStatus.DONE, i + 1, f"{i:064x}") for i in range(1200)
+    ]
+
+
 async def test_failures(store: SqlTaskStore) -> None:
     task = make_task(ALICE)
     await store.save_task(task)
