@@ -65,6 +65,19 @@ class Unavailable(DomainError):
     default_reason = "UNAVAILABLE"
 
 
+class ResourceExhausted(DomainError):
+    """Too much at once from one caller (login attempts, open streams); the client should back off.
+
+    `retry_after` (seconds), when known, travels as a google.rpc.RetryInfo so clients need not parse the message.
+    """
+
+    default_reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, reason: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.retry_after = retry_after
+
+
 class Validator:
     """Collects every field violation of a request, so the caller hears about all of them at once."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -16,6 +16,7 @@ from mediadl_common.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     Unauthenticated,
     Unavailable,
 )
@@ -28,6 +29,7 @@ _CODES: dict[type[DomainError], grpc.StatusCode] = {
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -46,6 +48,7 @@ def make_status(
     reason: str | None = None,
     metadata: dict[str, str] | None = None,
     violations: list[tuple[str, str]] | None = None,
+    retry_after: float | None = None,
 ) -> grpc.Status:
     """Build a grpc.Status whose trailers carry google.rpc.Status details (grpcio-status encoding)."""
     details: list[any_pb2.Any] = []
@@ -63,13 +66,22 @@ def make_status(
             )
         )
         details.append(packed)
+    if retry_after is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(max(0, round(retry_after * 1e9)))
+        packed = any_pb2.Any()
+        packed.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        details.append(packed)
     proto = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=details)
     return rpc_status.to_status(proto)
 
 
 def status_for(error: DomainError) -> grpc.Status:
     violations = [(v.field, v.description) for v in error.violations] if isinstance(error, InvalidArgument) else None
-    return make_status(status_code_for(error), error.message, reason=error.reason, violations=violations)
+    retry_after = error.retry_after if isinstance(error, ResourceExhausted) else None
+    return make_status(
+        status_code_for(error), error.message, reason=error.reason, violations=violations, retry_after=retry_after
+    )
 
 
 async def abort(context: grpc.aio.ServicerContext[object, object], status: grpc.Status) -> None:

@@ -1,0 +1,1 @@
+"""Proof under attack and faults: brute-force throttle, server limits, fuzzing, database outage, bench smoke."""
