@@ -157,7 +157,12 @@ class HlsJob:
                 transform = _decryptor(await self._key(ctx, segment.key_uri), bytes.fromhex(segment.key_iv))
             if segment.init_uri:
                 await self._init(ctx, segment.init_uri)
-            sink = FileSink(self.final_path(ctx, segment), transform=transform, on_write=ctx.tracker.received)
+            sink = FileSink(
+                self.final_path(ctx, segment),
+                transform=transform,
+                on_write=ctx.tracker.received,
+                writer=ctx.services.writer,
+            )
             byterange = None
             if segment.byterange_length is not None:
                 byterange = (segment.byterange_offset or 0, segment.byterange_length)
@@ -196,7 +201,10 @@ class HlsJob:
                     fetcher = ctx.services.fetcher
                     try:
                         await fetcher.download(
-                            url, FileSink(path), byterange=byterange, max_bytes=fetcher.settings.init_max_bytes
+                            url,
+                            FileSink(path, writer=ctx.services.writer),
+                            byterange=byterange,
+                            max_bytes=fetcher.settings.init_max_bytes,
                         )
                     except FetchError as exc:
                         self._inits[init_uri] = exc

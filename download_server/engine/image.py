@@ -56,7 +56,10 @@ class ImageJob:
                 task.bytes_total = sink.expected_size = resp.content_length
 
         sink = FileSink(
-            storage.image_path(task, "img"), temp=storage.image_temp_path(task), on_write=ctx.tracker.received
+            storage.image_path(task, "img"),
+            temp=storage.image_temp_path(task),
+            on_write=ctx.tracker.received,
+            writer=ctx.services.writer,
         )
         try:
             got = await fetcher.download(segment.uri, sink, check=check, max_bytes=fetcher.settings.image_max_bytes)

@@ -49,7 +49,7 @@ class Mp4Job:
             if total is not None:
                 task.bytes_total = sink.expected_size = total
 
-        sink = FileSink(self.final_path(ctx, segment), resumable=True, on_write=on_write)
+        sink = FileSink(self.final_path(ctx, segment), resumable=True, on_write=on_write, writer=ctx.services.writer)
         # A .part left by a pause or a crash counts as downloaded: only the rest is requested.
         task.bytes_downloaded = await asyncio.to_thread(sink.held)
         try:

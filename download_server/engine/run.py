@@ -22,6 +22,7 @@ from download_server.domain.models import (
     utcnow,
 )
 from download_server.domain.ports import TaskStore
+from download_server.engine.disk import DiskWriter
 from download_server.engine.errors import FetchError
 from download_server.engine.fetch import Fetcher
 from download_server.engine.files import sha256_of
@@ -62,6 +63,8 @@ class Services:
     fetcher: Fetcher
     settings: EngineSettings
     metrics: EngineMetrics = field(default_factory=NoMetrics)
+    # Shared by every job's file sinks: a few threads for all the server's disk work (see DiskWriter).
+    writer: DiskWriter = field(default_factory=DiskWriter)
 
 
 class RunContext:
