@@ -174,3 +174,36 @@ async def test_dashboard_json_streams_events(sqlite_servers: MediadlServers, tmp
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_partial_download_exit_code_and_failures_commands(
+    sqlite_servers: MediadlServers, origin: Origin, tmp_path: Path
+) -> None:
+    client = await logged_in_as_cli_user(sqlite_servers, tmp_path)
+    origin.fail("hls_ts/seg05.ts", status=404)
+    probe = await hls_task(client, origin)
+    await skip_unless_streams(client, probe.id)
+    await client.delete_task(probe.id)
+    cli = addresses(sqlite_servers, tmp_path)
+
+    created = await run_cli(None, tmp_path, *cli, "--json", "task", "create", "--url", origin.url("hls_ts/index.m3u8"),
+                            "--liveroom-id", "partial")  # fmt: skip
+    task_id = created.json()["id"]
+    started = await run_cli(None, tmp_path, *cli, "task", "start", task_id)
+    assert started.code == 1, started  # scripts can tell a partial download from a complete one
+    assert "PARTIAL_COMPLETED" in started.stdout and "failures list --task" in started.stdout
+
+    listed = await run_cli(None, tmp_path, *cli, "--json", "failures", "list", "--task", task_id[:8])
+    failures = listed.json()["failures"]
+    assert [(f["segment_index"], f["status"]) for f in failures] == [(5, "PENDING")]
+
+    origin.heal()
+    retried = await run_cli(None, tmp_path, *cli, "failures", "retry", failures[0]["id"])
+    assert retried.code == 0 and "RESOLVED" in retried.stdout, retried
+    shown = await run_cli(None, tmp_path, *cli, "--json", "task", "show", task_id)
+    assert shown.json()["status"] == "COMPLETED"  # the last open failure resolved completes the task
+    videos = await run_cli(None, tmp_path, *cli, "--json", "videos", "list", task_id)
+    video_id = shown.json()["video_id"]
+    assert [v["video_id"] for v in videos.json()["videos"]] == [video_id]
+    video = await run_cli(None, tmp_path, *cli, "videos", "show", video_id)
+    assert video.code == 0 and "hls" in video.stdout

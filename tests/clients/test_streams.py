@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clients import AsyncClient, ResourceType, Task, TaskStatus, Tokens
+from clients import AsyncClient, FailureStatus, ResourceType, Task, TaskStatus, Tokens
 from clients.testing import MediadlServers
 from tests.clients.conftest import CallCounter
 from tests.clients.streams import first_or_skip, hls_task
@@ -97,3 +97,47 @@ async def test_closing_a_stream_early_does_not_stop_the_download(
     async with client.watch(task.id) as events:
         last = [event async for event in events][-1]
     assert last.status is TaskStatus.COMPLETED
+
+
+async def test_partial_download_then_retry_fetches_only_what_failed(
+    sqlite_servers: MediadlServers, origin: Origin
+) -> None:
+    client = await sqlite_servers.logged_in_client()
+    origin.fail("hls_ts/seg02.ts", status=404)
+    task = await hls_task(client, origin)
+    async with client.start(task.id) as events:
+        await first_or_skip(events)
+        last = [event async for event in events][-1]
+    assert (last.status, last.segments_done, last.segments_failed) == (TaskStatus.PARTIAL_COMPLETED, 5, 1)
+    failures = [failure async for failure in client.iter_task_failures(task.id)]
+    assert [(f.segment_index, f.http_status) for f in failures] == [(2, 404)]
+
+    origin.heal()
+    fetched_before = origin.completed.copy()
+    async with client.retry(task.id) as events:
+        retried = [event async for event in events]
+    assert retried[-1].status is TaskStatus.COMPLETED and retried[-1].segments_done == 6
+    assert origin.completed["hls_ts/seg02.ts"] == fetched_before["hls_ts/seg02.ts"] + 1
+    for index in (0, 1, 3, 4, 5):
+        assert origin.completed[f"hls_ts/seg0{index}.ts"] == fetched_before[f"hls_ts/seg0{index}.ts"]
+    assert (await client.get_task(task.id)).retry_count == 1
+
+
+async def test_retry_and_abandon_single_failures(sqlite_servers: MediadlServers, origin: Origin) -> None:
+    client = await sqlite_servers.logged_in_client()
+    origin.fail("hls_ts/seg01.ts", status=404)
+    origin.fail("hls_ts/seg04.ts", status=404)
+    task = await hls_task(client, origin)
+    async with client.start(task.id) as events:
+        await first_or_skip(events)
+        assert [event async for event in events][-1].status is TaskStatus.PARTIAL_COMPLETED
+    by_segment = {f.segment_index: f async for f in client.iter_task_failures(task.id)}
+    assert set(by_segment) == {1, 4}
+
+    origin.heal()
+    resolved = await client.retry_failure(by_segment[1].id, task_id=task.id)
+    assert resolved.status is FailureStatus.RESOLVED
+    abandoned = await client.abandon_failure(by_segment[4].id)
+    assert abandoned.status is FailureStatus.ABANDONED
+    # Abandoning is not fetching: the task stays partial.
+    assert (await client.get_task(task.id)).status is TaskStatus.PARTIAL_COMPLETED
