@@ -42,7 +42,7 @@ class RetryPolicy:
     def service_config(self) -> str:
         """The channel's "grpc.service_config" JSON: this policy for every method of both services."""
         policy = {
-            # gRPC caps maxAttempts at 5; the first attempt counts.
+            # gRPC caps maxAttempts at 5 and needs at least 2; the first attempt counts.
             "maxAttempts": max(2, min(self.max_attempts, 5)),
             "initialBackoff": f"{self.initial_backoff:.3f}s",
             "maxBackoff": f"{self.max_backoff:.3f}s",
@@ -61,7 +61,7 @@ def make_channel(
     interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
 ) -> grpc.aio.Channel:
     options: list[tuple[str, Any]] = [("grpc.primary_user_agent", USER_AGENT)]
-    if retry is not None:
+    if retry is not None and retry.max_attempts > 1:
         options += [("grpc.enable_retries", 1), ("grpc.service_config", retry.service_config())]
     else:
         options.append(("grpc.enable_retries", 0))

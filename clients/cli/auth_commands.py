@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from clients.cli import exit_codes
-from clients.cli.context import Context
+from clients.cli.context import CliError, Context
 from clients.cli.output import details, human_time
+from clients.errors import AuthenticationError
 from clients.models import User
 
 
@@ -36,7 +37,11 @@ async def register(ctx: Context, args: argparse.Namespace) -> int:
 async def login(ctx: Context, args: argparse.Namespace) -> int:
     email = args.email or ctx.prompt("Email")
     password = ctx.read_password(confirm=False)
-    user = await ctx.api.login(email, password)
+    try:
+        user = await ctx.api.login(email, password)
+    except AuthenticationError as exc:
+        # Not "session expired, log in again": this *is* the login.
+        raise CliError(f"login failed: {exc.message}", exit_codes.AUTH) from None
     ctx.emit(user, lambda: ctx.say(f"logged in as {user.username} <{user.email}> (tokens in {ctx.tokens_path})"))
     return exit_codes.OK
 

@@ -135,7 +135,7 @@ async def test_exit_codes_and_messages(sqlite_servers: MediadlServers, tmp_path:
     wrong = await run_cli(
         servers, tmp_path / "other", "login", "--email", "ada@example.com", "--password-stdin", stdin="wrong pass 1\n"
     )
-    assert_clean_failure(wrong, 3)
+    assert_clean_failure(wrong, 3, "login failed")
     missing = await run_cli(servers, tmp_path, "task", "show", str(uuid.uuid4()))
     assert_clean_failure(missing, 4, "not found")
     invalid = await run_cli(
