@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import grpc
+from prometheus_client import Counter, Gauge
 
 from auth_server.adapters.passwords import BcryptHasher
 from auth_server.adapters.unit_of_work import SqlUnitOfWork
@@ -18,11 +20,13 @@ from auth_server.domain.tokens import Jwk, TokenLifetimes
 from auth_server.grpc.servicer import PUBLIC_METHODS, SERVICE_NAME, AuthServicer
 from auth_server.migrations import SCRIPT_LOCATION
 from auth_server.services import AuthService
+from auth_server.throttle import LoginThrottle
 from mediadl.auth.v1 import auth_pb2_grpc
 from mediadl_common.auth_interceptor import AuthInterceptor
 from mediadl_common.db import Database, describe_url, run_migrations
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
 from mediadl_common.keys import VerificationKeys, to_jwk
+from mediadl_common.metrics import Metrics
 from mediadl_common.server import RunningServer, start_server
 from mediadl_common.tokens import JwtCodec
 
@@ -40,8 +44,33 @@ def build_codec(settings: AuthSettings) -> tuple[JwtCodec, list[Jwk]]:
     return codec, [Jwk(**to_jwk(key.public_key, key.kid)) for key in keys]
 
 
+def build_throttle(
+    settings: AuthSettings, metrics: Metrics, clock: Callable[[], float] = time.monotonic
+) -> LoginThrottle:
+    """The brute-force throttle, counting its refusals (by scope) and tracked keys in the server's registry."""
+    refused = Counter(
+        "mediadl_auth_login_throttled",
+        "Login attempts refused by the brute-force throttle, by scope (account or peer)",
+        ["scope"],
+        registry=metrics.registry,
+    )
+    throttle = LoginThrottle(settings.login_throttle, clock=clock, observe=lambda scope: refused.labels(scope).inc())
+    tracked = Gauge(
+        "mediadl_auth_login_throttle_keys",
+        "Accounts and clients with recent failed logins held in memory",
+        registry=metrics.registry,
+    )
+    tracked.set_function(throttle.tracked_keys)
+    return throttle
+
+
 def build_service(
-    settings: AuthSettings, database: Database, hasher: BcryptHasher, codec: JwtCodec, jwks: list[Jwk]
+    settings: AuthSettings,
+    database: Database,
+    hasher: BcryptHasher,
+    codec: JwtCodec,
+    jwks: list[Jwk],
+    throttle: LoginThrottle | None = None,
 ) -> AuthService:
     return AuthService(
         runner=database,
@@ -50,11 +79,18 @@ def build_service(
         codec=codec,
         lifetimes=TokenLifetimes(settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds),
         jwks=jwks,
+        throttle=throttle,
     )
 
 
-async def start_auth_server(settings: AuthSettings, *, migrate: bool = True) -> RunningServer:
-    """Open the database (migrating it unless told not to), ensure the first superuser, then serve."""
+async def start_auth_server(
+    settings: AuthSettings, *, migrate: bool = True, throttle_clock: Callable[[], float] = time.monotonic
+) -> RunningServer:
+    """Open the database (migrating it unless told not to), ensure the first superuser, then serve.
+
+    `throttle_clock` (monotonic seconds) lets tests move the login throttle's time without waiting.
+    """
+    metrics = Metrics()
     database = Database(settings.database_url, pool_size=settings.db_pool_size)
     try:
         if migrate:
@@ -62,7 +98,8 @@ async def start_auth_server(settings: AuthSettings, *, migrate: bool = True) -> 
         # The hasher computes its dummy hash at our cost factor: bcrypt, so not on the event loop.
         hasher = await database.run(BcryptHasher, settings.bcrypt_rounds)
         codec, jwks = build_codec(settings)
-        service = build_service(settings, database, hasher, codec, jwks)
+        throttle = build_throttle(settings, metrics, throttle_clock)
+        service = build_service(settings, database, hasher, codec, jwks, throttle)
         if settings.first_superuser is not None:
             admin = settings.first_superuser
             await service.ensure_first_superuser(email=admin.email, username=admin.username, password=admin.password)
@@ -76,7 +113,12 @@ async def start_auth_server(settings: AuthSettings, *, migrate: bool = True) -> 
             AuthInterceptor.for_services(codec, [SERVICE_NAME], public_methods=PUBLIC_METHODS),
         ]
         running = await start_server(
-            settings.grpc_addr, register, interceptors, slow_ms=settings.log.slow_ms, metrics_addr=settings.metrics_addr
+            settings.grpc_addr,
+            register,
+            interceptors,
+            slow_ms=settings.log.slow_ms,
+            metrics_addr=settings.metrics_addr,
+            metrics=metrics,
         )
     except BaseException:
         database.close()

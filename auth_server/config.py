@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from auth_server.domain.users import check_registration, normalise_email
+from auth_server.throttle import ThrottlePolicy
 from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url
 from mediadl_common.errors import Validator
 from mediadl_common.keys import SigningKey, load_signing_keys
@@ -41,6 +42,7 @@ class AuthSettings:
     metrics_addr: str | None = None
     # EdDSA/RS256 only: every key of JWT_PRIVATE_KEY_FILE; the last signs, all are published by GetJwks.
     signing_keys: tuple[SigningKey, ...] = field(default=(), repr=False)
+    login_throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
 
     @classmethod
     def from_env(cls, env: Env) -> AuthSettings:
@@ -59,12 +61,28 @@ class AuthSettings:
             db_pool_size=env.integer("AUTH_DB_POOL_SIZE", 8, minimum=1, maximum=64),
             metrics_addr=env.get("AUTH_METRICS_ADDR"),
             signing_keys=_signing_keys(jwt),
+            login_throttle=_login_throttle(env),
         )
 
 
 def database_url_from_env(env: Env) -> str:
     """AUTH_DATABASE_URL, or the embedded SQLite file; `migrate` needs only this, not the JWT key."""
     return env.string("AUTH_DATABASE_URL", default_sqlite_url("auth.db"))
+
+
+def _login_throttle(env: Env) -> ThrottlePolicy:
+    default = ThrottlePolicy()
+    base = env.number("AUTH_LOGIN_BASE_DELAY_SECONDS", default.base_delay_seconds, minimum=0.001)
+    ceiling = env.number("AUTH_LOGIN_MAX_DELAY_SECONDS", default.max_delay_seconds, minimum=0.001)
+    if ceiling < base:
+        raise ConfigError(f"AUTH_LOGIN_MAX_DELAY_SECONDS ({ceiling:g}) must be at least AUTH_LOGIN_BASE_DELAY_SECONDS")
+    return ThrottlePolicy(
+        max_failures=env.integer("AUTH_LOGIN_MAX_FAILURES", default.max_failures, minimum=0),
+        peer_max_failures=env.integer("AUTH_LOGIN_PEER_MAX_FAILURES", default.peer_max_failures, minimum=0),
+        window_seconds=env.number("AUTH_LOGIN_WINDOW_SECONDS", default.window_seconds, minimum=1.0),
+        base_delay_seconds=base,
+        max_delay_seconds=ceiling,
+    )
 
 
 def _signing_keys(jwt: JwtSettings) -> tuple[SigningKey, ...]:

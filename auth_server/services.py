@@ -22,6 +22,7 @@ from auth_server.domain.users import (
     parse_user_id,
     validate_registration,
 )
+from auth_server.throttle import LoginThrottle, ThrottlePolicy
 from mediadl_common.errors import (
     CREDENTIALS_INVALID,
     AlreadyExists,
@@ -58,6 +59,7 @@ class AuthService:
         lifetimes: TokenLifetimes,
         jwks: Sequence[Jwk] = (),
         clock: Callable[[], datetime] = utc_now,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._run = runner.run
         self._uow = uow
@@ -66,6 +68,7 @@ class AuthService:
         self._lifetimes = lifetimes
         self._jwks = list(jwks)
         self._clock = clock
+        self._throttle = throttle or LoginThrottle(ThrottlePolicy(max_failures=0, peer_max_failures=0))
 
     # --- accounts ---------------------------------------------------------------------------------------
 
@@ -120,7 +123,8 @@ class AuthService:
 
     # --- tokens -----------------------------------------------------------------------------------------
 
-    async def login(self, *, email: str, password: str) -> TokenPair:
+    async def login(self, *, email: str, password: str, client: str = "") -> TokenPair:
+        """`client` keys the per-client brute-force count (see throttle.py); empty means unknown."""
         email = normalise_email(email)
         check = Validator()
         check.check(bool(email), "email", "is required")
@@ -131,7 +135,16 @@ class AuthService:
             f"must be at most {MAX_PASSWORD_BYTES} bytes",
         )
         check.raise_if_any()
-        pair = await self._run(self._login, email, password)
+        attempt = self._throttle.begin(email, client)
+        try:
+            pair = await self._run(self._login, email, password)
+        except Unauthenticated:
+            attempt.failed()
+            raise
+        except BaseException:
+            attempt.withdrawn()
+            raise
+        attempt.succeeded()
         log.info("user %s logged in", pair.user.id)
         return pair
 

@@ -14,6 +14,7 @@ from auth_server.grpc import converters
 from auth_server.services import AuthService
 from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
 from mediadl_common.context import current_user_id
+from mediadl_common.peer import peer_key
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
@@ -38,7 +39,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
         return auth_pb2.RegisterResponse(user=converters.user_to_proto(user))
 
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.LoginResponse:  # noqa: N802
-        return converters.login_response(await self._service.login(email=request.email, password=request.password))
+        pair = await self._service.login(
+            email=request.email, password=request.password, client=peer_key(context.peer())
+        )
+        return converters.login_response(pair)
 
     async def RefreshToken(  # noqa: N802
         self, request: auth_pb2.RefreshTokenRequest, context: Context

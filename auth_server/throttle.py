@@ -1,0 +1,200 @@
+"""Login brute-force throttle: after too many failed logins for one account or from one client, wait.
+
+In memory, per process: several auth server processes each keep their own counts (an attacker spreading
+guesses over N instances gets N times the budget). Counts never depend on whether the email exists, and a
+refused attempt is answered before any lookup, so the throttle tells nothing about which accounts exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mediadl_common.errors import ResourceExhausted
+
+log = logging.getLogger(__name__)
+
+LOGIN_THROTTLED = "LOGIN_THROTTLED"
+ACCOUNT, PEER = "account", "peer"
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """After `max_failures` failures within `window_seconds`, each further attempt must wait, doubling from
+    `base_delay_seconds` up to `max_delay_seconds` after the last failure. 0 failures turns a scope off."""
+
+    max_failures: int = 5
+    peer_max_failures: int = 50
+    window_seconds: float = 900.0
+    base_delay_seconds: float = 1.0
+    max_delay_seconds: float = 300.0
+    # Bounds memory when an attacker sprays made-up emails: the least recently touched keys go first.
+    max_tracked_keys: int = 100_000
+
+    def delay(self, failures: int, threshold: int) -> float:
+        excess = failures - threshold
+        if threshold <= 0 or excess < 0:
+            return 0.0
+        return min(self.max_delay_seconds, self.base_delay_seconds * math.pow(2, min(excess, 60)))
+
+
+class _Failures:
+    """Failure times of one key within the window (a few dozen at most: the delays bound the rate)."""
+
+    __slots__ = ("times",)
+
+    def __init__(self) -> None:
+        self.times: deque[float] = deque()
+
+    def prune(self, now: float, window: float) -> None:
+        while self.times and now - self.times[0] >= window:
+            self.times.popleft()
+
+
+class _Scope:
+    def __init__(self, name: str, threshold: int, policy: ThrottlePolicy) -> None:
+        self.name = name
+        self.threshold = threshold
+        self._policy = policy
+        self._keys: OrderedDict[str, _Failures] = OrderedDict()
+
+    def wait(self, key: str, now: float) -> float:
+        """Seconds until `key` may try again (0: now)."""
+        failures = self._keys.get(key)
+        if failures is None or self.threshold <= 0:
+            return 0.0
+        failures.prune(now, self._policy.window_seconds)
+        if not failures.times:
+            del self._keys[key]
+            return 0.0
+        allowed_at = failures.times[-1] + self._policy.delay(len(failures.times), self.threshold)
+        return max(0.0, allowed_at - now)
+
+    def record(self, key: str, now: float) -> int:
+        """Count a failure (made before the password is checked: see LoginThrottle.begin); returns the count."""
+        if self.threshold <= 0 or not key:
+            return 0
+        failures = self._keys.pop(key, None) or _Failures()
+        self._keys[key] = failures  # most recently touched last
+        failures.times.append(now)
+        while len(self._keys) > self._policy.max_tracked_keys:
+            self._keys.popitem(last=False)
+        return len(failures.times)
+
+    def forget_one(self, key: str, at: float) -> None:
+        failures = self._keys.get(key)
+        if failures is not None and at in failures.times:
+            failures.times.remove(at)
+
+    def clear(self, key: str) -> None:
+        self._keys.pop(key, None)
+
+    def sweep(self, now: float, limit: int = 4) -> None:
+        """Drop up to `limit` keys whose failures all left the window (the least recently touched come first)."""
+        for _ in range(limit):
+            if not self._keys:
+                return
+            key, failures = next(iter(self._keys.items()))
+            failures.prune(now, self._policy.window_seconds)
+            if failures.times:
+                return
+            del self._keys[key]
+
+    def tracked(self) -> int:
+        return len(self._keys)
+
+
+class LoginThrottle:
+    """Decides whether a login may be tried now; `observe` hears "account"/"peer" for each refusal."""
+
+    def __init__(
+        self,
+        policy: ThrottlePolicy,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        observe: Callable[[str], None] | None = None,
+    ) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._observe = observe or (lambda _scope: None)
+        self._account = _Scope(ACCOUNT, policy.max_failures, policy)
+        self._peer = _Scope(PEER, policy.peer_max_failures, policy)
+
+    def begin(self, account: str, peer: str) -> LoginAttempt:
+        """Refuse with ResourceExhausted while either key must wait, else start counting this attempt.
+
+        The attempt counts as a failure from the start, so a burst of parallel guesses cannot all pass the
+        check before the first wrong password is recorded; success or a non-credential error takes it back.
+        """
+        now = self._clock()
+        # A little housekeeping per attempt keeps memory proportional to recent failures, with no timer task.
+        self._account.sweep(now)
+        self._peer.sweep(now)
+        waits = {ACCOUNT: self._account.wait(account, now), PEER: self._peer.wait(peer, now)}
+        scope = max(waits, key=lambda name: waits[name])
+        if waits[scope] > 0:
+            self._observe(scope)
+            retry_after = math.ceil(waits[scope] * 10) / 10
+            # One message whatever the scope or whether the account exists.
+            raise ResourceExhausted(
+                f"too many failed logins: try again in {retry_after:g} s",
+                reason=LOGIN_THROTTLED,
+                retry_after=retry_after,
+            )
+        counts = (self._account.record(account, now), self._peer.record(peer, now))
+        return LoginAttempt(self, account, peer, now, counts)
+
+    def tracked_keys(self) -> int:
+        return self._account.tracked() + self._peer.tracked()
+
+    def _failed(self, attempt: LoginAttempt) -> None:
+        for scope, key, count in (
+            (self._account, attempt.account, attempt.counts[0]),
+            (self._peer, attempt.peer, attempt.counts[1]),
+        ):
+            if scope.threshold > 0 and count >= scope.threshold:
+                log.warning(
+                    "login throttled: %s %r has %d failed login(s) in %.0f s; next attempt allowed in %.1f s",
+                    scope.name,
+                    key[:100],
+                    count,
+                    self.policy.window_seconds,
+                    self.policy.delay(count, scope.threshold),
+                    extra={"reason": LOGIN_THROTTLED},
+                )
+
+    def _succeeded(self, attempt: LoginAttempt) -> None:
+        # The real user got in: their account starts afresh. The client's count only loses this attempt,
+        # so an attacker cannot launder a peer's failures by logging in to an account of their own.
+        self._account.clear(attempt.account)
+        self._peer.forget_one(attempt.peer, attempt.started)
+
+    def _withdrawn(self, attempt: LoginAttempt) -> None:
+        self._account.forget_one(attempt.account, attempt.started)
+        self._peer.forget_one(attempt.peer, attempt.started)
+
+
+class LoginAttempt:
+    """One admitted attempt; exactly one of failed / succeeded / withdrawn settles it."""
+
+    def __init__(self, throttle: LoginThrottle, account: str, peer: str, started: float, counts: tuple[int, int]):
+        self._throttle = throttle
+        self.account = account
+        self.peer = peer
+        self.started = started
+        self.counts = counts
+
+    def failed(self) -> None:
+        """Wrong password or unknown account: the attempt stays counted."""
+        self._throttle._failed(self)
+
+    def succeeded(self) -> None:
+        self._throttle._succeeded(self)
+
+    def withdrawn(self) -> None:
+        """Neither (database down, inactive account): the attempt does not count."""
+        self._throttle._withdrawn(self)
