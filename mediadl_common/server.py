@@ -14,12 +14,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from mediadl_common.limits import ServerLimits, StreamLimitInterceptor
 from mediadl_common.metrics import Metrics, start_metrics_endpoint
 from mediadl_common.request_log import RequestLogInterceptor
 
 log = logging.getLogger(__name__)
-
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -52,23 +51,24 @@ async def start_server(
     slow_ms: float = 1000.0,
     metrics_addr: str | None = None,
     metrics: Metrics | None = None,
+    limits: ServerLimits | None = None,
 ) -> RunningServer:
     """Build, bind and start a server. `register` adds servicers and returns their full service names.
 
     The request-log interceptor always goes outermost, so every call has a request id and a log line.
     Port 0 in `address` picks a free port; RunningServer.port says which. With `metrics_addr`, Prometheus
     metrics are served over HTTP at /metrics there (RunningServer.metrics is the registry either way).
+    `limits` (message sizes, streams per connection and per client) default to ServerLimits().
     """
     # A caller that counts things of its own (the download engine) passes its registry in.
     metrics = metrics or Metrics()
+    limits = limits or ServerLimits()
     request_log = RequestLogInterceptor(slow_ms, metrics)
+    # Right after the request log, so a refused stream is logged with its request id but costs no token check.
+    stream_limit = StreamLimitInterceptor(limits.max_streams_per_client, metrics)
     server = grpc.aio.server(
-        interceptors=[request_log, *interceptors],
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
-        ],
+        interceptors=[request_log, stream_limit, *interceptors],
+        options=[*limits.channel_options(), ("grpc.so_reuseport", 0)],
     )
     names = list(register(server))
     health = health_aio.HealthServicer()
