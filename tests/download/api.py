@@ -21,6 +21,7 @@ from download_server.bootstrap import start_download_server
 from download_server.config import DownloadSettings
 from download_server.engine.guard import UrlGuard
 from download_server.engine.settings import EngineSettings
+from download_server.engine.url_policy import Resolver
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.config import Env
@@ -113,13 +114,14 @@ async def running_download_server(
     settings: DownloadSettings,
     *,
     engine: EngineSettings | None = None,
+    resolve: Resolver = fake_resolve,
     resolver: AbstractResolver | None = None,
     guard: UrlGuard | None = None,
 ) -> AsyncIterator[DownloadApi]:
-    """The server with the fake policy resolver; downloads reach nothing unless `resolver` (or a loopback
-    origin with DOWNLOAD_ALLOW_PRIVATE_NETWORKS=true) says otherwise."""
+    """The server with a fake policy resolver (`resolve`); downloads reach nothing unless `resolver` (or a
+    loopback origin with DOWNLOAD_ALLOW_PRIVATE_NETWORKS=true) says otherwise."""
     running = await start_download_server(
-        settings, engine=engine, resolve=fake_resolve, resolver=resolver or UnansweredResolver(), guard=guard
+        settings, engine=engine, resolve=resolve, resolver=resolver or UnansweredResolver(), guard=guard
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
     database = Database(settings.database_url, pool_size=2)
