@@ -11,6 +11,7 @@ from aiohttp import web
 from clients import AuthenticationError
 from dashboard.errors import NOT_LOGGED_IN, ApiError, Handler
 from dashboard.sessions import CookieSigner, SessionStore, UserSession
+from mediadl_common import context
 
 SESSION_COOKIE = "mediadl_session"
 LOGIN_COOKIE = "mediadl_login"
@@ -63,6 +64,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     session = await store.lookup(session_id)
     if session is not None:
         request[SESSION] = session
+    # Every log line of this request (and of an event stream it starts) names the user.
+    stamp = context.user_id.set(session.user.id if session is not None else None)
     try:
         return await handler(request)
     except AuthenticationError:
@@ -70,6 +73,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
             # The refresh token was refused or has expired: this login is over, whatever the page thinks.
             await store.remove(session.id, reason="refused")
         raise
+    finally:
+        context.user_id.reset(stamp)
 
 
 @web.middleware

@@ -111,7 +111,8 @@ class SessionStore:
             last_seen=self._clock(),
         )
         self._sessions[session_id] = session
-        log.info("session opened", extra={"user_id": user.id})
+        # The user id goes in the message: the log record factory owns the `user_id` field (from the context).
+        log.info("session opened for user %s", user.id)
         return session
 
     def peek(self, session_id: str) -> UserSession | None:
@@ -133,7 +134,7 @@ class SessionStore:
     async def remove(self, session_id: str, *, reason: str) -> None:
         session = self._sessions.pop(session_id, None)
         if session is not None:
-            log.info("session closed (%s)", reason, extra={"user_id": session.user.id})
+            log.info("session of user %s closed (%s)", session.user.id, reason)
             await session.close(reason)
 
     async def sweep(self) -> int:

@@ -1,4 +1,4 @@
-"""Run both servers in the foreground for `make run`; Ctrl-C (or SIGTERM) stops both gracefully."""
+"""Run both servers and the dashboard in the foreground for `make run`; Ctrl-C (or SIGTERM) stops all gracefully."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-SERVERS = ["auth_server", "download_server"]
+SERVERS = ["auth_server", "download_server", "dashboard"]
 
 
 def main() -> int:
@@ -26,7 +26,7 @@ def main() -> int:
         for name, proc in zip(SERVERS, procs, strict=True):
             code = proc.poll()
             if code not in (None, 0) and exit_code == 0:
-                print(f"{name} exited with status {code}: stopping the other server", file=sys.stderr)
+                print(f"{name} exited with status {code}: stopping the others", file=sys.stderr)
                 exit_code = code
                 forward(signal.SIGTERM, None)
         time.sleep(0.2)

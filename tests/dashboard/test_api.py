@@ -3,6 +3,7 @@ cookies, CSRF refusals, security headers, task and failure endpoints, logout and
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from clients import AuthenticationError, FailureStatus, MemoryTokenStore, TaskSt
 from clients.testing import MediadlServers
 from dashboard.security import LOGIN_COOKIE, SESSION_COOKIE, SESSIONS
 from dashboard.sessions import UserSession, refresh_token_expiry
+from mediadl_common.log import install_context_stamping
 from tests.dashboard.conftest import FakeClock, MakeDashboard
 from tests.dashboard.helpers import Browser, dashboard_settings, new_account, new_task
 from tests.dashboard.test_static import InlineFinder
@@ -339,3 +341,24 @@ async def test_a_refused_refresh_ends_the_session(
     status, body = await browser.get("/api/tasks")
     assert status == 401 and body["error"]["code"] == "UNAUTHENTICATED"
     assert session.closed and (await browser.get("/api/session"))[1]["user"] is None
+
+
+async def test_logs_name_the_user_and_never_a_secret(
+    servers: MediadlServers, dashboard: TestServer, browsers: Browsers, caplog: pytest.LogCaptureFixture
+) -> None:
+    install_context_stamping()  # as configure_logging does in production: records get the context's user id
+    account = await new_account(servers)
+    browser = browsers()
+    with caplog.at_level(logging.DEBUG):
+        await browser.login(account)
+        tokens = session_of(dashboard, browser).client.tokens.load()
+        assert tokens is not None
+        await browser.post(f"/api/tasks/{(await new_task(account.client)).id}/cancel")
+        await browser.post("/api/logout")
+    user_id = browser.user["id"] if browser.user else ""
+    messages = [record.getMessage() for record in caplog.records]
+    assert f"session opened for user {user_id}" in messages
+    assert any(getattr(r, "user_id", None) == user_id and "closed (logout)" in r.getMessage() for r in caplog.records)
+    text = "\n".join(messages)
+    for secret in (account.password, tokens.access_token, tokens.refresh_token, browser.csrf):
+        assert secret not in text

@@ -1,15 +1,21 @@
-"""Start both servers as `make run` does (scripts/devrun.py, real processes) and use them over sockets."""
+"""Start both servers and the dashboard as `make run` does (scripts/devrun.py, real processes) and use them over
+sockets."""
 
 from __future__ import annotations
 
+import http.cookiejar
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -43,6 +49,19 @@ def wait_serving(address: str, deadline: float) -> None:
             time.sleep(0.2)
 
 
+def wait_http(url: str, deadline: float) -> None:
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} never answered")
+        time.sleep(0.2)
+
+
 def listed_services(address: str) -> set[str]:
     with grpc.insecure_channel(address) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
@@ -52,12 +71,14 @@ def listed_services(address: str) -> set[str]:
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+def servers(tmp_path: Path) -> Iterator[tuple[str, str, str, subprocess.Popen[bytes]]]:
     auth_addr, download_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    dashboard_url = f"http://127.0.0.1:{free_port()}"
     # The dev .env exactly as `make run` writes it, in a fresh working directory.
     subprocess.run([sys.executable, str(ROOT / "scripts" / "write_dev_env.py"), ".env"], cwd=tmp_path, check=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "AUTH_", "DOWNLOAD_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "AUTH_", "DOWNLOAD_", "DASHBOARD_"))}
     env.update(AUTH_GRPC_ADDR=auth_addr, DOWNLOAD_GRPC_ADDR=download_addr, AUTH_BCRYPT_ROUNDS="4")
+    env.update(DASHBOARD_ADDR=dashboard_url.removeprefix("http://"))
     for command in ("auth_server", "download_server"):
         subprocess.run([sys.executable, "-m", command, "migrate"], cwd=tmp_path, env=env, check=True, timeout=120)
     proc = subprocess.Popen(
@@ -72,17 +93,34 @@ def servers(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]
         deadline = time.monotonic() + 60
         wait_serving(auth_addr, deadline)
         wait_serving(download_addr, deadline)
-        yield auth_addr, download_addr, proc
+        wait_http(f"{dashboard_url}/healthz", deadline)
+        yield auth_addr, download_addr, dashboard_url, proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 
+def dashboard_login(url: str, email: str, password: str) -> dict[str, Any]:
+    """Log in on the dashboard as its page does (pre-login token, then POST); the tasks it then lists."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def call(path: str, body: dict[str, str] | None = None, token: str = "") -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json", "X-CSRF-Token": token} if data is not None else {}
+        with opener.open(urllib.request.Request(url + path, data=data, headers=headers), timeout=10) as reply:
+            return dict(json.load(reply))
+
+    token = call("/api/session")["csrf_token"]
+    login = call("/api/login", {"email": email, "password": password}, token)
+    assert login["user"]["email"] == email
+    return call("/api/tasks")
+
+
 def test_both_servers_serve_health_reflection_and_auth(
-    servers: tuple[str, str, subprocess.Popen[bytes]], tmp_path: Path
+    servers: tuple[str, str, str, subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    auth_addr, download_addr, proc = servers
+    auth_addr, download_addr, dashboard_url, proc = servers
     assert {"mediadl.auth.v1.AuthService", "grpc.health.v1.Health"} <= listed_services(auth_addr)
     assert {"mediadl.download.v1.DownloadService", "grpc.health.v1.Health"} <= listed_services(download_addr)
     assert any("reflection" in name for name in listed_services(auth_addr))
@@ -101,6 +139,15 @@ def test_both_servers_serve_health_reflection_and_auth(
             auth_pb2.GetMeRequest(), metadata=(("authorization", f"Bearer {login.access_token}"),), timeout=10
         )
         assert me.user.email == "e2e@example.com" and me.user.username == "e2e_user"
+
+    # The dashboard answers, talks to these servers, and serves its page under a strict CSP.
+    assert dashboard_login(dashboard_url, "e2e@example.com", "correct horse") == {
+        "tasks": [],
+        "next_page_token": "",
+        "total_size": 0,
+    }
+    with urllib.request.urlopen(dashboard_url + "/", timeout=10) as page:
+        assert page.status == 200 and "default-src 'self'" in page.headers["Content-Security-Policy"]
 
     # SQLite files under ./data of the working directory, as the README promises.
     assert (tmp_path / "data" / "auth.db").is_file() and (tmp_path / "data" / "download.db").is_file()

@@ -92,7 +92,7 @@ export class DetailView {
 
   renderFailures(failures, total) {
     show(document.getElementById("failures-empty"), failures.length === 0);
-    show(document.getElementById("failures"), failures.length > 0);
+    show(document.getElementById("failures-wrap"), failures.length > 0);
     setText(document.getElementById("failures-count"), total ? `(${total})` : "");
     const rows = failures.map((failure) => {
       const open = failure.status === "PENDING";
