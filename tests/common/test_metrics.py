@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import aiohttp
 import grpc
 import pytest
@@ -12,12 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
 from mediadl_common.server import start_server
 from tests.common import probe
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.net import free_port
 
 
 async def test_rpc_counts_latency_and_streams_are_scraped() -> None:

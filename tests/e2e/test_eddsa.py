@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,15 +16,10 @@ from mediadl_common.keys import generate_ed25519_pem
 from mediadl_common.server import RunningServer
 from tests.auth.helpers import auth_settings, bearer, running_auth_server
 from tests.download.api import DownloadApi, download_settings, rpc_failure, running_download_server
+from tests.support.net import free_port
 
 GET_JWKS = "/mediadl.auth.v1.AuthService/GetJwks"
 EDDSA = {"JWT_ALGORITHM": "EdDSA"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get_jwks_calls(running: RunningServer) -> int:

@@ -7,10 +7,8 @@ import http.cookiejar
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,47 +17,13 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
 from tests.conftest import ROOT
+from tests.support.net import free_port, wait_http, wait_serving
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_serving(address: str, deadline: float) -> None:
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{address} never became SERVING")
-            time.sleep(0.2)
-
-
-def wait_http(url: str, deadline: float) -> None:
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} never answered")
-        time.sleep(0.2)
 
 
 def listed_services(address: str) -> set[str]:
@@ -90,10 +54,9 @@ def servers(tmp_path: Path) -> Iterator[tuple[str, str, str, subprocess.Popen[by
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        wait_serving(auth_addr, deadline)
-        wait_serving(download_addr, deadline)
-        wait_http(f"{dashboard_url}/healthz", deadline)
+        wait_serving(auth_addr)
+        wait_serving(download_addr)
+        wait_http(f"{dashboard_url}/healthz")
         yield auth_addr, download_addr, dashboard_url, proc
     finally:
         if proc.poll() is None:
