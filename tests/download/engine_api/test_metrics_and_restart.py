@@ -16,7 +16,7 @@ from download_server.engine.settings import EngineSettings
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl_common.db import Database
 from tests.download.engine_api.conftest import ServerFactory
-from tests.download.engine_api.flows import TS, seg, until
+from tests.download.engine_api.flows import TS, first_events, seg, until
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -109,9 +109,17 @@ async def test_a_restart_finishes_the_running_task_and_the_queued_one_in_order(
     queued_times = [t.queued_time for t in stored[1:]]
     assert None not in queued_times and queued_times == sorted(queued_times)  # type: ignore[type-var]
 
+    resume_gate = origin.gate(seg(4))  # the recovered run waits here until the test watches everything
     async with serve(database_url, engine_overrides=one_slot) as restarted:
         everything = restarted.api.stub.WatchTasks(pb.WatchTasksRequest(), metadata=restarted.md())
-        started: list[str] = []
+        current = [e async for e in first_events(everything, 3)]
+        assert [(e.task_id, e.status) for e in current] == [
+            (running.id, pb.TASK_STATUS_PROCESSING),  # recovered at start-up, before any call
+            (waiting[0].id, pb.TASK_STATUS_PENDING),
+            (waiting[1].id, pb.TASK_STATUS_PENDING),
+        ]
+        resume_gate.set()
+        started: list[str] = [running.id]
         finished: set[str] = set()
         async for response in everything:
             event = response.event
