@@ -59,17 +59,20 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
         def unary(behavior: UnaryBehavior) -> UnaryBehavior:
             async def run(request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 rid = self._begin(ctx, metadata, method, quiet, streaming=False)
+                peer = ctx.peer()
                 started = time.perf_counter()
                 try:
                     return await behavior(request, ctx)
                 finally:
-                    self._end(ctx, method, started, quiet, rid)
+                    self._end(ctx, method, started, quiet, rid, peer)
 
             return run
 
         def stream(behavior: StreamBehavior) -> StreamBehavior:
             async def run(request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
                 rid = self._begin(ctx, metadata, method, quiet, streaming=True)
+                # Read now: grpcio (1.85) segfaults on ctx.peer() once the client has gone away mid-stream.
+                peer = ctx.peer()
                 started = time.perf_counter()
                 sent = 0
                 ended = "completed"
@@ -81,7 +84,7 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
                     ended = "client went away" if ctx.cancelled() or isinstance(exc, GeneratorExit) else "error"
                     raise
                 finally:
-                    self._end(ctx, method, started, quiet, rid, sent=sent, ended=ended)
+                    self._end(ctx, method, started, quiet, rid, peer, sent=sent, ended=ended)
 
             return run
 
@@ -113,6 +116,7 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
         started: float,
         quiet: bool,
         rid: str,
+        peer: str,
         *,
         sent: int | None = None,
         ended: str | None = None,
@@ -127,7 +131,7 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
             "method": method,
             "status_code": code_name,
             "duration_ms": round(duration_ms, 2),
-            "peer": ctx.peer(),
+            "peer": peer,
         }
         text = f"{method} {code_name} in {duration_ms:.1f} ms"
         if sent is not None:
