@@ -7,17 +7,14 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import IN_CI, ROOT
-from tests.support.net import free_port, wait_serving
 from tests.support.origin import Origin
+from tests.support.processes import server_processes
 
 pytestmark = pytest.mark.e2e
 GRPCURL = ROOT / ".venv" / "bin" / "grpcurl"
@@ -39,30 +36,8 @@ def tool_or_skip(path: str | None, name: str) -> None:
 
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "AUTH_", "DOWNLOAD_"))}
-    addresses = {"AUTH": f"127.0.0.1:{free_port()}", "DL": f"127.0.0.1:{free_port()}"}
-    env.update(
-        JWT_SECRET_KEY="ops-recipes-secret-" + "x" * 40,
-        AUTH_GRPC_ADDR=addresses["AUTH"],
-        DOWNLOAD_GRPC_ADDR=addresses["DL"],
-        AUTH_BCRYPT_ROUNDS="4",
-        # The test origin listens on loopback, which production refuses.
-        DOWNLOAD_ALLOW_PRIVATE_NETWORKS="true",
-        STORAGE_DIR=str(tmp_path / "storage"),
-    )
-    procs = [
-        subprocess.Popen([sys.executable, "-m", name], cwd=tmp_path, env=env, stderr=subprocess.DEVNULL)
-        for name in ("auth_server", "download_server")
-    ]
-    try:
-        for address in addresses.values():
-            wait_serving(address)
-        yield addresses
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=30)
+    with server_processes(tmp_path) as running:
+        yield {"AUTH": running.auth_addr, "DL": running.download_addr}
 
 
 @pytest.fixture
