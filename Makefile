@@ -61,5 +61,10 @@ pytest: install-dev
 ## test: everything CI checks
 test: install-dev lint-proto check-protos lint typecheck pytest
 
+## bench: the benchmarks in bench/ (about 3 minutes): prints a table and updates docs/benchmarks.md.
+## yt-dlp's figures need `$(PY) -m pip install yt-dlp` first (not a project dependency).
+bench: install-dev
+	$(PY) -m bench.run_all --write docs/benchmarks.md
+
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache

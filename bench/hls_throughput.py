@@ -104,14 +104,14 @@ def measure(options: HlsOptions, say: Callable[[str], None] = print) -> HlsResul
                 outcome = server.download(url, "hls")
                 cpu.append(cpu_seconds(server.pid) - before)
                 ts = server.storage / "hls" / outcome.task_id / "ts"
-                _check_files([ts / f"{i}.ts" for i in range(options.segments)], expected, "the server")
+                check_files([ts / f"{i}.ts" for i in range(options.segments)], expected, "the server")
                 server.delete(outcome.task_id)
                 return outcome.seconds
 
             def run_bare() -> float:
                 out = work / "bare"
                 seconds = asyncio.run(baselines.bare_aiohttp(url, out, options.concurrency))
-                _check_files([out / f"{i}.ts" for i in range(options.segments)], expected, "the bare loop")
+                check_files([out / f"{i}.ts" for i in range(options.segments)], expected, "the bare loop")
                 shutil.rmtree(out)
                 return seconds
 
@@ -132,7 +132,7 @@ def measure(options: HlsOptions, say: Callable[[str], None] = print) -> HlsResul
                 if ytdlp_cmd is not None:
                     out = work / "ytdlp"
                     ytdlp.append(baselines.ytdlp(ytdlp_cmd, url, out, options.concurrency))
-                    _check_concatenation(out, whole_stream.hexdigest())
+                    check_concatenation(out, whole_stream.hexdigest())
                     shutil.rmtree(out)
                     line += f"  (c) {ytdlp[-1]:.3f} s  (c)/(a) {ytdlp[-1] / whole[-1]:.2f}"
                 say(line)
@@ -148,13 +148,13 @@ def measure(options: HlsOptions, say: Callable[[str], None] = print) -> HlsResul
     )
 
 
-def _check_files(paths: Sequence[Path], expected: Sequence[str], who: str) -> None:
+def check_files(paths: Sequence[Path], expected: Sequence[str], who: str) -> None:
     for index, (path, digest) in enumerate(zip(paths, expected, strict=True)):
         if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             raise RuntimeError(f"{who} wrote a wrong or no segment {index} ({path})")
 
 
-def _check_concatenation(out: Path, digest: str) -> None:
+def check_concatenation(out: Path, digest: str) -> None:
     files = [p for p in out.iterdir() if p.is_file()]
     if len(files) != 1:
         raise RuntimeError(f"yt-dlp left {len(files)} files in {out}, expected one")

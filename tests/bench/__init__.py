@@ -1,0 +1,1 @@
+"""Smoke tests: each benchmark script starts and runs on a small input (the benchmarks themselves never run here)."""

@@ -1,0 +1,74 @@
+"""Each benchmark runs end to end on a small input: real origin and server processes, every byte checked."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from bench import baselines, hls_throughput, mp4_memory, run_all
+from bench.origin import OriginProcess
+from bench.report import Row, Spread, table
+from bench.synthetic import KiB, MiB, Mp4Layout, Pool
+
+
+def test_hls_bench_runs_on_twenty_segments(tmp_path: Path) -> None:
+    options = hls_throughput.HlsOptions(segments=20, repeat=1, ytdlp=False, workdir=tmp_path)
+    lines: list[str] = []
+    result = hls_throughput.measure(options, lines.append)  # raises if any path wrote a wrong byte
+
+    assert len(result.whole.values) == len(result.bare.values) == 1
+    assert result.whole.median > 0 and result.bare.median > 0
+    assert result.bare_ratio.median == pytest.approx(result.bare.median / result.whole.median)
+    assert result.ytdlp is None and "skipped" in result.ytdlp_note
+    rows = {row.what: row for row in result.rows()}
+    assert rows["HLS (b)/(a)"].met is (result.bare_ratio.median >= hls_throughput.BARE_TARGET)
+    assert any(line.startswith("round 1: (a)") for line in lines)
+    assert list(tmp_path.iterdir()) == []  # the work directory is removed
+
+
+@pytest.mark.skipif(baselines.ytdlp_command() is None, reason="yt-dlp is not installed (pip install yt-dlp)")
+def test_ytdlp_baseline_writes_the_stream_in_order(tmp_path: Path) -> None:
+    command = baselines.ytdlp_command()
+    assert command is not None
+    pool = Pool(64 * KiB)
+    with OriginProcess() as origin:
+        url = origin.url(f"hls/8/{64 * KiB}/index.m3u8")
+        seconds = baselines.ytdlp(command, url, tmp_path / "out", concurrency=8)
+    assert seconds > 0
+    expected = hashlib.sha256(b"".join(pool.segment(i) for i in range(8))).hexdigest()
+    hls_throughput.check_concatenation(tmp_path / "out", expected)  # raises unless one file, in order
+
+
+def test_mp4_bench_runs_on_eight_mib(tmp_path: Path) -> None:
+    result = mp4_memory.measure(mp4_memory.Mp4Options(size_mib=8, workdir=tmp_path), lambda _: None)
+
+    assert 10 < result.idle_mib <= result.peak_mib.median
+    peak_row = next(row for row in result.rows() if "peak RSS" in row.what)
+    assert peak_row.met is (result.peak_mib.median < mp4_memory.PEAK_TARGET_MIB)
+
+
+def test_synthetic_mp4_is_exactly_its_size_from_any_offset() -> None:
+    layout = Mp4Layout(3 * MiB + 5, Pool(MiB).pattern())
+    whole = b"".join(bytes(piece) for piece in layout.chunks())
+    assert len(whole) == layout.size
+    assert whole[4:8] == b"ftyp" and whole[-len(layout.tail) :] == layout.tail
+    assert b"".join(bytes(piece) for piece in layout.chunks(start=1_000_003)) == whole[1_000_003:]
+
+
+def test_run_all_rewrites_only_its_block(tmp_path: Path) -> None:
+    document = tmp_path / "benchmarks.md"
+    document.write_text(f"# Benchmarks\n\nprose before\n\n{run_all.BEGIN}\nold table\n{run_all.END}\n\nprose after\n")
+    run_all.write(document, "new table")
+    run_all.write(document, "newer table")
+    text = document.read_text()
+    assert text == f"# Benchmarks\n\nprose before\n\n{run_all.BEGIN}\nnewer table\n{run_all.END}\n\nprose after\n"
+
+
+def test_table_shows_median_spread_and_verdict() -> None:
+    rows = [Row("ratio", Spread.of([0.7, 0.9, 0.8]).show(), ">= 0.67", True), Row("peak", "160 MiB", "< 150", False)]
+    assert table(rows).splitlines()[2:] == [
+        "| ratio | 0.80 (0.70-0.90, n=3) | >= 0.67 | yes |",
+        "| peak | 160 MiB | < 150 | **no** |",
+    ]
