@@ -10,6 +10,7 @@ COPY mediadl_common ./mediadl_common
 COPY auth_server ./auth_server
 COPY download_server ./download_server
 COPY clients ./clients
+COPY dashboard ./dashboard
 RUN pip install . && useradd --create-home --uid 10001 mediadl && mkdir -p /data /storage && chown mediadl /data /storage
 
 USER mediadl
