@@ -9,12 +9,28 @@ CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
 CREDENTIALS_INVALID = "CREDENTIALS_INVALID"
 CREDENTIALS_EXPIRED = "CREDENTIALS_EXPIRED"
 ERROR_DOMAIN = "mediadl"
+# Messages may quote what the caller sent, which can be up to the request size limit (1 MiB). Status messages
+# and details travel in HTTP/2 trailers, and a client drops the whole connection (every call on it) when trailers
+# pass its metadata limit (8-16 KiB, percent-encoding can triple the size): so they are clipped, in UTF-8 bytes,
+# well below any honest message's need. Log lines get the same clipped text.
+MAX_MESSAGE_BYTES = 512
+MAX_DESCRIPTION_BYTES = 256
+
+
+def clip(text: str, limit: int = MAX_MESSAGE_BYTES) -> str:
+    encoded = text.encode("utf-8", "replace")
+    if len(encoded) <= limit:
+        return text
+    return f"{encoded[:limit].decode('utf-8', 'ignore')}... ({len(encoded) - limit} more bytes)"
 
 
 @dataclass(frozen=True)
 class FieldViolation:
     field: str
     description: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "description", clip(self.description, MAX_DESCRIPTION_BYTES))
 
 
 class DomainError(Exception):
@@ -23,6 +39,7 @@ class DomainError(Exception):
     default_reason: str | None = None
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
+        message = clip(message)
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
