@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -35,14 +36,21 @@ class SqlUserRepository:
         self._session = session
 
     def get(self, user_id: str) -> User | None:
+        if not _is_uuid(user_id):
+            # E.g. a genuine token whose subject is not one of our ids: PostgreSQL would refuse the query.
+            return None
         row = self._session.get(UserRow, user_id)
         return _user(row) if row is not None else None
 
     def get_by_email(self, email: str) -> User | None:
+        if "\x00" in email:
+            return None  # never stored (PostgreSQL text cannot hold NUL), and PostgreSQL refuses it as a parameter
         row = self._session.scalars(select(UserRow).where(UserRow.email == email)).one_or_none()
         return _user(row) if row is not None else None
 
     def get_by_username(self, username: str) -> User | None:
+        if "\x00" in username:
+            return None
         row = self._session.scalars(select(UserRow).where(UserRow.username == username)).one_or_none()
         return _user(row) if row is not None else None
 
@@ -55,6 +63,14 @@ class SqlUserRepository:
             raise LookupError(f"user {user.id} vanished")
         for name in _USER_FIELDS[1:]:
             setattr(row, name, getattr(user, name))
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _record(row: RefreshTokenRow) -> RefreshTokenRecord:
