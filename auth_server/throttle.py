@@ -7,6 +7,7 @@ refused attempt is answered before any lookup, so the throttle tells nothing abo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -131,10 +132,12 @@ class LoginThrottle:
         check before the first wrong password is recorded; success or a non-credential error takes it back.
         """
         now = self._clock()
+        # Emails are unchecked here and may be up to the request size: keep a fixed-size digest, not the text.
+        account_key = _digest(account)
         # A little housekeeping per attempt keeps memory proportional to recent failures, with no timer task.
         self._account.sweep(now)
         self._peer.sweep(now)
-        waits = {ACCOUNT: self._account.wait(account, now), PEER: self._peer.wait(peer, now)}
+        waits = {ACCOUNT: self._account.wait(account_key, now), PEER: self._peer.wait(peer, now)}
         scope = max(waits, key=lambda name: waits[name])
         if waits[scope] > 0:
             self._observe(scope)
@@ -145,22 +148,22 @@ class LoginThrottle:
                 reason=LOGIN_THROTTLED,
                 retry_after=retry_after,
             )
-        counts = (self._account.record(account, now), self._peer.record(peer, now))
-        return LoginAttempt(self, account, peer, now, counts)
+        counts = (self._account.record(account_key, now), self._peer.record(peer, now))
+        return LoginAttempt(self, account_key, peer, now, counts, shown=account[:100])
 
     def tracked_keys(self) -> int:
         return self._account.tracked() + self._peer.tracked()
 
     def _failed(self, attempt: LoginAttempt) -> None:
         for scope, key, count in (
-            (self._account, attempt.account, attempt.counts[0]),
+            (self._account, attempt.shown, attempt.counts[0]),
             (self._peer, attempt.peer, attempt.counts[1]),
         ):
             if scope.threshold > 0 and count >= scope.threshold:
                 log.warning(
                     "login throttled: %s %r has %d failed login(s) in %.0f s; next attempt allowed in %.1f s",
                     scope.name,
-                    key[:100],
+                    key,
                     count,
                     self.policy.window_seconds,
                     self.policy.delay(count, scope.threshold),
@@ -178,12 +181,19 @@ class LoginThrottle:
         self._peer.forget_one(attempt.peer, attempt.started)
 
 
+def _digest(account: str) -> str:
+    return "" if not account else hashlib.blake2b(account.encode("utf-8", "replace"), digest_size=16).hexdigest()
+
+
 class LoginAttempt:
     """One admitted attempt; exactly one of failed / succeeded / withdrawn settles it."""
 
-    def __init__(self, throttle: LoginThrottle, account: str, peer: str, started: float, counts: tuple[int, int]):
+    def __init__(
+        self, throttle: LoginThrottle, account: str, peer: str, started: float, counts: tuple[int, int], shown: str
+    ) -> None:
         self._throttle = throttle
         self.account = account
+        self.shown = shown  # the email as logged
         self.peer = peer
         self.started = started
         self.counts = counts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from auth_server.throttle import LOGIN_THROTTLED, LoginThrottle, ThrottlePolicy
@@ -137,3 +139,18 @@ def test_observer_hears_each_refusal_by_scope() -> None:
         fail(throttle, account=f"other{i}@example.com")
     wait_of(throttle, account="new@example.com")
     assert heard == ["account", "peer"]
+
+
+def test_huge_made_up_emails_are_not_kept() -> None:
+    # A Login request may carry an email up to the 1 MiB request limit; the throttle must keep a digest.
+    throttle = LoginThrottle(ThrottlePolicy(peer_max_failures=0), clock=FakeClock())
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(200):
+            fail(throttle, account=f"{i}{'x' * 100_000}@example.com")  # 20 MB of emails in all
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert throttle.tracked_keys() == 200
+    assert kept < 1_000_000
