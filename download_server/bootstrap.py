@@ -159,6 +159,11 @@ async def start_download_server(
     async def close_database() -> None:
         await asyncio.to_thread(database.close)
 
+    async def end_watch_streams() -> None:
+        # WatchTasks never ends by itself: without this, an open dashboard holds shutdown for the whole grace.
+        scheduler.broker.close_all()
+
+    running.before_stop.append(end_watch_streams)
     # In this order: the engine persists its runs' last progress before the database goes.
     running.on_stop += [stop_engine, close_database]
     try:

@@ -31,13 +31,23 @@ class RunningServer:
     service_names: list[str]
     metrics: Metrics
     request_log: RequestLogInterceptor
+    # Run after health says NOT_SERVING and before the grace period starts: end what would hold it open
+    # (never-ending watch streams). on_stop runs after the server has stopped.
+    before_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    stopped: bool = False
 
     async def stop(self, grace: float) -> None:
+        """Stop once; later calls return at once (a signal and a test teardown may both ask)."""
+        if self.stopped:
+            return
+        self.stopped = True
         # Tell load balancers first, then let in-flight calls finish within the grace period.
         log.info("shutting down: %d call(s) in flight, grace %.1fs", self.request_log.in_flight, grace)
         for name in ["", *self.service_names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        for hook in self.before_stop:
+            await hook()
         await self.server.stop(grace)
         for hook in self.on_stop:
             await hook()

@@ -114,6 +114,13 @@ class ProgressBroker:
             self._by_user.setdefault(user_id, set()).add(sub)
         return sub
 
+    def close_all(self) -> None:
+        """End every subscription (server shutdown): open watch streams finish instead of holding the grace."""
+        for index in (self._by_task, self._by_user):
+            for subs in list(index.values()):
+                for sub in list(subs):
+                    sub.close()
+
     def subscriber_count(self) -> int:
         return sum(map(len, self._by_task.values())) + sum(map(len, self._by_user.values()))
 

@@ -3,6 +3,7 @@ StartTask attaching, queued tasks, and other users' tasks answered NOT_FOUND bef
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -191,3 +192,16 @@ async def test_a_task_beyond_the_slots_is_queued_and_its_stream_says_where(
         statuses = [e.status for e in rest]
         assert statuses[-1] == pb.TASK_STATUS_COMPLETED and pb.TASK_STATUS_PROCESSING in statuses
         assert (await events_of(running_stream))[-1].status == pb.TASK_STATUS_COMPLETED
+
+
+async def test_open_watch_streams_end_at_shutdown_instead_of_holding_the_grace(downloads: Downloads) -> None:
+    api = downloads.api
+    await api.create_task(ALICE)
+    stream = api.stub.WatchTasks(pb.WatchTasksRequest(), metadata=api.auth(ALICE))
+    first = await stream.read()
+    assert first.event.status == pb.TASK_STATUS_PENDING
+    # A dashboard's stream never ends by itself; shutdown must end it rather than wait out 60 s of grace.
+    await asyncio.wait_for(api.running.stop(grace=60), timeout=15)
+    while (reply := await stream.read()) is not grpc.aio.EOF:
+        assert reply.event.task_id
+    assert await stream.code() == grpc.StatusCode.OK
