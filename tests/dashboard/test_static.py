@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
+import tomllib
 from html.parser import HTMLParser
 
 from dashboard.app import STATIC_DIR
+from tests.conftest import ROOT
 
 
 class InlineFinder(HTMLParser):
@@ -45,3 +48,13 @@ def test_scripts_never_parse_data_as_html() -> None:
     assert [p.name for p in scripts if sinks.search(p.read_text())] == []
     # Only our own files are loaded: no CDN, so the page works offline.
     assert not re.search(r"(src|href)=\"(https?:)?//", (STATIC_DIR / "index.html").read_text())
+
+
+def test_every_page_file_is_package_data() -> None:
+    # A non-editable install (the Docker image) ships only what package-data names: a new kind of file under
+    # static/ needs a pattern there, or the installed dashboard serves a page without it.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["dashboard"]
+    package = STATIC_DIR.parent
+    files = [p.relative_to(package).as_posix() for p in STATIC_DIR.rglob("*") if p.is_file()]
+    assert files and [f for f in files if not any(fnmatch.fnmatchcase(f, pattern) for pattern in patterns)] == []
