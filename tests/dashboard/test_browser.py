@@ -220,13 +220,31 @@ async def test_login_create_watch_pause_resume_failures_logout(
     assert await page.evaluate("window.__sameDocument === true")
     await screen.shot("08-completed")
 
+    # Delete asks first: keeping changes nothing; confirming (with the files) removes task and files.
+    files = servers.storage_dir / "hls" / task.id
+    assert await asyncio.to_thread(files.is_dir)
+    await page.click(f"{row} button[data-action=delete]")
+    await page.wait_for_selector("#confirm-delete[open]", timeout=WAIT_MS)
+    assert await page.text_content("#confirm-name") == "Browser test stream"
+    await page.click("#confirm-delete button[value=keep]")
+    await page.wait_for_selector("#confirm-delete", state="hidden", timeout=WAIT_MS)
+    assert await page.locator(row).count() == 1
+    await page.click(f"{row} button[data-action=delete]")
+    await page.check("#delete-files")
+    await screen.shot("09-confirm-delete")
+    await page.click("#confirm-delete-button")
+    await page.wait_for_selector(row, state="detached", timeout=WAIT_MS)
+    await page.wait_for_selector("#empty:not([hidden])", timeout=WAIT_MS)
+    assert (await account.client.list_tasks()).total_size == 0
+    assert not await asyncio.to_thread(files.exists)
+
     await page.click("#logout")
     await page.wait_for_selector("#login-view:not([hidden])", timeout=WAIT_MS)
     await page.wait_for_selector('#connection[data-state="offline"]', timeout=WAIT_MS)
     assert not [c for c in await screen.context.cookies() if c["name"] == "mediadl_session"]
     response = await page.request.get(f"{dashboard.url}/api/tasks")
     assert response.status == 401
-    await screen.shot("09-logged-out")
+    await screen.shot("10-logged-out")
     assert screen.csp_violations() == [] and screen.errors == [] and screen.dialogs == []
 
 
@@ -308,3 +326,11 @@ async def test_a_thousand_tasks_stay_paged_and_live(
     assert await page.text_content("#task-count") == "1001 tasks"
     await screen.shot("thousand-live")
     assert screen.errors == []
+
+
+async def test_a_missing_browser_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reason the tests skip (or, under CI, fail) with: never a bare "no browser".
+    monkeypatch.setattr(f"{__name__}.CHROMIUM", "/nonexistent/chromium")
+    assert browser_unavailable() == (
+        "Chromium not found at /nonexistent/chromium (apt-get install chromium chromium-driver)"
+    )
