@@ -46,6 +46,9 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
         response.headers.setdefault(name, value)
     if request.path.startswith("/api/"):
         response.headers["Cache-Control"] = "no-store"
+    elif request.path.startswith("/static/"):
+        # Cached, but revalidated (ETag/Last-Modified) on every load: an upgrade never runs yesterday's script.
+        response.headers["Cache-Control"] = "no-cache"
 
 
 def current_session(request: web.Request) -> UserSession:

@@ -46,6 +46,10 @@ async def test_page_and_files_are_served_with_a_strict_policy(browsers: Browsers
             assert "default-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp, path
             assert resp.headers["X-Content-Type-Options"] == "nosniff"
             assert resp.headers["X-Frame-Options"] == "DENY"
+            if path.startswith("/api/"):
+                assert resp.headers["Cache-Control"] == "no-store"
+            elif path.startswith("/static/"):
+                assert resp.headers["Cache-Control"] == "no-cache"
     async with browser.session.get(browser.url("/")) as resp:
         assert resp.status == 200 and resp.content_type == "text/html"
         finder = InlineFinder()
