@@ -61,6 +61,10 @@ def decode(body: bytes) -> str:
 
 def pick_variant(text: str, url: str) -> Variant | None:
     """The highest-BANDWIDTH variant of a master playlist, or None if `text` is a media playlist."""
+    if "#EXT-X-STREAM-INF" not in text:
+        # m3u8 calls a playlist a variant only for a line starting with this tag: without it, the full
+        # parse (the costliest step of planning a long media playlist, which is parsed again next) is moot.
+        return None
     parsed = m3u8.loads(text)
     if not parsed.is_variant:
         return None

@@ -62,6 +62,9 @@ _COMPATIBLE = ipaddress.IPv6Network("::/96")
 # Characters browsers and IDNA treat as a label separator, besides the ASCII full stop.
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 _HEX_PART = re.compile(r"0x[0-9a-f]*")
+# Whitespace (\s in a str pattern is exactly str.isspace()) and control characters: one C-speed scan,
+# where a per-character generator cost ~10% of the event loop's time on a fast HLS download.
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _DEC_PART = re.compile(r"[0-9]+")
 
 
@@ -172,7 +175,7 @@ def check_url_syntax(url: str) -> SplitResult:
         raise UrlRefused("the URL is empty")
     if len(url) > MAX_URL_LENGTH:
         raise UrlRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
-    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+    if _SPACE_OR_CONTROL.search(url):
         raise UrlRefused("the URL contains whitespace or control characters")
     if "\\" in url:
         # Browsers and some clients read a backslash as a slash, others as part of the host: ambiguous.
