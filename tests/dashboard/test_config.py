@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -17,6 +16,7 @@ from dashboard.config import DashboardSettings
 from dashboard.sessions import CookieSigner, refresh_token_expiry
 from mediadl_common.config import ConfigError, Env
 from tests.conftest import ROOT
+from tests.support.net import free_port
 
 SECRET = "s" * 40
 
@@ -84,12 +84,6 @@ def test_refresh_expiry_reads_exp_and_treats_garbage_as_expired() -> None:
     assert refresh_token_expiry("not.a.jwt") == 0.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DASHBOARD_", "MEDIADL_", "AUTH_", "DOWNLOAD_"))}
     return subprocess.Popen(
@@ -112,7 +106,7 @@ def test_main_refuses_bad_settings_with_one_line(tmp_path: Path) -> None:
 
 
 def test_main_serves_until_sigterm_and_reports_a_busy_port(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {"DASHBOARD_ADDR": f"127.0.0.1:{port}", "DASHBOARD_SESSION_SECRET": SECRET}
     proc = _run([], env, tmp_path)
     assert proc.stdout is not None
