@@ -1,10 +1,11 @@
 """Fixtures of the dashboard tests: both gRPC servers (one pair per module: each test makes its own users),
-and the dashboard app on aiohttp's test server in front of them."""
+the dashboard app on aiohttp's test server in front of them, and a local media origin."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from clients.testing import MediadlServers, mediadl_servers
 from dashboard.app import create_app
 from dashboard.upstream import Upstream
 from tests.dashboard.helpers import Browser, dashboard_settings
+from tests.support.origin import Origin
 
 MakeDashboard = Callable[..., Awaitable[TestServer]]
 
@@ -78,3 +80,10 @@ async def browsers(dashboard: TestServer) -> AsyncIterator[Callable[[], Browser]
     yield new_browser
     for browser in opened:
         await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def origin(media_fixtures: Path, tmp_path: Path) -> AsyncIterator[Origin]:
+    """A local HTTP origin serving a copy of the media fixtures (faults switchable per path)."""
+    async with Origin.serving(media_fixtures, tmp_path) as running:
+        yield running

@@ -10,11 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from clients import AsyncClient, ResourceType, Task
 from clients.testing import TEST_PASSWORD, MediadlServers
 from dashboard.config import DashboardSettings
+from dashboard.security import SESSION_COOKIE, SESSIONS
+from dashboard.sessions import UserSession
 
 SECRET = b"dashboard-test-secret-0123456789abcdef"
 CSRF_HEADER = "X-CSRF-Token"
@@ -151,3 +154,12 @@ async def open_events(browser: Browser) -> EventStream:
     assert response.status == 200, await response.text()
     assert response.headers["Content-Type"].startswith("text/event-stream")
     return EventStream(response)
+
+
+def session_of(dashboard: TestServer, browser: Browser) -> UserSession:
+    """The server-side session behind a browser's cookie (to look at what the browser must never see)."""
+    cookie = browser.cookie(SESSION_COOKIE)
+    assert cookie is not None
+    session = dashboard.app[SESSIONS].peek(cookie.rpartition(".")[0])
+    assert session is not None
+    return session

@@ -4,29 +4,28 @@ isolation between users, reconnects, closing with the page) and the streaming ac
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
 from clients import FailureStatus, TaskStatus
 from clients.testing import MediadlServers
-from tests.dashboard.helpers import STREAM_TIMEOUT, Browser, EventStream, new_account, new_task, open_events
-from tests.dashboard.test_api import session_of
+from tests.dashboard.helpers import (
+    STREAM_TIMEOUT,
+    Browser,
+    EventStream,
+    new_account,
+    new_task,
+    open_events,
+    session_of,
+)
 from tests.support.origin import Origin
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 Browsers = Callable[[], Browser]
 PLAYLIST = "hls_ts/index.m3u8"
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def origin(media_fixtures: Path, tmp_path: Path) -> AsyncIterator[Origin]:
-    async with Origin.serving(media_fixtures, tmp_path) as running:
-        yield running
 
 
 def status_of(task_id: str, status: str) -> Callable[[EventStream], bool]:

@@ -3,21 +3,28 @@
 import { api, setCsrfToken, whenSessionLost } from "./api.js";
 import { DetailView } from "./detail.js";
 import { setText, show } from "./dom.js";
+import { EventFeed } from "./feed.js";
+import { Pager } from "./pager.js";
 import { TaskStore } from "./store.js";
 import { TaskTable } from "./table.js";
 
 const $ = (id) => document.getElementById(id);
-const RECONNECT_DELAY_MS = 2000;
-const RELOAD_DELAY_MS = 1000;
-
 const store = new TaskStore();
 const table = new TaskTable($("task-rows"), store, onRowAction);
 const detail = new DetailView(store, notify);
-const view = { tokens: [""], index: 0, next: "", total: 0, status: "", size: 50, seen: new Set() };
-let feed = null;
-let reloadTimer = 0;
+const pager = new Pager(store, table, notify);
+const feed = new EventFeed({
+  updates: onUpdates,
+  ended: (reason) => showLogin(reason === "expired" ? "Your session has expired: please log in again." : ""),
+  state: setConnection,
+  // Refused outright: no session any more, or the dashboard restarted. Ask which.
+  refused: () =>
+    api.get("/api/session").then(
+      (session) => (session.user ? feed.restartSoon() : showLogin("Please log in again.", session.csrf_token)),
+      () => feed.restartSoon(),
+    ),
+});
 let noticeTimer = 0;
-let loadSequence = 0;
 
 function notify(message, isError = false) {
   const notice = $("notice");
@@ -52,7 +59,7 @@ async function boot() {
 }
 
 function showLogin(message, csrfToken) {
-  stopFeed();
+  feed.stop();
   if (detail.openTaskId) {
     detail.dialog.close();
   }
@@ -75,10 +82,8 @@ function enterDashboard(session) {
   show($("logout"), true);
   show($("login-view"), false);
   show($("dashboard-view"), true);
-  view.tokens = [""];
-  view.index = 0;
-  loadPage();
-  startFeed();
+  pager.first();
+  feed.start();
 }
 
 async function login(event) {
@@ -104,52 +109,11 @@ async function logout() {
     notify(error.message, true);
   }
   store.tasks.clear();
-  view.seen.clear();
+  pager.seen.clear();
   showLogin("You have logged out.");
 }
 
 // Live events
-
-function startFeed() {
-  stopFeed();
-  setConnection("connecting");
-  const source = new EventSource("/api/events");
-  feed = source;
-  source.addEventListener("open", () => setConnection("live"));
-  source.addEventListener("tasks", (message) => onUpdates(JSON.parse(message.data)));
-  source.addEventListener("end", (message) => {
-    const { reason } = JSON.parse(message.data);
-    if (reason === "expired" || reason === "logout") {
-      showLogin(reason === "expired" ? "Your session has expired: please log in again." : "");
-    } else {
-      setConnection("connecting"); // the browser reconnects by itself; the server sends the current state first
-    }
-  });
-  source.addEventListener("error", () => {
-    if (feed !== source) {
-      return;
-    }
-    if (source.readyState !== EventSource.CLOSED) {
-      setConnection("connecting");
-      return;
-    }
-    // Refused outright (no session any more, or the dashboard restarted): find out which.
-    setConnection("offline");
-    stopFeed();
-    api.get("/api/session").then(
-      (session) => (session.user ? setTimeout(startFeed, RECONNECT_DELAY_MS) : showLogin("Please log in again.", session.csrf_token)),
-      () => setTimeout(startFeed, RECONNECT_DELAY_MS),
-    );
-  });
-}
-
-function stopFeed() {
-  if (feed) {
-    feed.close();
-    feed = null;
-  }
-  setConnection("offline");
-}
 
 function onUpdates(batch) {
   let unseen = false;
@@ -158,26 +122,26 @@ function onUpdates(batch) {
     if (update.removed) {
       store.remove(id);
       if (table.has(id)) {
-        scheduleReload();
+        pager.reloadSoon();
       }
       continue;
     }
     const { statusChanged } = store.apply(update);
-    if (!view.seen.has(id)) {
-      view.seen.add(id);
+    if (!pager.seen.has(id)) {
+      pager.seen.add(id);
       unseen = true;
     }
     table.touch(id);
     if (id === detail.openTaskId) {
       detail.refresh(statusChanged);
     }
-    if (statusChanged && view.status && table.has(id)) {
-      scheduleReload(); // it may no longer match the status filter
+    if (statusChanged && pager.status && table.has(id)) {
+      pager.reloadSoon(); // it may no longer match the status filter
     }
   }
   $("tasks").dataset.knownTasks = String(store.size);
   if (unseen) {
-    scheduleReload(); // a task this page has not listed: created elsewhere (CLI), or on another page
+    pager.reloadSoon(); // a task this page has not listed: created elsewhere (CLI), or on another page
   }
 }
 
@@ -187,76 +151,6 @@ function applyUpdate(update) {
   if ((update.task_id || update.id) === detail.openTaskId) {
     detail.refresh(statusChanged);
   }
-}
-
-// The list
-
-function scheduleReload() {
-  if (!reloadTimer) {
-    reloadTimer = setTimeout(() => {
-      reloadTimer = 0;
-      loadPage();
-    }, RELOAD_DELAY_MS);
-  }
-}
-
-async function loadPage() {
-  const sequence = ++loadSequence;
-  const params = new URLSearchParams({ page_size: String(view.size) });
-  if (view.tokens[view.index]) {
-    params.set("page_token", view.tokens[view.index]);
-  }
-  if (view.status) {
-    params.append("status", view.status);
-  }
-  let page;
-  try {
-    page = await api.get(`/api/tasks?${params}`);
-  } catch (error) {
-    if (error.status !== 401) {
-      notify(error.message, true);
-    }
-    return;
-  }
-  if (sequence !== loadSequence) {
-    return; // a newer request (filter, page change) has already been sent
-  }
-  for (const task of page.tasks) {
-    store.apply(task);
-    view.seen.add(task.id);
-  }
-  view.next = page.next_page_token;
-  view.total = page.total_size;
-  table.show(page.tasks.map((task) => task.id));
-  $("tasks").dataset.knownTasks = String(store.size);
-  renderPager();
-}
-
-function renderPager() {
-  const pages = Math.max(1, Math.ceil(view.total / view.size));
-  setText($("page-info"), `Page ${view.index + 1} of ${pages}`);
-  setText($("task-count"), `${view.total} task${view.total === 1 ? "" : "s"}`);
-  $("prev-page").disabled = view.index === 0;
-  $("next-page").disabled = !view.next;
-  show($("empty"), view.total === 0);
-}
-
-function goToPage(delta) {
-  if (delta > 0 && view.next) {
-    view.tokens[view.index + 1] = view.next;
-    view.index += 1;
-  } else if (delta < 0 && view.index > 0) {
-    view.index -= 1;
-  }
-  loadPage();
-}
-
-function restartList() {
-  view.status = $("status-filter").value;
-  view.size = Number($("page-size").value);
-  view.tokens = [""];
-  view.index = 0;
-  loadPage();
 }
 
 // Actions
@@ -302,7 +196,7 @@ async function onDeleteDialogClosed() {
   } catch (error) {
     notify(error.message, true);
   }
-  loadPage();
+  pager.load();
 }
 
 async function createTask(event) {
@@ -333,25 +227,24 @@ async function createTask(event) {
   if (start) {
     await onRowAction("start", task.id);
   }
-  view.tokens = [""];
-  view.index = 0;
-  await loadPage();
+  await pager.first();
 }
 
 function wireControls() {
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
   $("create-form").addEventListener("submit", createTask);
-  $("status-filter").addEventListener("change", restartList);
-  $("page-size").addEventListener("change", restartList);
-  $("prev-page").addEventListener("click", () => goToPage(-1));
-  $("next-page").addEventListener("click", () => goToPage(1));
+  const restart = () => pager.restart($("status-filter").value, Number($("page-size").value));
+  $("status-filter").addEventListener("change", restart);
+  $("page-size").addEventListener("change", restart);
+  $("prev-page").addEventListener("click", () => pager.go(-1));
+  $("next-page").addEventListener("click", () => pager.go(1));
   $("confirm-delete").addEventListener("close", onDeleteDialogClosed);
   // Leaving the page closes its stream at once, and with it the dashboard's gRPC stream.
-  window.addEventListener("pagehide", stopFeed);
+  window.addEventListener("pagehide", () => feed.stop());
   window.addEventListener("pageshow", (event) => {
     if (event.persisted && !$("dashboard-view").hidden) {
-      startFeed(); // back from the back/forward cache: a new stream, current state first
+      feed.start(); // back from the back/forward cache: a new stream, current state first
     }
   });
 }
