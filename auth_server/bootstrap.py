@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import grpc
 from prometheus_client import Counter, Gauge
 
+from auth_server.adapters.hashing import HashingPool
 from auth_server.adapters.passwords import BcryptHasher
 from auth_server.adapters.unit_of_work import SqlUnitOfWork
 from auth_server.config import AuthSettings
@@ -71,6 +72,7 @@ def build_service(
     codec: JwtCodec,
     jwks: list[Jwk],
     throttle: LoginThrottle | None = None,
+    hashing: HashingPool | None = None,
 ) -> AuthService:
     return AuthService(
         runner=database,
@@ -80,6 +82,7 @@ def build_service(
         lifetimes=TokenLifetimes(settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds),
         jwks=jwks,
         throttle=throttle,
+        hashing=hashing,
     )
 
 
@@ -92,14 +95,15 @@ async def start_auth_server(
     """
     metrics = Metrics()
     database = Database(settings.database_url, pool_size=settings.db_pool_size)
+    hashing = HashingPool(settings.hash_workers)
     try:
         if migrate:
             await database.run(run_migrations, settings.database_url, SCRIPT_LOCATION)
         # The hasher computes its dummy hash at our cost factor: bcrypt, so not on the event loop.
-        hasher = await database.run(BcryptHasher, settings.bcrypt_rounds)
+        hasher = await hashing.run(BcryptHasher, settings.bcrypt_rounds)
         codec, jwks = build_codec(settings)
         throttle = build_throttle(settings, metrics, throttle_clock)
-        service = build_service(settings, database, hasher, codec, jwks, throttle)
+        service = build_service(settings, database, hasher, codec, jwks, throttle, hashing)
         if settings.first_superuser is not None:
             admin = settings.first_superuser
             await service.ensure_first_superuser(email=admin.email, username=admin.username, password=admin.password)
@@ -121,10 +125,12 @@ async def start_auth_server(
             metrics=metrics,
         )
     except BaseException:
+        hashing.close()
         database.close()
         raise
 
     async def close_database() -> None:
+        await asyncio.to_thread(hashing.close)
         await asyncio.to_thread(database.close)
 
     running.on_stop.append(close_database)

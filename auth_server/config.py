@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from auth_server.adapters.hashing import default_hash_workers
 from auth_server.domain.users import check_registration, normalise_email
 from auth_server.throttle import ThrottlePolicy
 from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url
@@ -43,6 +44,7 @@ class AuthSettings:
     # EdDSA/RS256 only: every key of JWT_PRIVATE_KEY_FILE; the last signs, all are published by GetJwks.
     signing_keys: tuple[SigningKey, ...] = field(default=(), repr=False)
     login_throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    hash_workers: int = field(default_factory=default_hash_workers)
 
     @classmethod
     def from_env(cls, env: Env) -> AuthSettings:
@@ -62,6 +64,7 @@ class AuthSettings:
             metrics_addr=env.get("AUTH_METRICS_ADDR"),
             signing_keys=_signing_keys(jwt),
             login_throttle=_login_throttle(env),
+            hash_workers=env.integer("AUTH_HASH_WORKERS", default_hash_workers(), minimum=1, maximum=64),
         )
 
 

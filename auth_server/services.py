@@ -1,6 +1,7 @@
 """Use cases of the auth server: register, login, refresh-token rotation, logout, profile, password, lookup.
 
-Every use case is async; its blocking part (SQL, bcrypt) runs as one function in the database thread pool.
+Every use case is async; SQL runs in the database thread pool and bcrypt in a pool of its own, so a burst of
+logins (each a bcrypt round-trip) never makes the calls that need no hashing wait for a database thread.
 """
 
 from __future__ import annotations
@@ -60,8 +61,10 @@ class AuthService:
         jwks: Sequence[Jwk] = (),
         clock: Callable[[], datetime] = utc_now,
         throttle: LoginThrottle | None = None,
+        hashing: BlockingRunner | None = None,
     ) -> None:
         self._run = runner.run
+        self._hash = (hashing or runner).run
         self._uow = uow
         self._hasher = hasher
         self._codec = codec
@@ -75,7 +78,7 @@ class AuthService:
     async def register(self, *, email: str, username: str, password: str, full_name: str) -> User:
         email = normalise_email(email)
         validate_registration(email=email, username=username, password=password, full_name=full_name)
-        password_hash = await self._run(self._hasher.hash, password)
+        password_hash = await self._hash(self._hasher.hash, password)
         user = await self._run(self._add_user, email, username, password_hash, full_name, False)
         log.info("registered user %s", user.id)
         return user
@@ -87,7 +90,7 @@ class AuthService:
         if await self._run(self._email_taken, email):
             log.info("first superuser already exists")
             return False
-        password_hash = await self._run(self._hasher.hash, password)
+        password_hash = await self._hash(self._hasher.hash, password)
         try:
             user = await self._run(self._add_user, email, username, password_hash, "", True)
         except AlreadyExists:
@@ -111,7 +114,12 @@ class AuthService:
         check_password(check, "new_password", new_password)
         check.check(new_password != current_password, "new_password", "must differ from the current password")
         check.raise_if_any()
-        await self._run(self._change_password, user_id, current_password, new_password)
+        user = await self._run(self._active_user, user_id)
+        # bcrypt runs outside any transaction: a slow hash must not hold a connection or a lock.
+        if not await self._hash(self._hasher.verify, current_password, user.password_hash):
+            raise InvalidArgument.field("current_password", "is not the current password")
+        new_hash = await self._hash(self._hasher.hash, new_password)
+        await self._run(self._store_password, user_id, new_hash)
         log.info("user %s changed password: all refresh tokens revoked", user_id)
 
     async def get_user(self, caller_id: str, user_id: str) -> User:
@@ -137,7 +145,7 @@ class AuthService:
         check.raise_if_any()
         attempt = self._throttle.begin(email, client)
         try:
-            pair = await self._run(self._login, email, password)
+            pair = await self._authenticate(email, password)
         except Unauthenticated:
             attempt.failed()
             raise
@@ -147,6 +155,14 @@ class AuthService:
         attempt.succeeded()
         log.info("user %s logged in", pair.user.id)
         return pair
+
+    async def _authenticate(self, email: str, password: str) -> TokenPair:
+        user = await self._run(self._user_by_email, email)
+        if not await self._hash(self._password_matches, user, password):
+            raise Unauthenticated(LOGIN_FAILED, reason=CREDENTIALS_INVALID)
+        assert user is not None  # only a real user's hash can match
+        _require_active(user)
+        return await self._run(self._new_login, user)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         return await self._run(self._rotate, self._verify_refresh(refresh_token))
@@ -195,12 +211,7 @@ class AuthService:
                 uow.commit()
             return updated
 
-    def _change_password(self, user_id: str, current_password: str, new_password: str) -> None:
-        user = self._active_user(user_id)
-        # bcrypt runs outside any transaction: a slow hash must not hold a connection or a lock.
-        if not self._hasher.verify(current_password, user.password_hash):
-            raise InvalidArgument.field("current_password", "is not the current password")
-        new_hash = self._hasher.hash(new_password)
+    def _store_password(self, user_id: str, new_hash: str) -> None:
         now = self._clock()
         with self._uow() as uow:
             fresh = _require_active(uow.users.get(user_id))
@@ -218,15 +229,18 @@ class AuthService:
             raise NotFound(f"user {user_id} not found")
         return user
 
-    def _login(self, email: str, password: str) -> TokenPair:
+    def _user_by_email(self, email: str) -> User | None:
         with self._uow() as uow:
-            user = uow.users.get_by_email(email)
+            return uow.users.get_by_email(email)
+
+    def _password_matches(self, user: User | None, password: str) -> bool:
         if user is None:
+            # As slow as a real check: an unknown email must not answer faster than a wrong password.
             self._hasher.verify_dummy(password)
-            raise Unauthenticated(LOGIN_FAILED, reason=CREDENTIALS_INVALID)
-        if not self._hasher.verify(password, user.password_hash):
-            raise Unauthenticated(LOGIN_FAILED, reason=CREDENTIALS_INVALID)
-        _require_active(user)
+            return False
+        return self._hasher.verify(password, user.password_hash)
+
+    def _new_login(self, user: User) -> TokenPair:
         with self._uow() as uow:
             pair, record = self._issue_pair(user, family_id=uuid.uuid4().hex)
             uow.refresh_tokens.add(record)

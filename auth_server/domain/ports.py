@@ -63,7 +63,7 @@ class UnitOfWork(Protocol):
 
 
 class PasswordHasher(Protocol):
-    """Blocking (bcrypt is slow on purpose): call only from the database thread pool."""
+    """Blocking (bcrypt is slow on purpose): call only through the hashing pool, never on the event loop."""
 
     def hash(self, password: str) -> str: ...
     def verify(self, password: str, password_hash: str) -> bool: ...
