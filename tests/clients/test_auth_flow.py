@@ -4,12 +4,14 @@ concurrent refresh that rotates once, and the auth errors."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from clients import (
     AlreadyExistsError,
     AuthenticationError,
+    FileTokenStore,
     InvalidArgumentError,
     PermissionDeniedError,
     Tokens,
@@ -116,3 +118,21 @@ async def test_a_revoked_refresh_token_ends_the_session(servers: MediadlServers)
     with pytest.raises(AuthenticationError):
         await client.whoami()
     assert not client.is_logged_in
+
+
+async def test_clients_sharing_a_token_file_rotate_once(servers: MediadlServers, tmp_path: Path) -> None:
+    # Separate clients stand for separate CLI processes: no shared asyncio lock, only the file's lock.
+    path = tmp_path / "tokens.json"
+    first = await servers.logged_in_client(tokens=FileTokenStore(path))
+    me = await first.whoami()
+    tokens = first.tokens.load()
+    assert tokens is not None
+    first.tokens.save(Tokens(servers.issue_access_token(me.id, ttl_seconds=-60), tokens.refresh_token))
+    counter = CallCounter()
+    others = [await servers.client(tokens=FileTokenStore(path), interceptors=[counter]) for _ in range(5)]
+
+    users = await asyncio.gather(*(client.whoami() for client in others))
+
+    assert {user.id for user in users} == {me.id}
+    assert counter.refreshes == 1
+    await first.refresh()  # the login survived: no refresh token was presented twice
