@@ -1,0 +1,320 @@
+"""Unary cost of the stack: authenticated GetTask against a no-op RPC without and with the auth interceptor.
+
+    python -m bench.unary_stack [--quick] [--seconds N]
+
+Three servers, each a process of its own, driven by this process at 1, 16 and 128 concurrent callers:
+  noop       start_server() with a no-op RPC: the request log and stream limit only (the bare stack)
+  noop+auth  the same no-op RPC behind ErrorBoundaryInterceptor + AuthInterceptor, as both servers run it
+  GetTask    `python -m download_server` on a fresh SQLite database: token check, SQL read, conversion
+Targets (issue 6): noop+auth >= 85% of noop throughput; GetTask >= 50% of noop throughput.
+The clients run in this one Python process, so on a small machine the client side caps the figures too;
+every row shares that cap, which is why the ratios are the result. Also the helpers the other benchmarks use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE_SERVICE = "bench.v1.Probe"
+NOOP = f"/{PROBE_SERVICE}/Noop"
+
+
+# --- helpers shared by the benchmarks -------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+@dataclass
+class ServerProcess:
+    pid: int
+    port: int
+    log: Path
+
+
+@contextmanager
+def server_process(
+    args: Sequence[str], env: dict[str, str], port: int, log: Path, *, health: bool = True
+) -> Iterator[ServerProcess]:
+    """Run `python <args>` with `env` on top of ours, logs to `log`; stopped with SIGTERM at the end.
+
+    Ready when its gRPC health check says SERVING (or, with health=False, when the port accepts connections).
+    """
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_serving(proc, port, log, health)
+        yield ServerProcess(proc.pid, port, log)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_serving(proc: subprocess.Popen[bytes], port: int, log: Path, health: bool, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)  # type: ignore[no-untyped-call]
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}; see {log}:\n{log.read_text()[-2000:]}")
+            try:
+                if not health:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    return
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    return
+            except (grpc.RpcError, OSError):
+                time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} not serving after {timeout:.0f} s; see {log}")
+
+
+@dataclass(frozen=True)
+class Load:
+    calls: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.calls / self.seconds if self.seconds else 0.0
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies_ms, 50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies_ms, 99)
+
+
+async def run_load(call: Callable[[], Awaitable[Any]], concurrency: int, seconds: float) -> Load:
+    """`concurrency` callers call back to back for `seconds` (after a short warm-up); latency of each call."""
+    for _ in range(min(20, concurrency * 2)):
+        await call()
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def caller() -> None:
+        nonlocal errors
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            try:
+                await call()
+            except grpc.aio.AioRpcError:
+                errors += 1
+                continue
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return Load(len(latencies), errors, time.perf_counter() - started, latencies)
+
+
+# --- the probe server (a child process) -----------------------------------------------------------------
+
+
+async def _serve_probe(port: int, with_auth: bool, secret: str) -> None:
+    from mediadl_common.auth_interceptor import AuthInterceptor
+    from mediadl_common.config import Env, JwtSettings
+    from mediadl_common.interceptors import ErrorBoundaryInterceptor
+    from mediadl_common.log import LogSettings, configure_logging
+    from mediadl_common.server import serve_until_signalled, start_server
+    from mediadl_common.tokens import JwtCodec
+
+    configure_logging(LogSettings(level="INFO"))
+
+    async def noop(_request: bytes, _ctx: Any) -> bytes:
+        return b""
+
+    def register(server: grpc.aio.Server) -> Sequence[str]:
+        handler = grpc.unary_unary_rpc_method_handler(noop, lambda b: b, lambda b: b)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(PROBE_SERVICE, {"Noop": handler}),))
+        return [PROBE_SERVICE]
+
+    interceptors: list[grpc.aio.ServerInterceptor] = []
+    if with_auth:
+        codec = JwtCodec(JwtSettings.from_env(Env({"JWT_SECRET_KEY": secret})))
+        interceptors = [ErrorBoundaryInterceptor(), AuthInterceptor.for_services(codec, [PROBE_SERVICE])]
+    running = await start_server(f"127.0.0.1:{port}", register, interceptors)
+    await serve_until_signalled(running, grace=0)
+
+
+# --- the benchmark --------------------------------------------------------------------------------------
+
+
+def token_for(secret: str, user_id: str) -> str:
+    from mediadl_common.config import Env, JwtSettings
+    from mediadl_common.tokens import JwtCodec
+
+    codec = JwtCodec(JwtSettings.from_env(Env({"JWT_SECRET_KEY": secret})))
+    return codec.issue(sub=user_id, type="access", ttl_seconds=3600)[0]
+
+
+@asynccontextmanager
+async def channel_to(port: int) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield channel
+
+
+async def measure_noop(port: int, md: tuple[tuple[str, str], ...], levels: Sequence[int], seconds: float) -> list[Load]:
+    async with channel_to(port) as channel:
+        noop = channel.unary_unary(NOOP)
+        return [await run_load(lambda: noop(b"", metadata=md), level, seconds) for level in levels]
+
+
+async def measure_get_task(port: int, token: str, levels: Sequence[int], seconds: float) -> list[Load]:
+    from mediadl.download.v1 import download_pb2 as pb
+
+    md = (("authorization", f"Bearer {token}"),)
+    async with channel_to(port) as channel:
+        create = channel.unary_unary(
+            "/mediadl.download.v1.DownloadService/CreateTask",
+            request_serializer=pb.CreateTaskRequest.SerializeToString,
+            response_deserializer=pb.CreateTaskResponse.FromString,
+        )
+        task = (
+            await create(
+                pb.CreateTaskRequest(
+                    video_id=str(uuid.uuid4()),
+                    liveroom_id="bench",
+                    liveroom_title="unary benchmark",
+                    liveroom_url="https://live.example.com/bench",
+                    resource_url="https://cdn.example.com/bench.mp4",
+                    resource_type=pb.RESOURCE_TYPE_MP4,
+                ),
+                metadata=md,
+            )
+        ).task
+        # Serialised once, reply left as bytes: the client's protobuf work stays out of the comparison.
+        request = pb.GetTaskRequest(task_id=task.id).SerializeToString()
+        get = channel.unary_unary("/mediadl.download.v1.DownloadService/GetTask")
+        return [await run_load(lambda: get(request, metadata=md), level, seconds) for level in levels]
+
+
+def run(levels: Sequence[int], seconds: float) -> tuple[dict[str, list[Load]], str]:
+    secret = secrets.token_urlsafe(48)
+    user = str(uuid.uuid4())
+    token = token_for(secret, user)
+    results: dict[str, list[Load]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-unary-") as tmp:
+        folder = Path(tmp)
+        for name, with_auth in (("noop", False), ("noop+auth", True)):
+            port = free_port()
+            args = ["-m", "bench.unary_stack", "--serve-probe", str(port), "--auth" if with_auth else "--no-auth"]
+            with server_process(args, {"BENCH_SECRET": secret}, port, folder / f"{name}.log"):
+                md = (("authorization", f"Bearer {token}"),) if with_auth else ()
+                results[name] = asyncio.run(measure_noop(port, md, levels, seconds))
+        port = free_port()
+        env = {
+            "JWT_SECRET_KEY": secret,
+            "DOWNLOAD_GRPC_ADDR": f"127.0.0.1:{port}",
+            "DOWNLOAD_DATABASE_URL": f"sqlite:///{folder / 'download.db'}",
+            "STORAGE_DIR": str(folder / "storage"),
+            "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": "true",
+        }
+        with server_process(["-m", "download_server"], env, port, folder / "download.log"):
+            results["GetTask"] = asyncio.run(measure_get_task(port, token, levels, seconds))
+    return results, report(results, levels)
+
+
+def report(results: dict[str, list[Load]], levels: Sequence[int]) -> str:
+    rows = []
+    for name, loads in results.items():
+        for level, load, base in zip(levels, loads, results["noop"], strict=True):
+            rows.append(
+                [
+                    name,
+                    level,
+                    f"{load.rps:,.0f}",
+                    f"{load.p50:.2f}",
+                    f"{load.p99:.2f}",
+                    f"{load.rps / base.rps:.2f}" if base.rps else "-",
+                    load.errors,
+                ]
+            )
+    table = markdown_table(["RPC", "callers", "calls/s", "p50 ms", "p99 ms", "x noop calls/s", "errors"], rows)
+    verdicts = []
+    for level, noop, auth, get in zip(levels, results["noop"], results["noop+auth"], results["GetTask"], strict=True):
+        cost = 1 - auth.rps / noop.rps if noop.rps else 0.0
+        share = get.rps / noop.rps if noop.rps else 0.0
+        verdicts.append(
+            f"- {level} caller(s): interceptor costs {cost:.0%} of no-op throughput (target <= 15%: "
+            f"{'met' if cost <= 0.15 else 'NOT met'}); GetTask reaches {share:.0%} of it (target >= 50%: "
+            f"{'met' if share >= 0.5 else 'NOT met'})"
+        )
+    return table + "\n\n" + "\n".join(verdicts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a tiny run (seconds), for smoke tests")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per row (default 5)")
+    parser.add_argument("--serve-probe", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--auth", action=argparse.BooleanOptionalAction, default=False, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_probe is not None:
+        asyncio.run(_serve_probe(args.serve_probe, args.auth, os.environ["BENCH_SECRET"]))
+        return 0
+    levels, seconds = ((1, 16), 0.3) if args.quick else ((1, 16, 128), args.seconds)
+    print(f"unary stack: {len(levels)} concurrency levels x {seconds:g} s per RPC kind, {os.cpu_count()} CPU(s)")
+    _, table = run(levels, seconds)
+    print()
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
