@@ -15,11 +15,16 @@ from aiohttp.abc import AbstractResolver
 
 from download_server.adapters.files import StorageTaskFiles
 from download_server.adapters.jwks import auth_server_jwks, start_key_refresh
+from download_server.adapters.leases import SqlLeases
 from download_server.adapters.metrics import PrometheusEngineMetrics
+from download_server.adapters.migration_lock import migrate_exclusively
+from download_server.adapters.pg_notify import PgRelay
 from download_server.adapters.storage import Storage
 from download_server.adapters.store import SqlTaskStore
 from download_server.config import DownloadSettings
+from download_server.engine.claims import ReplicaSettings, default_replica_id
 from download_server.engine.guard import UrlGuard
+from download_server.engine.notify import LocalRelay, Relay
 from download_server.engine.scheduler import create_scheduler
 from download_server.engine.settings import EngineSettings
 from download_server.engine.url_policy import Resolver, check_url
@@ -33,7 +38,7 @@ from download_server.services.videos import VideoService
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.auth_interceptor import AuthInterceptor
 from mediadl_common.config import ConfigError
-from mediadl_common.db import Database, describe_url, run_migrations
+from mediadl_common.db import Database, describe_url
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
 from mediadl_common.keys import PublicKey, VerificationKeys, load_jwks_file
 from mediadl_common.metrics import Metrics
@@ -82,6 +87,15 @@ def build_servicer(
     )
 
 
+def replica_settings(settings: DownloadSettings) -> ReplicaSettings:
+    """This replica's name and lease timing (a name is made up per process unless DOWNLOAD_REPLICA_ID is set)."""
+    return ReplicaSettings(
+        replica_id=settings.replica_id or default_replica_id(),
+        lease_seconds=settings.lease_seconds,
+        claim_interval=settings.claim_interval_seconds,
+    )
+
+
 def engine_settings(settings: DownloadSettings) -> EngineSettings:
     """The engine's knobs from the server's settings (timeouts, retries and intervals keep their defaults)."""
     return EngineSettings(
@@ -116,6 +130,12 @@ async def start_download_server(
     metrics = Metrics()
     engine_metrics = PrometheusEngineMetrics(metrics.registry)
     store = SqlTaskStore(database)
+    leases = SqlLeases(database)
+    replica = replica_settings(settings)
+    # Other replicas may share a PostgreSQL database: they hear of events, work and commands by NOTIFY.
+    relay: Relay = LocalRelay()
+    if leases.shared:
+        relay = PgRelay(settings.database_url, replica.replica_id, store.tasks_by_ids)
     scheduler = create_scheduler(
         store,
         engine or engine_settings(settings),
@@ -123,11 +143,16 @@ async def start_download_server(
         resolver=resolver,
         guard=guard,
         metrics=engine_metrics,
+        leases=leases,
+        relay=relay,
+        replica=replica,
     )
     engine_metrics.observe_scheduler(scheduler.running_count, scheduler.queued_count)
     try:
         if migrate:
-            await database.run(run_migrations, settings.database_url, SCRIPT_LOCATION)
+            await database.run(migrate_exclusively, settings.database_url, SCRIPT_LOCATION)
+        # Listening before serving: no event of a task a new stream follows can slip past.
+        await relay.start()
         servicer = build_servicer(settings, store, scheduler, resolve)
 
         def register(server: grpc.aio.Server) -> Sequence[str]:
@@ -146,8 +171,17 @@ async def start_download_server(
         )
     except BaseException:
         await scheduler.close()
+        await relay.close()
         database.close()
         raise
+
+    async def drain_engine() -> None:
+        # First thing on SIGTERM: stop claiming and hand the runs back, so other replicas resume them now
+        # rather than when the grace period is over or a lease has lapsed.
+        try:
+            await scheduler.drain()
+        except Exception:
+            log.exception("handing back the running downloads failed; their leases lapse by themselves")
 
     async def stop_engine() -> None:
         try:
@@ -156,6 +190,9 @@ async def start_download_server(
             # The database must still close; what the runs did not persist, recovery re-reads from disk.
             log.exception("stopping the download engine failed")
 
+    async def close_relay() -> None:
+        await relay.close()
+
     async def close_database() -> None:
         await asyncio.to_thread(database.close)
 
@@ -163,18 +200,19 @@ async def start_download_server(
         # WatchTasks never ends by itself: without this, an open dashboard holds shutdown for the whole grace.
         scheduler.broker.close_all()
 
-    running.before_stop.append(end_watch_streams)
-    # In this order: the engine persists its runs' last progress before the database goes.
-    running.on_stop += [stop_engine, close_database]
+    running.before_stop += [drain_engine, end_watch_streams]
+    # In this order: the engine persists its runs' last progress and sends its last signals before the database goes.
+    running.on_stop += [stop_engine, close_relay, close_database]
     try:
         if settings.jwks_auth_addr is not None and codec.verification_keys is not None:
             running.on_stop.append(await start_key_refresh(codec.verification_keys, settings.jwt.jwks_refresh_seconds))
         log.info(
-            "download server listening on %s (port %d), database %s, storage %s",
+            "download server listening on %s (port %d), database %s, storage %s, replica %s",
             settings.grpc_addr,
             running.port,
             describe_url(settings.database_url),
             settings.storage_dir,
+            replica.replica_id,
         )
         await scheduler.recover()
     except BaseException:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +11,8 @@ from pathlib import Path
 from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url
 from mediadl_common.keys import PublicKey, load_jwks_file
 from mediadl_common.log import LogSettings
+
+_REPLICA_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,11 @@ class DownloadSettings:
     public_keys: Mapping[str, PublicKey] = field(default_factory=dict, repr=False)
     # EdDSA/RS256 without a keys file: the auth server whose GetJwks supplies the keys.
     jwks_auth_addr: str | None = None
+    # Several replicas on one PostgreSQL (docs/architecture.md): this one's name in tasks.lease_owner (None:
+    # hostname-pid-random), how long a claim holds without renewal, how often to look for work unprompted.
+    replica_id: str | None = None
+    lease_seconds: float = 15.0
+    claim_interval_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, env: Env) -> DownloadSettings:
@@ -55,7 +64,24 @@ class DownloadSettings:
             jwks_auth_addr=(
                 env.string("AUTH_GRPC_ADDR", "127.0.0.1:50051") if jwt.asymmetric and not jwt.public_keys_file else None
             ),
+            replica_id=_replica_id(env),
+            lease_seconds=_finite(env, "DOWNLOAD_LEASE_SECONDS", 15.0, minimum=1.0),
+            claim_interval_seconds=_finite(env, "DOWNLOAD_CLAIM_INTERVAL_SECONDS", 2.0, minimum=0.1),
         )
+
+
+def _replica_id(env: Env) -> str | None:
+    value = env.get("DOWNLOAD_REPLICA_ID")
+    if value is not None and not _REPLICA_ID.fullmatch(value):
+        raise ConfigError("DOWNLOAD_REPLICA_ID must be 1-128 of A-Z a-z 0-9 . _ : -")
+    return value
+
+
+def _finite(env: Env, name: str, default: float, *, minimum: float) -> float:
+    value = env.number(name, default, minimum=minimum)
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number of seconds")
+    return value
 
 
 def _public_keys(jwt: JwtSettings) -> Mapping[str, PublicKey]:

@@ -87,13 +87,23 @@ class TaskRow(Base):
     complete_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # When a started task began waiting for a slot (NULL unless queued): recover() queues these again in order.
     queued_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Several replicas on one database (migration 0003). The replica that holds (or last held) the task's
+    # lease, the token of that claim and until when it holds; NULL token: nobody runs it now.
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    lease_expires: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # What another replica asked the lease holder to do (pause, cancel, delete), until the run has done it.
+    command: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # A retry's segment indexes (comma-separated), kept until its run ends so a claim after a crash fetches
+    # the same parts; NULL: a normal run.
+    run_targets: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         # The list queries: a user's tasks by creation or update time, with the id as tie-breaker.
         Index("ix_tasks_user_create", "user_id", "create_time", "id"),
         Index("ix_tasks_user_update", "user_id", "update_time", "id"),
-        # The engine's crash recovery looks tasks up by status across users.
-        Index("ix_tasks_status", "status"),
+        # Claims look for runnable tasks across users: by status, the queued ones in queued_time order.
+        Index("ix_tasks_status_queued", "status", "queued_time"),
     )
 
 

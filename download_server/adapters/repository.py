@@ -25,7 +25,7 @@ from download_server.domain.models import (
 
 R = TypeVar("R", TaskRow, FailureRow, VideoRow)
 
-_TASK_FIELDS = (
+TASK_FIELDS = (
     "user_id video_id liveroom_id liveroom_title liveroom_url resource_url resource_type status progress "
     "bytes_downloaded bytes_total segments_total segments_done segments_failed retry_count last_error "
     "create_time update_time complete_time queued_time"
@@ -53,7 +53,7 @@ def _copy(source: object, target: object, fields: Sequence[str]) -> None:
 
 
 def to_task(row: TaskRow) -> Task:
-    values: dict[str, Any] = {name: getattr(row, name) for name in _TASK_FIELDS}
+    values: dict[str, Any] = {name: getattr(row, name) for name in TASK_FIELDS}
     values["resource_type"] = ResourceType(row.resource_type)
     values["status"] = TaskStatus(row.status)
     return Task(id=row.id, **values)
@@ -72,7 +72,7 @@ def task_row(session: Session, task_id: str, user_id: str | None = None, *, lock
     return row
 
 
-def write_task(row: TaskRow, task: Task, fields: Sequence[str] = _TASK_FIELDS) -> None:
+def write_task(row: TaskRow, task: Task, fields: Sequence[str] = TASK_FIELDS) -> None:
     _copy(task, row, fields)
     row.resource_type = task.resource_type.value
     row.status = task.status.value

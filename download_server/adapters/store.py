@@ -56,6 +56,18 @@ class SqlTaskStore:
 
         return await self._run(work)
 
+    async def tasks_by_ids(self, task_ids: Sequence[str]) -> list[Task]:
+        """The tasks among `task_ids` that exist (a replica re-reads what its watchers wait on after a relay gap)."""
+
+        def work(s: Session) -> list[Task]:
+            found: list[Task] = []
+            for start in range(0, len(task_ids), 500):
+                chunk = list(task_ids[start : start + 500])
+                found += [repo.to_task(row) for row in s.scalars(select(TaskRow).where(TaskRow.id.in_(chunk)))]
+            return found
+
+        return await self._run(work)
+
     async def update_task(self, task_id: str, user_id: str | None, change: Callable[[Task], bool]) -> Task:
         """Read, change and write a task in one locked transaction.
 

@@ -42,7 +42,8 @@ class Stop(StrEnum):
     PAUSE = "pause"
     CANCEL = "cancel"
     DELETE = "delete"  # the rows are going: persist nothing
-    SHUTDOWN = "shutdown"  # the server stops: leave the task PROCESSING for recover()
+    SHUTDOWN = "shutdown"  # the replica stops: leave the task PROCESSING for the next claim
+    LOST = "lost"  # the lease went to another replica (or could not be renewed): persist nothing
 
 
 def make_job(resource_type: ResourceType) -> Job:
@@ -127,8 +128,10 @@ class Runner:
 
     async def _finish(self, ctx: RunContext, job: Job, tracker: ProgressTracker, crashed: bool) -> None:
         task, store = self.task, self.services.store
-        await ctx.release_retries()
         reason = self.stop_reason
+        if reason is Stop.LOST:
+            return  # the task is another replica's now: not one more write
+        await ctx.release_retries()
         if reason is Stop.DELETE:
             return
         await tracker.flush()

@@ -1,0 +1,115 @@
+"""MemoryLeases: the Leases port for a TaskStore without SQL (one process): a lock and a dict stand in for row
+locks and lease columns. The scheduler runs the same code over it as over adapters.leases.SqlLeases."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from download_server.domain.models import Task, TaskStatus, utcnow
+from download_server.domain.ports import TaskStore
+from download_server.engine.claims import Claim, Command, Lease, LeaseState, Queue, claim_order, queued, runnable
+from download_server.engine.runner import save_state
+from mediadl_common.errors import NotFound
+
+T = TypeVar("T")
+
+
+class MemoryLeases:
+    shared = False
+
+    def __init__(self, store: TaskStore, clock: Callable[[], datetime] = utcnow) -> None:
+        self._store = store
+        self._clock = clock
+        self._leases: dict[str, Lease] = {}
+        self._turn = asyncio.Lock()
+
+    async def act(self, task_id: str, decide: Callable[[Task, Lease, datetime], T]) -> T:
+        async with self._turn:
+            task = await self._store.get_task(task_id)
+            before = dataclasses.replace(task)
+            lease = dataclasses.replace(self._leases.get(task_id) or Lease())
+            result = decide(task, lease, self._clock())
+            if task != before:
+                await save_state(self._store, task)
+            self._leases[task_id] = lease
+            return result
+
+    async def claim(self, owner: str, limit: int, seconds: float, exclude: Collection[str]) -> list[Claim]:
+        async with self._turn:
+            now = self._clock()
+            tasks = await self._store.tasks_with_status([TaskStatus.PROCESSING, TaskStatus.PENDING])
+            found = [t for t in tasks if t.id not in exclude and runnable(t, self._leases.get(t.id), now)]
+            claims = []
+            for task in sorted(found, key=claim_order)[:limit]:
+                lease = self._leases.setdefault(task.id, Lease())
+                previous, lapsed, resumed = lease.owner, lease.token is not None, task.status is TaskStatus.PROCESSING
+                lease.grant(owner, now, seconds)
+                task.status, task.queued_time, task.update_time = TaskStatus.PROCESSING, None, now
+                await save_state(self._store, task)
+                assert lease.token is not None
+                claims.append(Claim(task, lease.token, lease.targets, lease.command, resumed, previous, lapsed))
+            return claims
+
+    async def renew(self, held: Mapping[str, str], seconds: float) -> dict[str, Command | None]:
+        async with self._turn:
+            now = self._clock()
+            answer: dict[str, Command | None] = {}
+            for task_id, token in held.items():
+                lease = self._leases.get(task_id)
+                if lease is not None and lease.token == token:
+                    lease.expires = now + timedelta(seconds=seconds)
+                    answer[task_id] = lease.command
+            return answer
+
+    async def release(self, task_id: str, token: str) -> None:
+        async with self._turn:
+            lease = self._leases.get(task_id)
+            if lease is None or lease.token != token:
+                return
+            lease.token = lease.expires = None
+            try:
+                status = (await self._store.get_task(task_id)).status
+            except NotFound:
+                del self._leases[task_id]
+                return
+            if status is not TaskStatus.PROCESSING:
+                lease.command = lease.targets = None
+
+    async def inspect(self, task_id: str) -> LeaseState | None:
+        try:
+            task = await self._store.get_task(task_id)
+        except NotFound:
+            return None
+        lease = self._leases.get(task_id) or Lease()
+        return LeaseState(task.status, lease.live(self._clock()), lease.owner)
+
+    async def queue(self, limit: int) -> Queue:
+        waiting = await self._waiting()
+        return Queue(waiting[:limit], len(waiting))
+
+    async def position(self, task_id: str) -> tuple[int, int] | None:
+        waiting = await self._waiting()
+        ids = [t.id for t in waiting]
+        return (ids.index(task_id) + 1, len(ids)) if task_id in ids else None
+
+    async def runnable(self) -> int:
+        now = self._clock()
+        tasks = await self._store.tasks_with_status([TaskStatus.PROCESSING, TaskStatus.PENDING])
+        return sum(runnable(t, self._leases.get(t.id), now) for t in tasks)
+
+    async def reset(self, owner: str | None) -> int:
+        async with self._turn:
+            ended = 0
+            for lease in self._leases.values():
+                if lease.token is not None and (owner is None or lease.owner == owner):
+                    lease.token = lease.expires = None
+                    ended += 1
+            return ended
+
+    async def _waiting(self) -> list[Task]:
+        tasks = await self._store.tasks_with_status([TaskStatus.PENDING])
+        return sorted((t for t in tasks if queued(t)), key=claim_order)
