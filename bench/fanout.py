@@ -23,12 +23,14 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import grpc
 
+from bench.report import Row
 from bench.unary_stack import free_port, markdown_table, percentile, rss_bytes, server_process, token_for
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl.download.v1 import download_pb2_grpc
@@ -196,22 +198,9 @@ def fan_out(
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a tiny run (seconds), for smoke tests")
-    parser.add_argument("--streams", type=int, default=1000, help="WatchTask streams (default 1000)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long the download lasts (default 20)")
-    parser.add_argument("--clients", type=int, default=4, help="watcher processes (default 4)")
-    parser.add_argument("--serve-origin", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    parser.add_argument("--segments", type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.serve_origin is not None:
-        asyncio.run(_serve_origin(args.serve_origin, args.segments))
-        return 0
-    streams, seconds, clients = (20, 2.0, 1) if args.quick else (args.streams, args.seconds, args.clients)
+def measure(streams: int, seconds: float, clients: int) -> list[Run]:
+    """[baseline (one stream), fan-out (`streams` from `clients` processes)], each on a fresh server."""
     segments = math.ceil(seconds * SEGMENT_CONCURRENCY / SEGMENT_DELAY)
-    print(f"fan-out: {streams} WatchTask streams from {clients} process(es), {os.cpu_count()} CPU(s),")
-    print(f"a {segments}-segment download of about {seconds:g} s")
     secret = secrets.token_urlsafe(48)
     token = token_for(secret, str(uuid.uuid4()))
     runs: list[Run] = []
@@ -231,6 +220,54 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 with server_process(["-m", "download_server"], env, port, folder / f"{label}.log") as server:
                     runs.append(fan_out(port, server.pid, origin_port, token, count, procs, seconds))
+    return runs
+
+
+def summary_rows(runs: list[Run]) -> list[Row]:
+    base, fan = runs[0], runs[-1]
+    p99 = percentile(fan.delays_ms, 99)
+    growth = (fan.rss_peak - fan.rss_before) / MiB
+    return [
+        Row(
+            f"WatchTask fan-out, {fan.streams} streams: publish -> receipt p99 (bench/fanout.py)",
+            f"{p99:.0f} ms (p50 {percentile(fan.delays_ms, 50):.0f} ms; 1 stream p99 "
+            f"{percentile(base.delays_ms, 99):.0f} ms)",
+            "< 100 ms",
+            bool(fan.delays_ms) and p99 < 100,
+        ),
+        Row(
+            f"Server RSS growth with {fan.streams} streams (bench/fanout.py)",
+            f"{growth:.1f} MiB ({fan.rss_before / MiB:.0f} -> {fan.rss_peak / MiB:.0f} MiB)",
+            "< 100 MiB",
+            growth < 100,
+        ),
+    ]
+
+
+def bench_rows(say: Callable[[str], None], *, quick: bool = False, seconds: float = 20.0) -> list[Row]:
+    """For bench.run_all: measure, tell `say` the detailed table, return the summary rows."""
+    runs = measure(20, 2.0, 1) if quick else measure(1000, seconds, 4)
+    for line in report(runs).splitlines():
+        say(line)
+    return summary_rows(runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a tiny run (seconds), for smoke tests")
+    parser.add_argument("--streams", type=int, default=1000, help="WatchTask streams (default 1000)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long the download lasts (default 20)")
+    parser.add_argument("--clients", type=int, default=4, help="watcher processes (default 4)")
+    parser.add_argument("--serve-origin", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--segments", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_origin is not None:
+        asyncio.run(_serve_origin(args.serve_origin, args.segments))
+        return 0
+    streams, seconds, clients = (20, 2.0, 1) if args.quick else (args.streams, args.seconds, args.clients)
+    print(f"fan-out: {streams} WatchTask streams from {clients} process(es), {os.cpu_count()} CPU(s),")
+    print(f"a download of about {seconds:g} s")
+    runs = measure(streams, seconds, clients)
     print()
     print(report(runs))
     return 0

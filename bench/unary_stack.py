@@ -33,6 +33,8 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.report import Row
+
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_SERVICE = "bench.v1.Probe"
 NOOP = f"/{PROBE_SERVICE}/Noop"
@@ -270,6 +272,31 @@ def run(levels: Sequence[int], seconds: float) -> tuple[dict[str, list[Load]], s
     return results, report(results, levels)
 
 
+def summary_rows(results: dict[str, list[Load]], levels: Sequence[int]) -> list[Row]:
+    """Rows for bench.run_all's table: the two targets at each concurrency level."""
+    rows = []
+    for level, noop, auth, get in zip(levels, results["noop"], results["noop+auth"], results["GetTask"], strict=True):
+        cost = 1 - auth.rps / noop.rps if noop.rps else 1.0
+        share = get.rps / noop.rps if noop.rps else 0.0
+        rows.append(
+            Row(
+                f"Auth interceptor cost, {level} caller(s) (bench/unary_stack.py)",
+                f"{cost:.0%} of no-op throughput ({noop.rps:,.0f} -> {auth.rps:,.0f} calls/s)",
+                "<= 15%",
+                cost <= 0.15,
+            )
+        )
+        rows.append(
+            Row(
+                f"GetTask vs no-op throughput, {level} caller(s) (bench/unary_stack.py)",
+                f"{share:.2f} ({get.rps:,.0f} calls/s, p50 {get.p50:.1f} ms, p99 {get.p99:.1f} ms)",
+                ">= 0.50",
+                share >= 0.5,
+            )
+        )
+    return rows
+
+
 def report(results: dict[str, list[Load]], levels: Sequence[int]) -> str:
     rows = []
     for name, loads in results.items():
@@ -296,6 +323,15 @@ def report(results: dict[str, list[Load]], levels: Sequence[int]) -> str:
             f"{'met' if share >= 0.5 else 'NOT met'})"
         )
     return table + "\n\n" + "\n".join(verdicts)
+
+
+def bench_rows(say: Callable[[str], None], *, quick: bool = False, seconds: float = 5.0) -> list[Row]:
+    """For bench.run_all: measure, tell `say` the detailed table, return the summary rows."""
+    levels, seconds = ((1, 16), 0.3) if quick else ((1, 16, 128), seconds)
+    results, text = run(levels, seconds)
+    for line in text.splitlines():
+        say(line)
+    return summary_rows(results, levels)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+from bench import fanout, login_storm, unary_stack
+from bench.report import Row
 from tests.conftest import ROOT
 
 BENCHMARKS = ("bench.unary_stack", "bench.login_storm", "bench.fanout")
@@ -43,3 +45,12 @@ def test_every_benchmark_runs_quick_and_prints_its_table() -> None:
         table = [line for line in out.splitlines() if line.startswith("|")]
         assert len(table) >= 3 and table[1].startswith("| ---"), f"{name} printed no table:\n{out[-3000:]}"
         assert "(target" in out, f"{name} printed no verdict:\n{out[-3000:]}"
+
+
+def test_each_benchmark_offers_summary_rows_for_run_all() -> None:
+    # bench/run_all.py (make bench) takes (say, quick=...) -> [Row]; a tiny run of one proves the shape.
+    said: list[str] = []
+    rows = login_storm.bench_rows(said.append, quick=True)
+    assert rows and all(isinstance(row, Row) and row.target for row in rows)
+    assert any(line.startswith("|") for line in said)
+    assert callable(unary_stack.bench_rows) and callable(fanout.bench_rows)
