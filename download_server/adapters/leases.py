@@ -125,7 +125,9 @@ class SqlLeases:
             row = s.get(TaskRow, task_id)
             if row is None:
                 return None
-            return LeaseState(TaskStatus(row.status), lease_of(row).live(self._now(s)), row.lease_owner)
+            return LeaseState(
+                TaskStatus(row.status), lease_of(row).live(self._now(s)), row.lease_owner, row.lease_token
+            )
 
         return await self._run(work)
 

@@ -85,6 +85,7 @@ class LeaseState:
     status: TaskStatus
     live: bool
     owner: str | None
+    token: str | None
 
 
 class Leases(Protocol):
@@ -167,43 +168,67 @@ class Decision:
     task: Task
     owner: str | None = None  # OWNER: who must act
     was_active: bool = False  # it was running or queued (watchers of a deleted task are told)
-    token: str | None = None  # CLAIMED: the lease's token
+    token: str | None = None  # CLAIMED: the new lease's token; OWNER: the token of the lease that must end
 
 
-def _enqueue(task: Task, lease: Lease, now: datetime, targets: frozenset[int] | None) -> Decision:
-    # The lease is left alone: a run that is just ending still holds it, and its release makes the task claimable.
-    task.queued_time = task.update_time = now
+@dataclass(frozen=True)
+class Take:
+    """Run the task here at once instead of queuing it: this replica has a free slot and nothing else waits."""
+
+    owner: str
+    seconds: float
+
+
+Decide = Callable[[Task, Lease, datetime], Decision]
+
+
+def _enqueue(task: Task, lease: Lease, now: datetime, targets: frozenset[int] | None, take: Take | None) -> Decision:
+    task.update_time = now
     lease.targets, lease.command = targets, None
+    if take is not None and not lease.live(now):
+        task.status, task.queued_time = TaskStatus.PROCESSING, None
+        lease.grant(take.owner, now, take.seconds)
+        return Decision(Outcome.CLAIMED, task, token=lease.token)
+    # A live lease here belongs to a run that is just ending: its release makes the task claimable.
+    task.queued_time = now
     return Decision(Outcome.QUEUED, task)
 
 
-def start(task: Task, lease: Lease, now: datetime) -> Decision:
-    """PENDING or CANCELLED -> queued. PROCESSING (running, or waiting to be claimed again) or queued: attach."""
-    if task.status is TaskStatus.PROCESSING or queued(task):
-        return Decision(Outcome.ATTACH, task)
-    task.transition("start", TaskStatus.PENDING)
-    return _enqueue(task, lease, now, None)
+def start(take: Take | None = None) -> Decide:
+    """PENDING or CANCELLED -> run here or queued. PROCESSING (running, or waiting to be claimed again) or
+    queued already: attach."""
+
+    def decide(task: Task, lease: Lease, now: datetime) -> Decision:
+        if task.status is TaskStatus.PROCESSING or queued(task):
+            return Decision(Outcome.ATTACH, task)
+        task.transition("start", TaskStatus.PENDING)
+        return _enqueue(task, lease, now, None, take)
+
+    return decide
 
 
-def resume(task: Task, lease: Lease, now: datetime) -> Decision:
-    task.transition("resume", TaskStatus.PENDING)
-    return _enqueue(task, lease, now, None)
+def resume(take: Take | None = None) -> Decide:
+    def decide(task: Task, lease: Lease, now: datetime) -> Decision:
+        task.transition("resume", TaskStatus.PENDING)
+        return _enqueue(task, lease, now, None, take)
+
+    return decide
 
 
-def retry(targets: frozenset[int]) -> Callable[[Task, Lease, datetime], Decision]:
-    """FAILED or PARTIAL_COMPLETED -> queued to fetch again exactly `targets` (the open failures' indexes)."""
+def retry(targets: frozenset[int], take: Take | None = None) -> Decide:
+    """FAILED or PARTIAL_COMPLETED -> fetch again exactly `targets` (the open failures' indexes), here or queued."""
 
     def decide(task: Task, lease: Lease, now: datetime) -> Decision:
         require_transition("retry", task.status)
         if not targets:
             raise FailedPrecondition("nothing to retry: every failure is resolved or abandoned", reason="TASK_STATE")
         task.transition("retry", TaskStatus.PENDING)
-        return _enqueue(task, lease, now, targets)
+        return _enqueue(task, lease, now, targets, take)
 
     return decide
 
 
-def stop(action: str, target: TaskStatus) -> Callable[[Task, Lease, datetime], Decision]:
+def stop(action: str, target: TaskStatus) -> Decide:
     """pause or cancel: a running task's lease holder is asked to stop it; anything else changes state here."""
     command = Command(action)
 
@@ -211,7 +236,7 @@ def stop(action: str, target: TaskStatus) -> Callable[[Task, Lease, datetime], D
         require_transition(action, task.status)
         if task.status is TaskStatus.PROCESSING and lease.live(now):
             lease.command = command
-            return Decision(Outcome.OWNER, task, owner=lease.owner)
+            return Decision(Outcome.OWNER, task, owner=lease.owner, token=lease.token)
         was_queued = queued(task)
         task.transition(action, target)
         lease.token = lease.expires = lease.command = lease.targets = None
@@ -225,11 +250,11 @@ def delete(task: Task, lease: Lease, now: datetime) -> Decision:
     active = task.status is TaskStatus.PROCESSING or queued(task)
     lease.command = Command.DELETE
     if task.status is TaskStatus.PROCESSING and lease.live(now):
-        return Decision(Outcome.OWNER, task, owner=lease.owner, was_active=True)
+        return Decision(Outcome.OWNER, task, owner=lease.owner, was_active=True, token=lease.token)
     return Decision(Outcome.DONE, task, was_active=active)
 
 
-def retry_one(owner: str, seconds: float, index: int) -> Callable[[Task, Lease, datetime], Decision]:
+def retry_one(owner: str, seconds: float, index: int) -> Decide:
     """RetryFailure: the receiving replica takes the lease and fetches the one part now (not queued)."""
 
     def decide(task: Task, lease: Lease, now: datetime) -> Decision:

@@ -85,7 +85,7 @@ class MemoryLeases:
         except NotFound:
             return None
         lease = self._leases.get(task_id) or Lease()
-        return LeaseState(task.status, lease.live(self._clock()), lease.owner)
+        return LeaseState(task.status, lease.live(self._clock()), lease.owner, lease.token)
 
     async def queue(self, limit: int) -> Queue:
         waiting = await self._waiting()

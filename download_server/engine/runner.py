@@ -77,6 +77,9 @@ class Runner:
         self.note = note
         self.stop_reason: Stop | None = None
         self.done = asyncio.Event()
+        # The event of the state the run ended in, for the scheduler to publish once the task's lease is
+        # released: whoever sees it may act on the task at once, on any replica.
+        self.final: TaskEvent | None = None
         self._inner: asyncio.Task[None] | None = None
 
     def stop(self, reason: Stop) -> None:
@@ -155,7 +158,7 @@ class Runner:
                 video.id = str(uuid.uuid4())
                 await store.save_video(video)
         await save_state(store, task)
-        self.broker.publish(tracker.event(message))
+        self.final = tracker.event(message)
         self.services.metrics.run_ended(task.status.value)
 
     async def cancel_now(self) -> None:

@@ -15,7 +15,6 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any
 
 from aiohttp.abc import AbstractResolver
@@ -117,16 +116,19 @@ class Scheduler:
 
     # The actions of the API (same names as the services' Scheduler port).
     async def start(self, task_id: str) -> None:
-        """PENDING or CANCELLED -> queued, and claimed here at once if a slot is free. Running or queued: nothing."""
-        await self._enqueue(task_id, claims.start)
+        """PENDING or CANCELLED -> running here if a slot is free and nothing waits, else queued for any replica.
+        Running or queued already: nothing to do (the caller attaches)."""
+        await self._enqueue(task_id, claims.start, None, "started")
 
     async def resume(self, task_id: str) -> None:
-        await self._enqueue(task_id, claims.resume)
+        await self._enqueue(task_id, claims.resume, None, "resumed; finished segments are not fetched again")
 
     async def retry(self, task_id: str) -> None:
         """FAILED or PARTIAL_COMPLETED: fetch again exactly what the open failure records name."""
-        failures = await self._store.task_failures(task_id, OPEN)
-        await self._enqueue(task_id, claims.retry(frozenset(f.segment_index for f in failures)))
+        targets = frozenset(f.segment_index for f in await self._store.task_failures(task_id, OPEN))
+        await self._enqueue(
+            task_id, lambda take: claims.retry(targets, take), targets, f"retrying {len(targets)} failed part(s)"
+        )
 
     async def pause(self, task_id: str) -> None:
         await self._stop(task_id, Stop.PAUSE, "pause", TaskStatus.PAUSED)
@@ -228,10 +230,26 @@ class Scheduler:
         self._wake.set()
 
     # Actions, internals
-    async def _enqueue(self, task_id: str, decide: Callable[[Task, claims.Lease, datetime], Decision]) -> None:
+    async def _enqueue(
+        self,
+        task_id: str,
+        decide: Callable[[claims.Take | None], claims.Decide],
+        targets: frozenset[int] | None,
+        note: str,
+    ) -> None:
         # Accepted while draining too: the task waits in the database for another replica (or the next start).
-        async with self._lock(task_id):
-            decision = await self._leases.act(task_id, decide)
+        async with self._lock(task_id), self._claiming:
+            take = None
+            # Run it here at once if that keeps the line's order: a free slot, and nothing else waiting.
+            if not self._closing and len(self._runs) < self._slots and not await self._leases.runnable():
+                take = claims.Take(self.replica_id, self.replica.lease_seconds)
+            lapses = time.monotonic() + self.replica.lease_seconds
+            decision = await self._leases.act(task_id, decide(take))
+            if decision.outcome is Outcome.CLAIMED:
+                assert decision.token is not None
+                self._launch(Claim(decision.task, decision.token, targets, None, False, None, False), note, lapses)
+        if decision.outcome is Outcome.CLAIMED:
+            log.info("claimed task %s (%s here)", task_id, note.split(";")[0], extra={"task_id": task_id})
         if decision.outcome is not Outcome.QUEUED:
             return
         await self._claim_pass()
@@ -266,8 +284,8 @@ class Scheduler:
             # It ended on its own (the next act refuses the transition), or its owner went away (act stops it here).
 
     async def _await_owner(self, task_id: str, decision: Decision, deadline: float) -> LeaseState | None:
-        """The lease holder has a command waiting: tell it, then wait until it has acted (the task left
-        PROCESSING or its lease ended). A holder that died stops renewing, so its lease lapses by itself."""
+        """The lease holder has a command waiting: tell it, then wait until that lease has ended (the run
+        stopped and released it). A holder that died stops renewing, so its lease lapses by itself."""
         if decision.owner == self.replica_id:
             self._spawn(self._command_arrived_async(task_id), f"command-{task_id}")
         else:
@@ -275,8 +293,8 @@ class Scheduler:
         with self.broker.subscribe(task_id=task_id) as events:
             while True:
                 state = await self._leases.inspect(task_id)
-                if state is None or not (state.status is TaskStatus.PROCESSING and state.live):
-                    return state
+                if state is None or state.token != decision.token or not state.live:
+                    return state  # that run is over (its end event comes after its lease is released)
                 if time.monotonic() > deadline:
                     raise Unavailable(f"replica {state.owner} running task {task_id} did not act on the request")
                 with suppress(TimeoutError):
@@ -340,6 +358,8 @@ class Scheduler:
             except Exception:
                 log.warning("could not release a lease; it lapses by itself", exc_info=True, extra={"task_id": task_id})
             finally:
+                if slot.runner.final is not None:
+                    self.broker.publish(slot.runner.final)
                 slot.finished.set()
             self.nudge()
 
