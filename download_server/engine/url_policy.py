@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -100,6 +101,9 @@ def is_public_ip(ip: IPAddress) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local)
 
 
+# The host functions are pure and a download asks about the same host for every segment: cached, they
+# cost a dict lookup instead of NFKC folding and address parsing on the event loop each time.
+@functools.lru_cache(maxsize=1024)
 def normalize_host(host: str) -> str:
     """The host as a resolver would see it: percent-decoded, NFKC-folded, lower-case, no brackets or trailing dot."""
     text = unicodedata.normalize("NFKC", unquote(host)).translate(_DOTS).lower().strip()
@@ -108,6 +112,7 @@ def normalize_host(host: str) -> str:
     return text.rstrip(".")
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_host_literal(host: str) -> IPAddress | None:
     """The address a host spelled as an IP literal stands for, or None for a host name.
 
