@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,6 +21,7 @@ from download_server.engine.guard import GuardedResolver, UrlGuard
 from download_server.engine.url_policy import UrlRefused
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 MiB = 1024 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -185,7 +187,17 @@ class Fetcher:
                 raise error
             if self._on_retry is not None:
                 self._on_retry(error)
-            await self._sleep(self._backoff(number, error.retry_after))
+            delay = self._backoff(number, error.retry_after)
+            log.info(
+                "retrying %s in %.2fs (attempt %d of %d failed: %s, HTTP %d)",
+                url,
+                delay,
+                number,
+                self.settings.max_attempts,
+                error.error_type.value,
+                error.http_status,
+            )
+            await self._sleep(delay)
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:

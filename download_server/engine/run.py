@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import uuid
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from download_server.engine.metrics import EngineMetrics, NoMetrics
 from download_server.engine.settings import EngineSettings
 from download_server.engine.tracker import ProgressTracker
 
+log = logging.getLogger(__name__)
 WHOLE = -1  # the segment_index of a failure that concerns the whole resource (or an HLS playlist)
 OPEN = (FailureStatus.PENDING, FailureStatus.RETRYING)
 
@@ -193,6 +195,7 @@ class RunContext:
             failure.attempts += error.attempts
             failure.status, failure.update_time = FailureStatus.PENDING, utcnow()
             await self.store.save_failure(failure)
+            _log_failure(logging.INFO, "failed again", self.task.id, where, url, error)
             return
         failure = Failure(
             id=str(uuid.uuid4()),
@@ -206,6 +209,7 @@ class RunContext:
         )
         self.open_failures[index] = await self.store.add_failure(failure)
         self.services.metrics.failure_recorded(error.error_type.value)
+        _log_failure(logging.WARNING, "failure recorded", self.task.id, where, url, error)
 
     async def resolve(self, index: int, attempts: int) -> None:
         failure = self.open_failures.pop(index, None)
@@ -228,6 +232,22 @@ class RunContext:
         if self.task.segments_failed or self.open_failures:
             return TaskStatus.PARTIAL_COMPLETED
         return TaskStatus.COMPLETED
+
+
+def _log_failure(level: int, what: str, task_id: str, where: str, url: str, error: FetchError) -> None:
+    # The URL may carry a signature or token: the log filter masks those query parameters.
+    log.log(
+        level,
+        "%s: %s, %s (HTTP %d, %d attempt(s)) at %s: %s",
+        what,
+        where,
+        error.error_type.value,
+        error.http_status,
+        error.attempts,
+        url,
+        error.message,
+        extra={"task_id": task_id},
+    )
 
 
 def _remove(paths: list[Path]) -> None:

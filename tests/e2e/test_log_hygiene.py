@@ -89,4 +89,11 @@ async def test_a_whole_session_leaves_no_secret_in_the_logs(media_fixtures: Path
     assert end and end[0]["status_code"] == "OK" and end[0]["messages_sent"] == len(events)
     assert all(e["user_id"] not in ("-", "") for e in end)
     assert any(e["level"] == "WARNING" and "CREDENTIALS_INVALID" in e["message"] for e in entries)
+    # The failure record and the retry are logged with the segment's URL, its signatures masked.
+    failed = [e for e in entries if e["level"] == "WARNING" and "failure recorded: segment 4" in e["message"]]
+    assert failed and failed[0].get("task_id") == created.task.id, "the failing segment is not logged"
+    assert "seg04.ts?sig=[redacted]&token=[redacted]&X-Amz-Signature=[redacted]" in failed[0]["message"]
+    assert "http_error (HTTP 404" in failed[0]["message"]
+    retried = [e for e in entries if e["message"].startswith("retrying") and "seg02.ts?sig=[redacted]" in e["message"]]
+    assert retried and "attempt 1 of" in retried[0]["message"]
     print("sample JSON line of a streaming call:", json.dumps(end[0]))
