@@ -43,6 +43,9 @@ except ImportError:  # pragma: no cover - until hypothesis is in the dev extras 
 
 from tests.proof.fuzz_strategies import Known, message_strategy  # after the guard: it needs hypothesis
 
+# The servers run in another thread while hypothesis draws, and their retry jitter uses the `random` module:
+# hypothesis notices the global random state move under it and warns, though no strategy touched it.
+pytestmark = pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
 T = TypeVar("T")
 AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"]
 DOWNLOAD_SERVICE = pb.DESCRIPTOR.services_by_name["DownloadService"]
