@@ -61,7 +61,7 @@ pytest: install-dev
 ## test: everything CI checks
 test: install-dev lint-proto check-protos lint typecheck pytest
 
-## bench: the benchmarks in bench/ (about 3 minutes): prints a table and updates docs/benchmarks.md.
+## bench: every benchmark in bench/ (5-6 minutes on 2 cores): prints a table and updates docs/benchmarks.md.
 ## yt-dlp's figures need `$(PY) -m pip install yt-dlp` first (not a project dependency).
 bench: install-dev
 	$(PY) -m bench.run_all --write docs/benchmarks.md

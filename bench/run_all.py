@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in bench/, one markdown table on stdout and in docs/benchmarks.md.
 
-    python -m bench.run_all [--repeat 3] [--write docs/benchmarks.md]
+    python -m bench.run_all [--repeat 3] [--only hls mp4 ...] [--write docs/benchmarks.md]
 
 Only the block between the two bench:results markers of the document is rewritten; the prose around
 it (how to read and reproduce the numbers) is kept. A benchmark that fails shows as a failed row and
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import hls_throughput, mp4_memory
+from bench import fanout, hls_throughput, login_storm, mp4_memory, unary_stack
 from bench.report import Row, machine, table
 
 BEGIN = "<!-- bench:results:begin (written by `make bench`; edit the prose outside this block) -->"
@@ -36,18 +36,22 @@ def _mp4(args: argparse.Namespace, say: Callable[[str], None]) -> list[Row]:
     return mp4_memory.measure(mp4_memory.Mp4Options(workdir=args.workdir), say).rows()
 
 
-# Add new benchmarks here: (name, function returning table rows).
-BENCHES: list[tuple[str, Bench]] = [
-    ("HLS throughput (bench/hls_throughput.py)", _hls),
-    ("MP4 memory (bench/mp4_memory.py)", _mp4),
-]
+# Add new benchmarks here: key for --only -> (title, function returning table rows).
+BENCHES: dict[str, tuple[str, Bench]] = {
+    "unary": ("Unary cost of the stack (bench/unary_stack.py)", lambda args, say: unary_stack.bench_rows(say)),
+    "fanout": ("Progress fan-out (bench/fanout.py)", lambda args, say: fanout.bench_rows(say)),
+    "login": ("Login storm (bench/login_storm.py)", lambda args, say: login_storm.bench_rows(say)),
+    "hls": ("HLS throughput (bench/hls_throughput.py)", _hls),
+    "mp4": ("MP4 memory (bench/mp4_memory.py)", _mp4),
+}
 
 
 def run(args: argparse.Namespace) -> tuple[str, bool]:
     rows: list[Row] = []
     ok = True
     started = time.monotonic()
-    for name, bench in BENCHES:
+    for key in args.only or list(BENCHES):
+        name, bench = BENCHES[key]
         print(f"== {name}", flush=True)
 
         def say(line: str) -> None:
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> tuple[str, bool]:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = "\n".join(
         [
-            f"Latest run: {stamp}, `make bench` (repeat {args.repeat}) took {elapsed / 60:.1f} min.",
+            f"Latest run: {stamp}, `{_command(args)}` took {elapsed / 60:.1f} min.",
             "",
             table(rows),
             "",
@@ -74,6 +78,13 @@ def run(args: argparse.Namespace) -> tuple[str, bool]:
         ]
     )
     return block, ok
+
+
+def _command(args: argparse.Namespace) -> str:
+    if args.only is None and args.repeat == 3:
+        return "make bench"
+    only = f" --only {' '.join(args.only)}" if args.only else ""
+    return f"python -m bench.run_all --repeat {args.repeat}{only}"
 
 
 def write(document: Path, block: str) -> None:
@@ -90,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="rounds per throughput measurement (default 3)")
     parser.add_argument("--write", type=Path, help="the markdown document to update (docs/benchmarks.md)")
     parser.add_argument("--workdir", type=Path, help="where the temporary work directories go")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHES), help="run these benchmarks only (default: all)")
     args = parser.parse_args(argv)
     block, ok = run(args)
     print()
