@@ -97,14 +97,15 @@ class HlsJob:
         fetcher = ctx.services.fetcher
         got = await fetcher.fetch_bytes(url, max_bytes=fetcher.settings.playlist_max_bytes)
         text = hls_playlist.decode(got.body)
-        variant = hls_playlist.pick_variant(text, got.final_url)
+        # Parsing a long playlist takes seconds of pure Python: in a thread, the event loop keeps serving.
+        variant = await asyncio.to_thread(hls_playlist.pick_variant, text, got.final_url)
         if variant is not None:
             self.variant_note = f"variant {variant.url} ({variant.bandwidth} b/s, highest of {variant.count})"
             ctx.tracker.message = f"downloading the highest-bandwidth {self.variant_note}"
             log.info("master playlist: %s", self.variant_note, extra={"task_id": ctx.task.id})
             got = await fetcher.fetch_bytes(variant.url, max_bytes=fetcher.settings.playlist_max_bytes)
             text = hls_playlist.decode(got.body)
-        return hls_playlist.parse_media(text, got.final_url)
+        return await asyncio.to_thread(hls_playlist.parse_media, text, got.final_url)
 
     async def _merge(self, ctx: RunContext, source: MediaPlaylist) -> list[Segment]:
         """Add the playlist's segments not stored yet; index = media sequence - base, base anchored on a
