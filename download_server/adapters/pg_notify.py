@@ -41,8 +41,16 @@ def _nothing() -> None:
 
 
 class PgRelay:
-    def __init__(self, url: str, replica_id: str, load_tasks: Callable[[Sequence[str]], Awaitable[list[Task]]]) -> None:
+    def __init__(
+        self,
+        url: str,
+        replica_id: str,
+        load_tasks: Callable[[Sequence[str]], Awaitable[list[Task]]],
+        *,
+        reconnect_delay: float = 0.5,
+    ) -> None:
         self._url = url
+        self._reconnect_delay = reconnect_delay
         self._origin = replica_id
         self._load = load_tasks
         self._broker: RelayedBroker | None = None
@@ -60,10 +68,19 @@ class PgRelay:
         self._sender: asyncio.Task[None] | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self._reading: set[asyncio.Task[None]] = set()  # events sent by reference, being read from their rows
+        self._deaf = asyncio.Event()  # set while the LISTEN connection is down
         self._closed = False
 
     def bind(self, broker: RelayedBroker, on_work: Callable[[], None], on_command: Callable[[str], None]) -> None:
         self._broker, self._on_work, self._on_command = broker, on_work, on_command
+
+    @property
+    def listening(self) -> bool:
+        return self._fd is not None
+
+    async def wait_deaf(self) -> None:
+        """Until the LISTEN connection is down (tests; notifications sent meanwhile never arrive)."""
+        await self._deaf.wait()
 
     # Outgoing (never blocks: the sender task does the I/O)
     def send_event(self, event: TaskEvent) -> None:
@@ -191,6 +208,7 @@ class PgRelay:
     def _listening(self, proxy: Any) -> None:
         assert self._loop is not None
         self._listener = proxy
+        self._deaf.clear()
         self._fd = proxy.driver_connection.fileno()
         assert self._fd is not None
         self._loop.add_reader(self._fd, self._readable)
@@ -235,16 +253,17 @@ class PgRelay:
         self._fd = None
 
     def _lost(self) -> None:
+        self._deaf.set()
         self._drop_listener()
         listener, self._listener = self._listener, None
         if listener is not None and self._loop is not None and self._executor is not None:
-            self._loop.run_in_executor(self._executor, _close_quietly, listener)
+            self._loop.run_in_executor(self._executor, _discard, listener)
         if not self._closed and (self._reconnecting is None or self._reconnecting.done()):
             self._reconnecting = asyncio.create_task(self._reconnect(), name="notify-reconnect")
 
     async def _reconnect(self) -> None:
         assert self._loop is not None and self._executor is not None
-        delay = 0.5
+        delay = self._reconnect_delay
         while not self._closed:
             await asyncio.sleep(delay)
             try:
@@ -283,6 +302,7 @@ class PgRelay:
                 broker.deliver(TaskEvent.of(task))
 
 
-def _close_quietly(proxy: Any) -> None:
+def _discard(proxy: Any) -> None:
+    # invalidate, not close: closing would first roll back on the dead connection (and log that it failed).
     with suppress(Exception):
-        proxy.close()
+        proxy.invalidate()

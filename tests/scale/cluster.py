@@ -74,12 +74,13 @@ class Cluster:
     database_url: str
     storage: Path
     replicas: dict[str, Replica] = field(default_factory=dict)
+    user: str = USER  # whose tasks the clients create and watch (connected() picks a new one per test)
 
     def __getitem__(self, name: str) -> Replica:
         return self.replicas[name]
 
     def md(self) -> tuple[tuple[str, str]]:
-        token, _ = JwtCodec(JwtSettings(secret_key=SECRET)).issue(sub=USER, type="access", ttl_seconds=600)
+        token, _ = JwtCodec(JwtSettings(secret_key=SECRET)).issue(sub=self.user, type="access", ttl_seconds=600)
         return (("authorization", f"Bearer {token}"),)
 
     async def create(self, on: str, url: str) -> pb.Task:
@@ -123,12 +124,9 @@ class Cluster:
         return await asyncio.to_thread(replica.proc.wait, 30)
 
 
-@asynccontextmanager
-async def cluster(
-    database_url: str, workdir: Path, names: tuple[str, ...] = ("a", "b", "c"), **env: str
-) -> AsyncIterator[Cluster]:
-    """Start the replicas together (they race to migrate: the advisory lock serialises them), wait until each
-    serves, connect a client to each; at the end SIGTERM whatever still runs, then SIGKILL if it lingers."""
+def start_replicas(database_url: str, workdir: Path, names: tuple[str, ...] = ("a", "b", "c"), **env: str) -> Cluster:
+    """Blocking. Start the replicas together (they race to migrate: the advisory lock serialises them) and wait
+    until each serves; stop_replicas() ends them. Connect clients with `connected`."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "DOWNLOAD_", "STORAGE_", "LOG_"))}
     storage = workdir / "storage"
     result = Cluster(database_url, storage)
@@ -146,15 +144,38 @@ async def cluster(
             "DOWNLOAD_REPLICA_ID": f"replica-{name}",
             "STORAGE_DIR": str(storage),
         }
-        proc = _launch(values, workdir, log_path)
-        result.replicas[name] = Replica(name, address, proc, log_path)
-    async with AsyncExitStack() as stack:
-        stack.callback(_stop_all, result)
-        await asyncio.gather(*(asyncio.to_thread(wait_serving, r.address) for r in result.replicas.values()))
+        result.replicas[name] = Replica(name, address, _launch(values, workdir, log_path), log_path)
+    try:
         for replica in result.replicas.values():
+            wait_serving(replica.address)
+    except BaseException:
+        stop_replicas(result)
+        raise
+    return result
+
+
+@asynccontextmanager
+async def connected(replicas: Cluster) -> AsyncIterator[Cluster]:
+    """A client on each replica (channels belong to the calling test's event loop), as a user of its own."""
+    replicas.user = f"{USER}-{uuid.uuid4().hex[:8]}"
+    async with AsyncExitStack() as stack:
+        for replica in replicas.replicas.values():
             replica.channel = await stack.enter_async_context(grpc.aio.insecure_channel(replica.address))
             replica.stub = download_pb2_grpc.DownloadServiceStub(replica.channel)  # type: ignore[no-untyped-call]
-        yield result
+        yield replicas
+
+
+@asynccontextmanager
+async def cluster(
+    database_url: str, workdir: Path, names: tuple[str, ...] = ("a", "b", "c"), **env: str
+) -> AsyncIterator[Cluster]:
+    """Replicas for one test: started, connected, and at the end stopped (SIGTERM, then SIGKILL if they linger)."""
+    replicas = await asyncio.to_thread(start_replicas, database_url, workdir, names, **env)
+    try:
+        async with connected(replicas) as ready:
+            yield ready
+    finally:
+        await asyncio.to_thread(stop_replicas, replicas)
 
 
 def _launch(env: dict[str, str], workdir: Path, log_path: Path) -> subprocess.Popen[bytes]:
@@ -164,7 +185,7 @@ def _launch(env: dict[str, str], workdir: Path, log_path: Path) -> subprocess.Po
         )
 
 
-def _stop_all(cluster: Cluster) -> None:
+def stop_replicas(cluster: Cluster) -> None:
     for replica in cluster.replicas.values():
         if replica.proc.poll() is None:
             replica.proc.send_signal(signal.SIGTERM)

@@ -6,14 +6,24 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mediadl.download.v1 import download_pb2 as pb
-from tests.scale.cluster import cluster, events_until_end, hls_copies, seg, until
+from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.scale.cluster import (
+    Cluster,
+    connected,
+    events_until_end,
+    hls_copies,
+    seg,
+    start_replicas,
+    stop_replicas,
+    until,
+)
 from tests.support.origin import Origin
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
@@ -27,6 +37,26 @@ def manifest(media_fixtures: Path) -> dict[str, Any]:
     return dict(json.loads((media_fixtures / "manifest.json").read_text()))
 
 
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One set of replicas for this module's tests (starting processes is what costs); each test its own tasks."""
+    database_url = create_postgres_database()
+    try:
+        started = start_replicas(database_url, tmp_path_factory.mktemp("replicas"))
+        try:
+            yield started
+        finally:
+            stop_replicas(started)
+    finally:
+        drop_postgres_database(database_url)
+
+
+@pytest.fixture
+async def c(replicas: Cluster) -> AsyncIterator[Cluster]:
+    async with connected(replicas) as ready:
+        yield ready
+
+
 def distinct(events: list[pb.TaskEvent]) -> list[tuple[int, int]]:
     """(status, segments_done) in order, repeats (heartbeats) folded."""
     seen: list[tuple[int, int]] = []
@@ -37,12 +67,9 @@ def distinct(events: list[pb.TaskEvent]) -> list[tuple[int, int]]:
 
 
 async def test_many_tasks_spread_over_three_replicas_and_each_runs_exactly_once(
-    make_database_url: Callable[[str], str], media_fixtures: Path, tmp_path: Path, manifest: dict[str, Any]
+    c: Cluster, media_fixtures: Path, tmp_path: Path, manifest: dict[str, Any]
 ) -> None:
-    async with (
-        Origin.serving(media_fixtures, tmp_path) as origin,
-        cluster(make_database_url("postgresql"), tmp_path) as c,
-    ):
+    async with Origin.serving(media_fixtures, tmp_path) as origin:
         streams = hls_copies(origin, 12)
         for stream in streams:
             for i in range(6):
@@ -74,21 +101,20 @@ async def test_many_tasks_spread_over_three_replicas_and_each_runs_exactly_once(
         for stream in streams:
             assert origin.requests[stream] == 1
             assert [origin.completed[seg(stream, i)] for i in range(6)] == [1] * 6
-        claims = [task_id for replica in c.replicas.values() for task_id in replica.claimed()]
-        assert sorted(claims) == sorted(task.id for task in tasks)
-        owners = {owner for owner, token in (await c.leases()).values()}
+        ids = {task.id for task in tasks}
+        claims = {r.name: [t for t in r.claimed() if t in ids] for r in c.replicas.values()}
+        assert sorted(t for claimed in claims.values() for t in claimed) == sorted(ids)
+        leases = {task_id: lease for task_id, lease in (await c.leases()).items() if task_id in ids}
+        owners = {owner for owner, _ in leases.values()}
         assert len(owners) >= 2, f"work was not spread: {owners}"
-        assert {f"replica-{r.name}" for r in c.replicas.values() if r.claimed()} == owners
-        assert all(token is None for _, token in (await c.leases()).values())  # every lease released
+        assert {f"replica-{name}" for name, claimed in claims.items() if claimed} == owners
+        assert all(token is None for _, token in leases.values())  # every lease released
 
 
 async def test_a_watch_on_one_replica_streams_a_download_running_on_another(
-    make_database_url: Callable[[str], str], media_fixtures: Path, tmp_path: Path
+    c: Cluster, media_fixtures: Path, tmp_path: Path
 ) -> None:
-    async with (
-        Origin.serving(media_fixtures, tmp_path) as origin,
-        cluster(make_database_url("postgresql"), tmp_path) as c,
-    ):
+    async with Origin.serving(media_fixtures, tmp_path) as origin:
         [stream] = hls_copies(origin, 1)
         for i in range(6):
             origin.slow(seg(stream, i), delay=0.3)
@@ -107,16 +133,13 @@ async def test_a_watch_on_one_replica_streams_a_download_running_on_another(
         start = local.index(next(e for e in local if e.segments_done == watched[0].segments_done))
         assert distinct(watched) == distinct(local[start:])
         assert len(distinct(watched)) >= 5  # progress arrived while it ran, not only the end
-        assert "replica-a" not in {owner for owner, _ in (await c.leases()).values()}
+        assert (await c.leases())[task.id] == ("replica-b", None)  # B ran it all, and let go
 
 
 async def test_pause_through_c_of_a_task_running_on_b_takes_effect_within_a_second(
-    make_database_url: Callable[[str], str], media_fixtures: Path, tmp_path: Path, manifest: dict[str, Any]
+    c: Cluster, media_fixtures: Path, tmp_path: Path, manifest: dict[str, Any]
 ) -> None:
-    async with (
-        Origin.serving(media_fixtures, tmp_path) as origin,
-        cluster(make_database_url("postgresql"), tmp_path) as c,
-    ):
+    async with Origin.serving(media_fixtures, tmp_path) as origin:
         [stream] = hls_copies(origin, 1)
         origin.gate(seg(stream, 3))  # the run waits here when the pause comes
         task = await c.create("a", origin.url(stream))
@@ -142,12 +165,9 @@ async def test_pause_through_c_of_a_task_running_on_b_takes_effect_within_a_seco
 
 
 async def test_cancel_delete_and_retry_through_other_replicas(
-    make_database_url: Callable[[str], str], media_fixtures: Path, tmp_path: Path, manifest: dict[str, Any]
+    c: Cluster, media_fixtures: Path, tmp_path: Path, manifest: dict[str, Any]
 ) -> None:
-    async with (
-        Origin.serving(media_fixtures, tmp_path) as origin,
-        cluster(make_database_url("postgresql"), tmp_path) as c,
-    ):
+    async with Origin.serving(media_fixtures, tmp_path) as origin:
         cancelled, deleted, failing = hls_copies(origin, 3)
         for stream in (cancelled, deleted):
             origin.gate(seg(stream, 2))
