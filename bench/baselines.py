@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import resource
 import shutil
 import subprocess
 import sys
@@ -64,8 +65,8 @@ def ytdlp_startup(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def ytdlp(command: list[str], playlist_url: str, out_dir: Path, concurrency: int) -> float:
-    """Seconds for `yt-dlp --concurrent-fragments N` with its native HLS downloader, start to exit."""
+def ytdlp(command: list[str], playlist_url: str, out_dir: Path, concurrency: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of `yt-dlp --concurrent-fragments N` with its native HLS downloader, start to exit."""
     out_dir.mkdir(parents=True, exist_ok=True)
     args = [
         *command,
@@ -86,9 +87,14 @@ def ytdlp(command: list[str], playlist_url: str, out_dir: Path, concurrency: int
         "video.%(ext)s",
         playlist_url,
     ]
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _children_cpu()
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
     if done.returncode != 0:
         raise RuntimeError(f"yt-dlp failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    return elapsed
+    return elapsed, cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # every waited-for child, yt-dlp's threads included
+    return usage.ru_utime + usage.ru_stime

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -40,40 +41,53 @@ class HlsOptions:
 
 
 @dataclass(frozen=True)
+class Contender:
+    """Per-round wall and CPU seconds of one way to download the stream."""
+
+    wall: tuple[float, ...]
+    cpu: tuple[float, ...]
+
+    def ratio_to(self, other: Contender, cpu: bool = False) -> Spread:
+        """Per-round self/other (how many times longer self took), as a spread."""
+        mine, theirs = (self.cpu, other.cpu) if cpu else (self.wall, other.wall)
+        return Spread.of([m / t for m, t in zip(mine, theirs, strict=True)])
+
+
+@dataclass(frozen=True)
 class HlsResult:
     options: HlsOptions
-    whole: Spread
-    bare: Spread
-    bare_ratio: Spread
-    server_cpu: Spread
-    ytdlp: Spread | None
-    ytdlp_ratio: Spread | None
+    whole: Contender  # (a)
+    bare: Contender  # (b)
+    ytdlp: Contender | None  # (c)
     ytdlp_note: str
 
     def rows(self) -> list[Row]:
         o = self.options
         stream = f"HLS {o.segments} x {o.segment_kib} KiB, concurrency {o.concurrency}"
         mib = o.segments * o.segment_kib / 1024
+        whole, bare = Spread.of(self.whole.wall), Spread.of(self.bare.wall)
+        bare_ratio = self.bare.ratio_to(self.whole)
         rows = [
-            Row(f"{stream}: (a) whole path, CreateTask + StartTask to COMPLETED", self.whole.show(" s")),
-            Row("HLS (a) throughput", f"{mib / self.whole.median:.0f} MiB/s"),
-            Row("HLS (a) server CPU time (all threads)", self.server_cpu.show(" s")),
-            Row("HLS (b) bare aiohttp loop", self.bare.show(" s")),
-            Row("HLS (b)/(a)", self.bare_ratio.show(), f">= {BARE_TARGET}", self.bare_ratio.median >= BARE_TARGET),
-        ]
-        if self.ytdlp is not None and self.ytdlp_ratio is not None:
-            rows += [
-                Row(f"HLS (c) yt-dlp native HLS, --concurrent-fragments {o.concurrency}", self.ytdlp.show(" s")),
-                Row(
-                    "HLS (c)/(a)",
-                    self.ytdlp_ratio.show(),
-                    f">= {YTDLP_TARGET:g}",
-                    self.ytdlp_ratio.median >= YTDLP_TARGET,
-                ),
-            ]
-        else:
-            rows.append(Row("HLS (c) yt-dlp", self.ytdlp_note, f"(c)/(a) >= {YTDLP_TARGET:g}", None))
-        return rows
+            Row(f"{stream}: (a) whole path, CreateTask + StartTask to COMPLETED", whole.show(" s")),
+            Row("HLS (a) throughput", f"{mib / whole.median:.0f} MiB/s"),
+            Row("HLS (b) bare aiohttp loop", bare.show(" s")),
+            Row("HLS (b)/(a)", bare_ratio.show(), f">= {BARE_TARGET}", bare_ratio.median >= BARE_TARGET),
+            Row("HLS CPU seconds: (a) server process, all threads", Spread.of(self.whole.cpu).show(" s")),
+            Row("HLS CPU seconds: (b) bare loop", Spread.of(self.bare.cpu).show(" s")),
+            Row("HLS CPU ratio (b)/(a) (work done; steadier than time on a busy machine)",
+                self.bare.ratio_to(self.whole, cpu=True).show()),
+        ]  # fmt: skip
+        if self.ytdlp is None:
+            return [*rows, Row("HLS (c) yt-dlp", self.ytdlp_note, f"(c)/(a) >= {YTDLP_TARGET:g}", None)]
+        ytdlp_ratio = self.ytdlp.ratio_to(self.whole)
+        ytdlp_what = f"HLS (c) yt-dlp native HLS, --concurrent-fragments {o.concurrency}"
+        return [
+            *rows,
+            Row(ytdlp_what, Spread.of(self.ytdlp.wall).show(" s")),
+            Row("HLS (c)/(a)", ytdlp_ratio.show(), f">= {YTDLP_TARGET:g}", ytdlp_ratio.median >= YTDLP_TARGET),
+            Row("HLS CPU seconds: (c) yt-dlp", Spread.of(self.ytdlp.cpu).show(" s")),
+            Row("HLS CPU ratio (c)/(a)", self.ytdlp.ratio_to(self.whole, cpu=True).show()),
+        ]  # fmt: skip
 
 
 def measure(options: HlsOptions, say: Callable[[str], None] = print) -> HlsResult:
@@ -90,62 +104,60 @@ def measure(options: HlsOptions, say: Callable[[str], None] = print) -> HlsResul
         ytdlp_note = f"yt-dlp {baselines.ytdlp_version(ytdlp_cmd)}; its start-up alone takes {startup:.2f} s"
         say(ytdlp_note)
 
-    whole: list[float] = []
-    bare: list[float] = []
-    cpu: list[float] = []
-    ytdlp: list[float] = []
+    runs: dict[str, tuple[list[float], list[float]]] = {"a": ([], []), "b": ([], []), "c": ([], [])}
+
+    def record(key: str, wall: float, cpu: float) -> None:
+        runs[key][0].append(wall)
+        runs[key][1].append(cpu)
+
     with tempfile.TemporaryDirectory(prefix="mediadl-bench-hls-", dir=options.workdir) as tmp:
         work = Path(tmp)
         with OriginProcess() as origin, DownloadServer(work / "server", concurrency=options.concurrency) as server:
             url = origin.url(f"hls/{options.segments}/{size}/index.m3u8")
 
-            def run_whole() -> float:
+            def run_whole() -> None:
                 before = cpu_seconds(server.pid)
                 outcome = server.download(url, "hls")
-                cpu.append(cpu_seconds(server.pid) - before)
+                record("a", outcome.seconds, cpu_seconds(server.pid) - before)
                 ts = server.storage / "hls" / outcome.task_id / "ts"
                 check_files([ts / f"{i}.ts" for i in range(options.segments)], expected, "the server")
                 server.delete(outcome.task_id)
-                return outcome.seconds
 
-            def run_bare() -> float:
+            def run_bare() -> None:
                 out = work / "bare"
+                before = os.times()
                 seconds = asyncio.run(baselines.bare_aiohttp(url, out, options.concurrency))
+                after = os.times()
+                record("b", seconds, (after.user - before.user) + (after.system - before.system))
                 check_files([out / f"{i}.ts" for i in range(options.segments)], expected, "the bare loop")
                 shutil.rmtree(out)
-                return seconds
 
             say("warm-up: one unmeasured run of (a) and (b)")
             run_whole()
             run_bare()
-            cpu.clear()
+            for key in runs:
+                runs[key][0].clear()
+                runs[key][1].clear()
             for round_number in range(1, options.repeat + 1):
                 # Alternate who goes first, so neither always inherits the other's page cache and writeback.
-                if round_number % 2:
-                    whole.append(run_whole())
-                    bare.append(run_bare())
-                else:
-                    bare.append(run_bare())
-                    whole.append(run_whole())
-                line = f"round {round_number}: (a) {whole[-1]:.3f} s  (b) {bare[-1]:.3f} s"
-                line += f"  (b)/(a) {bare[-1] / whole[-1]:.2f}"
+                for step in (run_whole, run_bare) if round_number % 2 else (run_bare, run_whole):
+                    step()
+                (a, a_cpu), (b, b_cpu) = ((w[-1], c[-1]) for w, c in (runs["a"], runs["b"]))
+                line = f"round {round_number}: (a) {a:.3f} s ({a_cpu:.2f} s CPU)  (b) {b:.3f} s ({b_cpu:.2f} s CPU)"
+                line += f"  (b)/(a) {b / a:.2f}"
                 if ytdlp_cmd is not None:
                     out = work / "ytdlp"
-                    ytdlp.append(baselines.ytdlp(ytdlp_cmd, url, out, options.concurrency))
+                    record("c", *baselines.ytdlp(ytdlp_cmd, url, out, options.concurrency))
                     check_concatenation(out, whole_stream.hexdigest())
                     shutil.rmtree(out)
-                    line += f"  (c) {ytdlp[-1]:.3f} s  (c)/(a) {ytdlp[-1] / whole[-1]:.2f}"
+                    line += f"  (c) {runs['c'][0][-1]:.3f} s ({runs['c'][1][-1]:.2f} s CPU)"
+                    line += f"  (c)/(a) {runs['c'][0][-1] / a:.2f}"
                 say(line)
-    return HlsResult(
-        options=options,
-        whole=Spread.of(whole),
-        bare=Spread.of(bare),
-        bare_ratio=Spread.of([b / a for a, b in zip(whole, bare, strict=True)]),
-        server_cpu=Spread.of(cpu),
-        ytdlp=Spread.of(ytdlp) if ytdlp else None,
-        ytdlp_ratio=Spread.of([c / a for a, c in zip(whole, ytdlp, strict=True)]) if ytdlp else None,
-        ytdlp_note=ytdlp_note,
-    )
+
+    def contender(key: str) -> Contender:
+        return Contender(tuple(runs[key][0]), tuple(runs[key][1]))
+
+    return HlsResult(options, contender("a"), contender("b"), contender("c") if runs["c"][0] else None, ytdlp_note)
 
 
 def check_files(paths: Sequence[Path], expected: Sequence[str], who: str) -> None:
