@@ -31,7 +31,13 @@ class ErrorType(enum.StrEnum):
     BAD_KEY = "bad_key"
     DECRYPT = "decrypt_error"
     IO = "io_error"
+    DISK_FULL = "disk_full"
     INTERNAL = "internal_error"
+
+
+# Messages reach failure records, GetTask's last_error and the logs: an origin must not fill them (aiohttp
+# quotes a malformed response's bytes in its exception, ~100 KB of binary for one bad segment).
+MAX_MESSAGE_CHARS = 300
 
 
 class FetchError(Exception):
@@ -47,6 +53,8 @@ class FetchError(Exception):
         retryable: bool = False,
         retry_after: float | None = None,
     ) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 3] + "..."
         super().__init__(message)
         self.error_type = error_type
         self.message = message
@@ -75,7 +83,10 @@ def classify_exception(exc: BaseException) -> FetchError:
     if isinstance(exc, aiohttp.InvalidURL):
         return FetchError(ErrorType.URL_REFUSED, "the URL is not valid")
     if isinstance(exc, aiohttp.ClientResponseError):
-        return FetchError(ErrorType.HTTP, f"bad response: {exc.message}", http_status=exc.status, retryable=True)
+        # The fetcher reads statuses itself, so aiohttp raises this only for a response it could not parse
+        # (its `status` is the 400 of its parser, not anything the origin sent).
+        reason = (str(exc.message).splitlines() or [""])[0][:100]
+        return FetchError(ErrorType.BAD_CONTENT, f"the origin sent a malformed HTTP response: {reason}", retryable=True)
     if isinstance(exc, aiohttp.ClientError | OSError):
         return FetchError(ErrorType.CONNECTION, f"the connection failed: {type(exc).__name__}", retryable=True)
     return FetchError(ErrorType.INTERNAL, f"{type(exc).__name__}: {exc}")

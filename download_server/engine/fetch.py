@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import random
 import re
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 MiB = 1024 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})  # no space, or the quota of the server's user is spent
 
 
 @dataclass(frozen=True)
@@ -310,4 +312,6 @@ async def _sink_call(step: Awaitable[None]) -> None:
     try:
         await step
     except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            raise FetchError(ErrorType.DISK_FULL, f"the disk is full: {exc.strerror or exc}") from exc
         raise FetchError(ErrorType.IO, f"writing the file failed: {exc.strerror or exc}") from exc
