@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,6 +17,8 @@ from mediadl_common.keys import PublicKey, SigningKey, VerificationKeys
 
 TokenType = Literal["access", "refresh"]
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud", "type"]
+# Verified tokens remembered per codec (a few hundred bytes each): enough for every active session.
+VERIFIED_CACHE_SIZE = 10_000
 # Headers that would let a token bring its own key or point us at one: never honoured, always refused.
 _KEY_BEARING_HEADERS = ("jwk", "jku", "x5u", "x5c")
 
@@ -67,6 +70,8 @@ class JwtCodec:
         self._clock = clock
         self._signing_key = signing_key
         self.verification_keys = verification_keys
+        # (token, expected type) -> (claims, kid): tokens whose signature and claims already passed.
+        self._verified: OrderedDict[tuple[str, TokenType], tuple[Claims, str | None]] = OrderedDict()
 
     def issue(self, *, sub: str, type: TokenType, ttl_seconds: int, family: str | None = None) -> tuple[str, Claims]:
         now = int(self._clock())
@@ -95,9 +100,10 @@ class JwtCodec:
         )
         return token, claims
 
-    def _key_for(self, token: str) -> str | PublicKey:
+    def _key_for(self, token: str) -> tuple[str | PublicKey, str | None]:
+        """The key to check `token` with, and the kid that named it (None with a shared secret)."""
         if not self._settings.asymmetric:
-            return self._settings.secret_key
+            return self._settings.secret_key, None
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -110,13 +116,33 @@ class JwtCodec:
         key = self.verification_keys.get(kid) if self.verification_keys is not None else None
         if key is None:
             raise UnknownKeyId(kid)
-        return key
+        return key, kid
 
     def verify(self, token: str, expected: TokenType) -> Claims:
-        """Return the claims of a valid token of the expected type, or raise TokenError."""
+        """Return the claims of a valid token of the expected type, or raise TokenError.
+
+        A token verified before is answered from a bounded cache: checking a signature costs more than the
+        rest of a small RPC. A hit still honours expiry, and with public keys, that its key is still trusted.
+        """
         if not token:
             raise TokenError(CREDENTIALS_INVALID, "empty token")
-        key = self._key_for(token)
+        cached = self._verified.get((token, expected))
+        if cached is not None:
+            claims, kid = cached
+            keys = self.verification_keys
+            still_trusted = kid is None or (keys is not None and keys.get(kid) is not None)
+            if claims.exp > time.time() and still_trusted:
+                self._verified.move_to_end((token, expected))
+                return claims
+            del self._verified[(token, expected)]
+        key, kid = self._key_for(token)
+        claims = self._verify_signed(token, expected, key)
+        self._verified[(token, expected)] = (claims, kid)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify_signed(self, token: str, expected: TokenType, key: str | PublicKey) -> Claims:
         try:
             payload = jwt.decode(
                 token,
