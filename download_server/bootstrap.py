@@ -206,6 +206,9 @@ async def start_download_server(
     try:
         if settings.jwks_auth_addr is not None and codec.verification_keys is not None:
             running.on_stop.append(await start_key_refresh(codec.verification_keys, settings.jwt.jwks_refresh_seconds))
+        await scheduler.recover()
+        # Announced last: whoever waits for this line (ops, tests) then finds the process ready for signals
+        # too (the serve loop installs its handlers right after this returns).
         log.info(
             "download server listening on %s (port %d), database %s, storage %s, replica %s",
             settings.grpc_addr,
@@ -214,7 +217,6 @@ async def start_download_server(
             settings.storage_dir,
             replica.replica_id,
         )
-        await scheduler.recover()
     except BaseException:
         await running.stop(0)
         raise

@@ -121,7 +121,7 @@ class Leases(Protocol):
     async def runnable(self) -> int: ...
 
     async def reset(self, owner: str | None) -> int:
-        """End the leases of `owner` (None: every lease; only a database no other process uses)."""
+        """End the leases of `owner` (None: every lease): only for a database no other process uses."""
         ...
 
 
