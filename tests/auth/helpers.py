@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from sqlalchemy import create_engine, text
 
 from auth_server.bootstrap import start_auth_server
@@ -18,6 +16,7 @@ from auth_server.config import AuthSettings
 from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
 from mediadl_common.config import Env
 from mediadl_common.server import RunningServer
+from tests.support.status import RpcFailure, rpc_failure
 
 SECRET = "test-only-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 PASSWORD = "correct horse battery"
@@ -86,36 +85,9 @@ async def running_auth_server(settings: AuthSettings, *, migrate: bool = True) -
         await running.stop(0)
 
 
-@dataclass
-class Failure:
-    """A failed call as a client sees it: code, message and the google.rpc details."""
-
-    code: grpc.StatusCode
-    message: str
-    reason: str | None
-    violations: dict[str, str]
-
-
-async def failure(call: Awaitable[Any]) -> Failure:
-    """Await a call that must fail and return its status; the call succeeding fails the test."""
-    try:
-        await call
-    except grpc.aio.AioRpcError as err:
-        # AioRpcError's accessors are synchronous, so the sync rpc_status.from_call reads its trailers;
-        # grpc_status.rpc_status.aio.from_call is for live aio.Call objects, whose accessors are coroutines.
-        status = rpc_status.from_call(err)
-        reason, violations = None, {}
-        for detail in status.details if status is not None else ():
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reason = info.reason
-            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                violations = {v.field: v.description for v in bad.field_violations}
-        return Failure(err.code(), err.details() or "", reason, violations)
-    raise AssertionError("the call succeeded but was expected to fail")
+# The auth tests' names for the shared status readers.
+Failure = RpcFailure
+failure = rpc_failure
 
 
 def execute_sql(database_url: str, statement: str, params: Mapping[str, Any] | None = None) -> list[Any]:

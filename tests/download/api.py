@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +13,6 @@ from typing import Any
 
 import grpc
 from aiohttp.abc import AbstractResolver, ResolveResult
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from download_server.adapters.store import SqlTaskStore
 from download_server.bootstrap import start_download_server
@@ -28,6 +26,12 @@ from mediadl_common.config import Env
 from mediadl_common.db import Database
 from mediadl_common.server import RunningServer
 from mediadl_common.tokens import JwtCodec
+
+# Re-exported: the download tests import them from here.
+from tests.support.status import RpcFailure as RpcFailure
+from tests.support.status import rpc_failure as rpc_failure
+from tests.support.status import status_of as status_of
+from tests.support.status import stream_failure as stream_failure
 
 SECRET = "download-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789"
 # What the fake resolver answers: the API never touches real DNS in tests.
@@ -132,47 +136,3 @@ async def running_download_server(
         await channel.close()
         await running.stop(0)
         database.close()
-
-
-@dataclass
-class RpcFailure:
-    """A failed call as a client sees it: code, message and the google.rpc details."""
-
-    code: grpc.StatusCode
-    message: str
-    reason: str | None
-    violations: dict[str, str]
-
-
-async def rpc_failure(call: Awaitable[Any]) -> RpcFailure:
-    """Await a call that must fail and return its status; the call succeeding fails the test."""
-    try:
-        await call
-    except grpc.aio.AioRpcError as err:
-        return status_of(err)
-    raise AssertionError("the call succeeded but was expected to fail")
-
-
-async def stream_failure(call: Any) -> RpcFailure:
-    """Read a server stream that must fail before its first message."""
-    try:
-        async for _ in call:
-            raise AssertionError("the stream yielded a message but was expected to fail")
-    except grpc.aio.AioRpcError as err:
-        return status_of(err)
-    raise AssertionError("the stream ended cleanly but was expected to fail")
-
-
-def status_of(err: grpc.aio.AioRpcError) -> RpcFailure:
-    status = rpc_status.from_call(err)
-    reason, violations = None, {}
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            violations = {v.field: v.description for v in bad.field_violations}
-    return RpcFailure(err.code(), err.details() or "", reason, violations)
