@@ -34,7 +34,9 @@ def env_names_read_by(package: str) -> set[str]:
 
 def test_services_and_commands_exist(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert {"postgres", "auth", "download"} <= set(services)
+    assert {"postgres", "auth", "download", "dashboard"} <= set(services)
+    assert services["dashboard"]["command"] == ["python", "-m", "dashboard"]
+    assert importlib.util.find_spec("dashboard") is not None
     for service, package in SERVERS.items():
         command = services[service]["command"]
         assert command == ["python", "-m", package]
@@ -55,6 +57,9 @@ def test_environment_names_match_the_config_code(compose: dict[str, Any]) -> Non
         assert not unknown, f"{service} sets variables its config never reads: {unknown}"
         assert set(common) <= set(environment), "the shared block is merged into every server"
     assert "JWT_SECRET_KEY" in common and ":?" in str(common["JWT_SECRET_KEY"]), "no secret -> compose refuses"
+    dashboard_env = set(compose["services"]["dashboard"]["environment"])
+    unread = sorted(dashboard_env - env_names_read_by("dashboard"))
+    assert not unread, f"the dashboard service sets variables its config never reads: {unread}"
 
 
 def test_ports_match_listen_addresses_and_probes(compose: dict[str, Any]) -> None:
