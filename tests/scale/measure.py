@@ -28,7 +28,7 @@ from tests.scale.cluster import cluster, events_until_end, until
 CONFIGS = [("1 replica x 2 slots", 1, 2), ("3 replicas x 2 slots", 3, 2), ("1 replica x 6 slots", 1, 6)]
 
 
-async def one_run(replicas: int, slots: int, url: str, tasks: int, expected: list[str]) -> float:
+async def one_run(replicas: int, slots: int, url: str, tasks: int, expected: list[str]) -> tuple[float, float]:
     database = create_postgres_database()
     try:
         with tempfile.TemporaryDirectory(prefix="mediadl-scale-") as tmp:
@@ -36,6 +36,7 @@ async def one_run(replicas: int, slots: int, url: str, tasks: int, expected: lis
             env = {"DOWNLOAD_MAX_ACTIVE_TASKS": str(slots), "DOWNLOAD_SEGMENT_CONCURRENCY": "8", "LOG_LEVEL": "WARNING"}
             async with cluster(database, Path(tmp), names, **env) as c:
                 created = [await c.create("a", url) for _ in range(tasks)]
+                cpu_before = sum(cpu_seconds(r.proc.pid) for r in c.replicas.values())
                 began = time.perf_counter()
                 for task in created:
                     call = c.start("a", task.id)
@@ -43,14 +44,16 @@ async def one_run(replicas: int, slots: int, url: str, tasks: int, expected: lis
                     call.cancel()  # closing the stream never stops the download
                 ends = await asyncio.gather(*(events_until_end(c.watch("a", t.id)) for t in created))
                 took = time.perf_counter() - began
+                cpu = sum(cpu_seconds(r.proc.pid) for r in c.replicas.values()) - cpu_before
                 assert all(events[-1].status == pb.TASK_STATUS_COMPLETED for events in ends)
                 for task in created:
                     folder = c.storage / "hls" / task.id / "ts"
                     files = sorted(folder.iterdir(), key=lambda p: int(p.stem))
                     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in files] == expected
                 owners = {owner for owner, _ in (await c.leases()).values()}
-                print(f"    {took:.2f} s, tasks ran on {sorted(o or '?' for o in owners)}", flush=True)
-                return took
+                ran_on = sorted(o or "?" for o in owners)
+                print(f"    {took:.2f} s, replicas' CPU {cpu:.2f} s, ran on {ran_on}", flush=True)
+                return took, cpu
     finally:
         drop_postgres_database(database)
 
@@ -61,18 +64,26 @@ async def main(tasks: int, segments: int, kib: int, repeat: int) -> None:
     expected = [hashlib.sha256(pool.segment(i)).hexdigest() for i in range(segments)]
     total = tasks * segments * size / (1024 * 1024)
     print(f"{tasks} tasks x {segments} segments x {kib} KiB = {total:.0f} MiB per run; {os.cpu_count()} CPU(s)")
-    results: dict[str, list[float]] = {}
+    results: dict[str, list[tuple[float, float]]] = {}
     with OriginProcess() as origin:
         url = origin.url(f"hls/{segments}/{size}/index.m3u8")
         for _ in range(repeat):
             for label, replicas, slots in CONFIGS:
                 print(f"  {label}", flush=True)
                 results.setdefault(label, []).append(await one_run(replicas, slots, url, tasks, expected))
-    print("\n| configuration | median wall time | throughput | runs |\n| --- | --- | --- | --- |")
-    for label, times in results.items():
-        median = statistics.median(times)
-        runs = ", ".join(f"{t:.2f}" for t in times)
-        print(f"| {label} | {median:.2f} s | {total / median:.0f} MiB/s | {runs} |")
+    print("\n| configuration | median wall time | throughput | replicas' CPU (median) | wall times |")
+    print("| --- | --- | --- | --- | --- |")
+    for label, runs in results.items():
+        median = statistics.median(t for t, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        times = ", ".join(f"{t:.2f}" for t, _ in runs)
+        print(f"| {label} | {median:.2f} s | {total / median:.0f} MiB/s | {cpu:.2f} s | {times} |")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """One set of replicas for this module's tests (starting processes is what costs); each test its own tasks."""
     database_url = create_postgres_database()
     try:
-        started = start_replicas(database_url, tmp_path_factory.mktemp("replicas"))
+        # Nothing here waits for a lease to lapse: longer leases keep a loaded machine from moving tasks.
+        started = start_replicas(database_url, tmp_path_factory.mktemp("replicas"), DOWNLOAD_LEASE_SECONDS="6")
         try:
             yield started
         finally:
@@ -152,6 +153,7 @@ async def test_pause_through_c_of_a_task_running_on_b_takes_effect_within_a_seco
             c["c"].stub.PauseTask(pb.PauseTaskRequest(task_id=task.id), metadata=c.md()), timeout=PAUSE_DEADLINE
         )
         took = time.monotonic() - asked
+        print(f"PauseTask through C answered PAUSED after {took:.3f} s")
         assert (reply.task.status, reply.task.segments_done) == (pb.TASK_STATUS_PAUSED, 3), f"after {took:.3f}s"
         assert (await events_until_end(on_b))[-1].status == pb.TASK_STATUS_PAUSED  # B's own stream saw it
         assert (await c.leases())[task.id] == ("replica-b", None)  # B stopped and let go
