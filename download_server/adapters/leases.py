@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -76,15 +77,29 @@ class SqlLeases:
                 # Rows another replica is claiming right now are skipped, not waited for.
                 query = query.with_for_update(skip_locked=True)
             claims = []
-            for row in s.scalars(query):
+            for row in list(s.scalars(query)):
                 lease = lease_of(row)
                 resumed, previous, lapsed = row.status == PROCESSING, row.lease_owner, row.lease_token is not None
-                before = lease_of(row)
                 lease.grant(owner, now, seconds)
-                row.status, row.queued_time, row.update_time = PROCESSING, None, now
-                write_lease(row, lease, before)
+                # Conditional on the row still being runnable: PostgreSQL has it locked already, but SQLite has
+                # no row locks, and this keeps claims exclusive even for two processes on one SQLite file.
+                taken = s.execute(
+                    update(TaskRow)
+                    .where(TaskRow.id == row.id, _runnable(now))
+                    .values(
+                        status=PROCESSING,
+                        queued_time=None,
+                        update_time=now,
+                        lease_owner=lease.owner,
+                        lease_token=lease.token,
+                        lease_expires=lease.expires,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(taken, "rowcount", 0) != 1:
+                    continue
+                task = replace(repo.to_task(row), status=TaskStatus.PROCESSING, queued_time=None, update_time=now)
                 assert lease.token is not None
-                task = repo.to_task(row)
                 claims.append(Claim(task, lease.token, lease.targets, lease.command, resumed, previous, lapsed))
             return claims
 
@@ -203,7 +218,11 @@ _QUEUE_ORDER = (TaskRow.queued_time, TaskRow.id)
 
 
 def _queued() -> ColumnElement[bool]:
-    return and_(TaskRow.status == PENDING, TaskRow.queued_time.is_not(None))
+    return and_(TaskRow.status == PENDING, TaskRow.queued_time.is_not(None), _not_deleting())
+
+
+def _not_deleting() -> ColumnElement[bool]:
+    return or_(TaskRow.command.is_(None), TaskRow.command != Command.DELETE.value)
 
 
 def _runnable(now: datetime) -> ColumnElement[bool]:
@@ -211,7 +230,7 @@ def _runnable(now: datetime) -> ColumnElement[bool]:
     return and_(
         or_(TaskRow.status == PROCESSING, _queued()),
         or_(TaskRow.lease_token.is_(None), TaskRow.lease_expires <= now),
-        or_(TaskRow.command.is_(None), TaskRow.command != Command.DELETE.value),
+        _not_deleting(),
     )
 
 

@@ -138,6 +138,7 @@ def claim_order(task: Task) -> tuple[int, datetime, str]:
 
 
 def queued(task: Task) -> bool:
+    """Waiting for a slot (a task marked for deletion is not: see MemoryLeases and adapters/leases.py)."""
     return task.status is TaskStatus.PENDING and task.queued_time is not None
 
 

@@ -112,4 +112,5 @@ class MemoryLeases:
 
     async def _waiting(self) -> list[Task]:
         tasks = await self._store.tasks_with_status([TaskStatus.PENDING])
-        return sorted((t for t in tasks if queued(t)), key=claim_order)
+        deleting = {i for i, lease in self._leases.items() if lease.command is Command.DELETE}
+        return sorted((t for t in tasks if queued(t) and t.id not in deleting), key=claim_order)
