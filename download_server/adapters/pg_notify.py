@@ -108,7 +108,8 @@ class PgRelay:
     async def start(self) -> None:
         """Open the LISTEN connection (or keep trying in the background) and start sending."""
         self._loop = asyncio.get_running_loop()
-        # One thread sends (in order), one opens and closes LISTEN connections.
+        # Two threads: a send never waits behind a slow (re)connect. Sends stay in order because the one
+        # sender task awaits each before the next.
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pg-notify")
         self._send_engine = make_engine(self._url, pool_size=1)
         self._listen_engine = create_engine(self._url, poolclass=NullPool, connect_args=KEEPALIVES)
