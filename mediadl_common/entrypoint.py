@@ -17,7 +17,7 @@ from mediadl_common.config import ConfigError, Env
 from mediadl_common.db import describe_url, run_migrations
 from mediadl_common.errors import DomainError
 from mediadl_common.log import LogSettings, configure_logging
-from mediadl_common.server import RunningServer, serve_until_signalled
+from mediadl_common.server import RunningServer, StopSignals, serve_until_signalled
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -99,5 +99,7 @@ def run_server_program(program: ServerProgram[S], argv: list[str] | None = None)
 
 
 async def _serve(program: ServerProgram[S], settings: S) -> None:
+    # Caught before starting: start-up (migrations, crash recovery) can take a while.
+    signals = StopSignals()
     running = await program.start(settings)
-    await serve_until_signalled(running, grace=settings.shutdown_grace_seconds)
+    await serve_until_signalled(running, grace=settings.shutdown_grace_seconds, signals=signals)

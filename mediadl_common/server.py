@@ -108,19 +108,28 @@ def _version() -> str:
         return "(source)"
 
 
-async def serve_until_signalled(running: RunningServer, *, grace: float = 10.0) -> None:
+class StopSignals:
+    """SIGINT/SIGTERM caught from the moment this is made: install it before a slow start-up (migrations,
+    recovery), so a stop asked for meanwhile is honoured once serving instead of killing the process."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.event = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self.received.append(sig.name)
+        self.event.set()
+
+
+async def serve_until_signalled(
+    running: RunningServer, *, grace: float = 10.0, signals: StopSignals | None = None
+) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    received: list[str] = []
-
-    def _on_signal(sig: signal.Signals) -> None:
-        received.append(sig.name)
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, _on_signal, sig)
-    await stop.wait()
-    log.info("received %s: stopping (grace %.0fs)", received[0], grace)
+    signals = signals or StopSignals()
+    await signals.event.wait()
+    log.info("received %s: stopping (grace %.0fs)", signals.received[0], grace)
     await running.stop(grace)
     log.info("stopped")

@@ -154,6 +154,7 @@ class Runner:
             if status is not TaskStatus.FAILED:
                 video = await job.result(ctx, ended=True)
             task.finish(status, last_error="" if status is TaskStatus.COMPLETED else task.last_error)
+            message = _end_message(task)
             if video is not None:
                 video.id = str(uuid.uuid4())
                 await store.save_video(video)
@@ -167,6 +168,15 @@ class Runner:
             self._inner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._inner
+
+
+def _end_message(task: Task) -> str:
+    """What the final event of a run that ended by itself says (the run's start note would be stale)."""
+    if task.status is TaskStatus.COMPLETED:
+        return "completed"
+    if task.status is TaskStatus.PARTIAL_COMPLETED:
+        return f"partially completed: {task.segments_failed} segment(s) failed (retry with RetryTask)"
+    return f"failed: {task.last_error}" if task.last_error else "failed"
 
 
 def queued_event(task: Task, position: int, waiting: int, slots: int) -> TaskEvent:

@@ -42,10 +42,12 @@ def test_a_verified_token_is_not_checked_again(decode_calls: list[str]) -> None:
 
 
 def test_a_cached_token_still_expires() -> None:
-    codec = JwtCodec(SETTINGS, clock=lambda: time.time() - 59.5)  # expires half a second from now
-    token, _ = codec.issue(sub="u1", type="access", ttl_seconds=60)
+    issued_at = time.time()
+    # exp = int(issued_at - 58) + 60: between one and two seconds from now (iat is truncated to seconds).
+    codec = JwtCodec(SETTINGS, clock=lambda: issued_at - 58)
+    token, claims = codec.issue(sub="u1", type="access", ttl_seconds=60)
     assert codec.verify(token, "access").sub == "u1"
-    time.sleep(0.7)
+    time.sleep(max(0.0, claims.exp - time.time()) + 0.1)
     with pytest.raises(TokenError) as info:
         codec.verify(token, "access")
     assert info.value.reason == CREDENTIALS_EXPIRED
