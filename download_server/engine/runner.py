@@ -154,7 +154,9 @@ class Runner:
             if status is not TaskStatus.FAILED:
                 video = await job.result(ctx, ended=True)
             task.finish(status, last_error="" if status is TaskStatus.COMPLETED else task.last_error)
-            message = _end_message(task)
+            # Keep what the job said along the way (the chosen variant, why a live recording ended); drop
+            # only the run's start note, which would be stale now.
+            message = _end_message(task, "" if tracker.message == self.note else tracker.message)
             if video is not None:
                 video.id = str(uuid.uuid4())
                 await store.save_video(video)
@@ -170,13 +172,15 @@ class Runner:
                 await self._inner
 
 
-def _end_message(task: Task) -> str:
-    """What the final event of a run that ended by itself says (the run's start note would be stale)."""
+def _end_message(task: Task, detail: str) -> str:
+    """What the final event of a run that ended by itself says, with the job's own note if it left one."""
     if task.status is TaskStatus.COMPLETED:
-        return "completed"
-    if task.status is TaskStatus.PARTIAL_COMPLETED:
-        return f"partially completed: {task.segments_failed} segment(s) failed (retry with RetryTask)"
-    return f"failed: {task.last_error}" if task.last_error else "failed"
+        outcome = "completed"
+    elif task.status is TaskStatus.PARTIAL_COMPLETED:
+        outcome = f"partially completed: {task.segments_failed} segment(s) failed (retry with RetryTask)"
+    else:
+        outcome = f"failed: {task.last_error}" if task.last_error else "failed"
+    return f"{outcome}; {detail}" if detail else outcome
 
 
 def queued_event(task: Task, position: int, waiting: int, slots: int) -> TaskEvent:
