@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from auth_server.domain.tokens import Jwk, TokenPair
 from auth_server.domain.users import ProfileChanges, User
 from mediadl.auth.v1 import auth_pb2
-
-
-def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+from mediadl_common.proto_time import timestamp
 
 
 def user_to_proto(user: User) -> auth_pb2.User:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from datetime import datetime
 from typing import TypeVar
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from download_server.domain.models import Failure, FailureStatus, ResourceType, Task, TaskEvent, TaskStatus, Video
 from download_server.services.failures import FailureListRequest, NewFailure
@@ -15,14 +12,9 @@ from download_server.services.tasks import UPDATABLE_FIELDS, NewTask, TaskChange
 from download_server.services.videos import NewVideo
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl_common.errors import InvalidArgument
+from mediadl_common.proto_time import timestamp
 
 E = TypeVar("E", bound=enum.Enum)
-
-
-def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def _enum_to_proto(value: enum.Enum, prefix: str) -> int:
