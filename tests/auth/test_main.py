@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import socket
@@ -16,25 +15,11 @@ import grpc
 
 from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
 from tests.auth.helpers import PASSWORD, SECRET
-from tests.conftest import ROOT
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test process's environment without any mediadl setting, plus `extra`; imports resolve to ROOT."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "AUTH_", "LOG_"))}
-    env["PYTHONPATH"] = str(ROOT)
-    return {**env, **extra}
+from tests.support.processes import clean_env, run_module
 
 
 def run_main(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auth_server", *args],
-        cwd=cwd,  # a fresh directory: no .env is read but the one a test writes
-        env=clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("auth_server", cwd, *args, **env)
 
 
 def test_a_missing_secret_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import socket
@@ -18,27 +17,12 @@ from mediadl.download.v1 import download_pb2 as pb
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.config import JwtSettings
 from mediadl_common.tokens import JwtCodec
-from tests.conftest import ROOT
 from tests.download.api import SECRET
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test process's environment without any mediadl setting, plus `extra`; imports resolve to ROOT."""
-    prefixes = ("JWT_", "DOWNLOAD_", "STORAGE_", "LOG_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    env["PYTHONPATH"] = str(ROOT)
-    return {**env, **extra}
+from tests.support.processes import clean_env, run_module
 
 
 def run_main(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "download_server", *args],
-        cwd=cwd,  # a fresh directory: no .env is read but the one a test writes
-        env=clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("download_server", cwd, *args, **env)
 
 
 def test_config_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:

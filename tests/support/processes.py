@@ -11,9 +11,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.conftest import ROOT
 from tests.support.net import free_port, wait_serving
 
 SECRET = "process-test-secret-" + "s3cr3t" * 8
+# Settings a test's own environment must not leak into a server it starts.
+MEDIADL_PREFIXES = ("JWT_", "AUTH_", "DOWNLOAD_", "STORAGE_", "LOG_")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without any mediadl setting, plus `extra`; imports resolve to ROOT."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(MEDIADL_PREFIXES)}
+    env["PYTHONPATH"] = str(ROOT)
+    return {**env, **extra}
+
+
+def run_module(module: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` in `cwd` (a fresh directory: no .env is read but one a test writes)."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=60
+    )
 
 
 @dataclass
@@ -29,9 +46,8 @@ class ServerProcesses:
 @contextmanager
 def server_processes(workdir: Path, **extra_env: str) -> Iterator[ServerProcesses]:
     """Start auth and download servers on free ports (SQLite and storage under `workdir`); SIGTERM at exit."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "AUTH_", "DOWNLOAD_", "LOG_"))}
     auth_addr, download_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    env.update(
+    env = clean_env(
         JWT_SECRET_KEY=SECRET,
         AUTH_GRPC_ADDR=auth_addr,
         DOWNLOAD_GRPC_ADDR=download_addr,
