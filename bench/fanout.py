@@ -31,7 +31,8 @@ from pathlib import Path
 import grpc
 
 from bench.report import Row
-from bench.unary_stack import free_port, markdown_table, percentile, rss_bytes, server_process, token_for
+from bench.target import free_port
+from bench.unary_stack import markdown_table, percentile, rss_bytes, server_process, token_for
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl.download.v1 import download_pb2_grpc
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import grpc
 
 from bench.report import Row
-from bench.unary_stack import Load, free_port, markdown_table, server_process
+from bench.target import free_port
+from bench.unary_stack import Load, markdown_table, server_process
 from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
 
 PASSWORD = "storm password 1"

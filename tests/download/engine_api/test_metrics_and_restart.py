@@ -3,7 +3,6 @@ stop leaves the running task PROCESSING and the queued one PENDING, and the next
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -17,14 +16,9 @@ from mediadl.download.v1 import download_pb2 as pb
 from mediadl_common.db import Database
 from tests.download.engine_api.conftest import ServerFactory
 from tests.download.engine_api.flows import TS, first_events, seg, until
+from tests.support.net import free_port
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def scrape(address: str) -> Samples:
