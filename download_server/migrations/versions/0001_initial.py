@@ -1,6 +1,6 @@
 """Initial schema: tasks, segments, failures, videos.
 
-Times are stored as UTC (naive on SQLite; download_server.adapters.orm.UtcDateTime adds the zone back).
+Times are stored as UTC (naive on SQLite; mediadl_common.sql_types.UtcDateTime adds the zone back).
 
 Revision ID: 0001
 Revises: (none)
