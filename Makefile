@@ -49,8 +49,10 @@ lint-proto: $(BUF)
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
 
+## lint: ruff (with cyclomatic complexity at most 10) and the import-layer contracts of pyproject.toml
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 typecheck: install-dev
 	$(VENV)/bin/mypy .

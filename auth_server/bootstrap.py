@@ -9,12 +9,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import grpc
 from prometheus_client import Counter, Gauge
 
 from auth_server.adapters.hashing import HashingPool
 from auth_server.adapters.passwords import BcryptHasher
+from auth_server.adapters.tokens import JwtIssuer
 from auth_server.adapters.unit_of_work import SqlUnitOfWork
 from auth_server.config import AuthSettings
 from auth_server.domain.tokens import Jwk, TokenLifetimes
@@ -24,25 +26,45 @@ from auth_server.services import AuthService
 from auth_server.throttle import LoginThrottle
 from mediadl.auth.v1 import auth_pb2_grpc
 from mediadl_common.auth_interceptor import AuthInterceptor
-from mediadl_common.db import Database, describe_url, run_migrations
+from mediadl_common.db import Database, database_unavailable, describe_url, run_migrations
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
 from mediadl_common.keys import VerificationKeys, to_jwk
 from mediadl_common.metrics import Metrics
 from mediadl_common.server import RunningServer, start_server
-from mediadl_common.tokens import JwtCodec
+from mediadl_common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 
 
-def build_codec(settings: AuthSettings) -> tuple[JwtCodec, list[Jwk]]:
-    """The token codec and the public keys GetJwks publishes (none with HMAC: that key is secret)."""
+@dataclass(frozen=True)
+class AuthTokens:
+    """What the auth server signs tokens with, checks them with, and publishes for other verifiers."""
+
+    issuer: JwtIssuer
+    verifier: TokenVerifier
+    jwks: list[Jwk]
+
+
+def build_tokens(settings: AuthSettings) -> AuthTokens:
+    """The issuer, the verifier and the public keys GetJwks publishes (none with HMAC: that key is secret)."""
     if not settings.jwt.asymmetric:
-        return JwtCodec(settings.jwt), []
+        return AuthTokens(JwtIssuer(settings.jwt), TokenVerifier(settings.jwt), [])
     keys = settings.signing_keys
     # The newest key signs; older ones stay published so tokens they signed verify until they expire.
     verification = VerificationKeys({key.kid: key.public_key for key in keys})
-    codec = JwtCodec(settings.jwt, signing_key=keys[-1], verification_keys=verification)
-    return codec, [Jwk(**to_jwk(key.public_key, key.kid)) for key in keys]
+    return AuthTokens(
+        JwtIssuer(settings.jwt, signing_key=keys[-1]),
+        TokenVerifier(settings.jwt, verification),
+        [Jwk(**to_jwk(key.public_key, key.kid)) for key in keys],
+    )
+
+
+def build_interceptors(tokens: AuthTokens) -> list[grpc.aio.ServerInterceptor]:
+    """The error boundary (a lost database is UNAVAILABLE), then the access-token check of non-public methods."""
+    return [
+        ErrorBoundaryInterceptor(translators=[database_unavailable]),
+        AuthInterceptor.for_services(tokens.verifier, [SERVICE_NAME], public_methods=PUBLIC_METHODS),
+    ]
 
 
 def build_throttle(
@@ -69,8 +91,7 @@ def build_service(
     settings: AuthSettings,
     database: Database,
     hasher: BcryptHasher,
-    codec: JwtCodec,
-    jwks: list[Jwk],
+    tokens: AuthTokens,
     throttle: LoginThrottle | None = None,
     hashing: HashingPool | None = None,
 ) -> AuthService:
@@ -78,9 +99,10 @@ def build_service(
         runner=database,
         uow=lambda: SqlUnitOfWork(database.session_factory),
         hasher=hasher,
-        codec=codec,
+        issuer=tokens.issuer,
+        verifier=tokens.verifier,
         lifetimes=TokenLifetimes(settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds),
-        jwks=jwks,
+        jwks=tokens.jwks,
         throttle=throttle,
         hashing=hashing,
     )
@@ -101,25 +123,23 @@ async def start_auth_server(
             await database.run(run_migrations, settings.database_url, SCRIPT_LOCATION)
         # The hasher computes its dummy hash at our cost factor: bcrypt, so not on the event loop.
         hasher = await hashing.run(BcryptHasher, settings.bcrypt_rounds)
-        codec, jwks = build_codec(settings)
+        tokens = build_tokens(settings)
         throttle = build_throttle(settings, metrics, throttle_clock)
-        service = build_service(settings, database, hasher, codec, jwks, throttle, hashing)
+        service = build_service(settings, database, hasher, tokens, throttle, hashing)
         if settings.first_superuser is not None:
             admin = settings.first_superuser
-            await service.ensure_first_superuser(email=admin.email, username=admin.username, password=admin.password)
+            await service.accounts.ensure_first_superuser(
+                email=admin.email, username=admin.username, password=admin.password
+            )
 
         def register(server: grpc.aio.Server) -> Sequence[str]:
             auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(service), server)  # type: ignore[no-untyped-call]
             return [SERVICE_NAME]
 
-        interceptors = [
-            ErrorBoundaryInterceptor(),
-            AuthInterceptor.for_services(codec, [SERVICE_NAME], public_methods=PUBLIC_METHODS),
-        ]
         running = await start_server(
             settings.grpc_addr,
             register,
-            interceptors,
+            build_interceptors(tokens),
             slow_ms=settings.log.slow_ms,
             metrics_addr=settings.metrics_addr,
             metrics=metrics,

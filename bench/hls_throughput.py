@@ -92,17 +92,8 @@ class HlsResult:
 
 def measure(options: HlsOptions, say: Callable[[str], None] = print) -> HlsResult:
     size = options.segment_kib * KiB
-    pool = Pool(size)
-    expected = [hashlib.sha256(pool.segment(i)).hexdigest() for i in range(options.segments)]
-    whole_stream = hashlib.sha256()
-    for i in range(options.segments):
-        whole_stream.update(pool.segment(i))
-    ytdlp_cmd = baselines.ytdlp_command() if options.ytdlp else None
-    ytdlp_note = "not installed (pip install yt-dlp)" if options.ytdlp else "skipped (--no-ytdlp)"
-    if ytdlp_cmd is not None:
-        startup = baselines.ytdlp_startup(ytdlp_cmd)
-        ytdlp_note = f"yt-dlp {baselines.ytdlp_version(ytdlp_cmd)}; its start-up alone takes {startup:.2f} s"
-        say(ytdlp_note)
+    expected, whole_digest = _digests(Pool(size), options.segments)
+    ytdlp_cmd, ytdlp_note = _find_ytdlp(options, say)
 
     runs: dict[str, tuple[list[float], list[float]]] = {"a": ([], []), "b": ([], []), "c": ([], [])}
 
@@ -148,7 +139,7 @@ def measure(options: HlsOptions, say: Callable[[str], None] = print) -> HlsResul
                 if ytdlp_cmd is not None:
                     out = work / "ytdlp"
                     record("c", *baselines.ytdlp(ytdlp_cmd, url, out, options.concurrency))
-                    check_concatenation(out, whole_stream.hexdigest())
+                    check_concatenation(out, whole_digest)
                     shutil.rmtree(out)
                     line += f"  (c) {runs['c'][0][-1]:.3f} s ({runs['c'][1][-1]:.2f} s CPU)"
                     line += f"  (c)/(a) {runs['c'][0][-1] / a:.2f}"
@@ -158,6 +149,30 @@ def measure(options: HlsOptions, say: Callable[[str], None] = print) -> HlsResul
         return Contender(tuple(runs[key][0]), tuple(runs[key][1]))
 
     return HlsResult(options, contender("a"), contender("b"), contender("c") if runs["c"][0] else None, ytdlp_note)
+
+
+def _digests(pool: Pool, segments: int) -> tuple[list[str], str]:
+    """SHA-256 of each segment (for (a) and (b), one file each) and of them all in order (for (c), one file)."""
+    expected: list[str] = []
+    whole_stream = hashlib.sha256()
+    for i in range(segments):
+        data = pool.segment(i)
+        expected.append(hashlib.sha256(data).hexdigest())
+        whole_stream.update(data)
+    return expected, whole_stream.hexdigest()
+
+
+def _find_ytdlp(options: HlsOptions, say: Callable[[str], None]) -> tuple[list[str] | None, str]:
+    """yt-dlp's command line (None: (c) is not run) and the note the report shows about it."""
+    if not options.ytdlp:
+        return None, "skipped (--no-ytdlp)"
+    command = baselines.ytdlp_command()
+    if command is None:
+        return None, "not installed (pip install yt-dlp)"
+    startup = baselines.ytdlp_startup(command)
+    note = f"yt-dlp {baselines.ytdlp_version(command)}; its start-up alone takes {startup:.2f} s"
+    say(note)
+    return command, note
 
 
 def check_files(paths: Sequence[Path], expected: Sequence[str], who: str) -> None:

@@ -20,10 +20,10 @@ from typing import Any
 
 import grpc
 
+from auth_server.adapters.tokens import JwtIssuer
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.config import JwtSettings
-from mediadl_common.tokens import JwtCodec
 
 ROOT = Path(__file__).resolve().parent.parent
 _TERMINAL = {
@@ -64,7 +64,7 @@ class DownloadServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._channel: grpc.Channel | None = None
         self._stub: Any = None
-        token, _ = JwtCodec(JwtSettings(secret_key=self._secret)).issue(
+        token, _ = JwtIssuer(JwtSettings(secret_key=self._secret)).issue(
             sub=str(uuid.uuid4()), type="access", ttl_seconds=3600
         )
         self._metadata = (("authorization", f"Bearer {token}"),)

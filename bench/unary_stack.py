@@ -169,7 +169,7 @@ async def _serve_probe(port: int, with_auth: bool, secret: str) -> None:
     from mediadl_common.interceptors import ErrorBoundaryInterceptor
     from mediadl_common.log import LogSettings, configure_logging
     from mediadl_common.server import serve_until_signalled, start_server
-    from mediadl_common.tokens import JwtCodec
+    from mediadl_common.tokens import TokenVerifier
 
     configure_logging(LogSettings(level="INFO"))
 
@@ -183,8 +183,8 @@ async def _serve_probe(port: int, with_auth: bool, secret: str) -> None:
 
     interceptors: list[grpc.aio.ServerInterceptor] = []
     if with_auth:
-        codec = JwtCodec(JwtSettings.from_env(Env({"JWT_SECRET_KEY": secret})))
-        interceptors = [ErrorBoundaryInterceptor(), AuthInterceptor.for_services(codec, [PROBE_SERVICE])]
+        verifier = TokenVerifier(JwtSettings.from_env(Env({"JWT_SECRET_KEY": secret})))
+        interceptors = [ErrorBoundaryInterceptor(), AuthInterceptor.for_services(verifier, [PROBE_SERVICE])]
     running = await start_server(f"127.0.0.1:{port}", register, interceptors)
     await serve_until_signalled(running, grace=0)
 
@@ -193,11 +193,11 @@ async def _serve_probe(port: int, with_auth: bool, secret: str) -> None:
 
 
 def token_for(secret: str, user_id: str) -> str:
+    from auth_server.adapters.tokens import JwtIssuer
     from mediadl_common.config import Env, JwtSettings
-    from mediadl_common.tokens import JwtCodec
 
-    codec = JwtCodec(JwtSettings.from_env(Env({"JWT_SECRET_KEY": secret})))
-    return codec.issue(sub=user_id, type="access", ttl_seconds=3600)[0]
+    issuer = JwtIssuer(JwtSettings.from_env(Env({"JWT_SECRET_KEY": secret})))
+    return issuer.issue(sub=user_id, type="access", ttl_seconds=3600)[0]
 
 
 @asynccontextmanager

@@ -59,10 +59,10 @@ class MediadlServers:
 
     def issue_access_token(self, user_id: str, *, ttl_seconds: int) -> str:
         """An access token signed like the auth server's; a negative ttl gives an already expired one."""
+        from auth_server.adapters.tokens import JwtIssuer
         from mediadl_common.config import JwtSettings
-        from mediadl_common.tokens import JwtCodec
 
-        token, _ = JwtCodec(JwtSettings(secret_key=self.jwt_secret)).issue(
+        token, _ = JwtIssuer(JwtSettings(secret_key=self.jwt_secret)).issue(
             sub=user_id, type="access", ttl_seconds=ttl_seconds
         )
         return token

@@ -8,82 +8,104 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import grpc
 from aiohttp.abc import AbstractResolver
 
-from download_server.adapters.files import StorageTaskFiles
-from download_server.adapters.jwks import auth_server_jwks, start_key_refresh
+from download_server.adapters.jwks import auth_server_jwks, jwks_file, start_key_refresh
 from download_server.adapters.leases import SqlLeases
 from download_server.adapters.metrics import PrometheusEngineMetrics
 from download_server.adapters.migration_lock import migrate_exclusively
 from download_server.adapters.pg_notify import PgRelay
-from download_server.adapters.storage import Storage
 from download_server.adapters.store import SqlTaskStore
+from download_server.adapters.unit_of_work import SqlTransactions
 from download_server.config import DownloadSettings
-from download_server.engine.claims import ReplicaSettings, default_replica_id
-from download_server.engine.guard import UrlGuard
-from download_server.engine.notify import LocalRelay, Relay
-from download_server.engine.scheduler import create_scheduler
+from download_server.domain.ports import Relay, Scheduler
+from download_server.domain.repositories import Transactions
+from download_server.engine.files.layout import Storage
+from download_server.engine.files.removal import StorageTaskFiles
+from download_server.engine.http.guard import UrlGuard
+from download_server.engine.http.url_policy import Resolver, check_url
+from download_server.engine.progress.relay import LocalRelay
+from download_server.engine.scheduling.replica import ReplicaSettings, default_replica_id
+from download_server.engine.scheduling.scheduler import ReplicaScheduler, create_scheduler
 from download_server.engine.settings import EngineSettings
-from download_server.engine.url_policy import Resolver, check_url
 from download_server.grpc.servicer import SERVICE_NAME, DownloadServicer
 from download_server.migrations import SCRIPT_LOCATION
 from download_server.services.failures import FailureService
 from download_server.services.pagination import PageTokens
-from download_server.services.ports import Scheduler
 from download_server.services.tasks import TaskService
 from download_server.services.videos import VideoService
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.auth_interceptor import AuthInterceptor
 from mediadl_common.config import ConfigError
-from mediadl_common.db import Database, describe_url
+from mediadl_common.db import Database, database_unavailable, describe_url
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
-from mediadl_common.keys import PublicKey, VerificationKeys, load_jwks_file
+from mediadl_common.keys import KeySource, VerificationKeys
 from mediadl_common.metrics import Metrics
 from mediadl_common.server import RunningServer, start_server
-from mediadl_common.tokens import JwtCodec
+from mediadl_common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 
 
-def build_codec(settings: DownloadSettings) -> JwtCodec:
-    """A verifier: the shared secret for HS*, else public keys from JWT_PUBLIC_KEYS_FILE or GetJwks.
+def build_verification_keys(settings: DownloadSettings) -> VerificationKeys | None:
+    """The public keys tokens are checked with: none for HS* (the shared secret checks them), else those of
+    JWT_PUBLIC_KEYS_FILE or GetJwks.
 
     A token naming a kid we do not know re-reads the source (rate-limited by VerificationKeys), so a key
     rotation needs no restart. The server never holds a private key.
     """
     jwt = settings.jwt
     if not jwt.asymmetric:
-        return JwtCodec(jwt)
-    path = jwt.public_keys_file
-    fetch: Callable[[], Awaitable[Mapping[str, PublicKey]]]
-    if path is not None:
+        return None
+    return VerificationKeys(
+        settings.public_keys, key_source(settings), min_refresh_interval=jwt.jwks_min_refresh_seconds
+    )
 
-        async def reload() -> Mapping[str, PublicKey]:
-            return await asyncio.to_thread(load_jwks_file, path, jwt.algorithm)
 
-        fetch = reload
-    elif settings.jwks_auth_addr is not None:
-        fetch = auth_server_jwks(settings.jwks_auth_addr, jwt.algorithm)
-    else:
-        raise ConfigError(f"JWT_ALGORITHM={jwt.algorithm} needs JWT_PUBLIC_KEYS_FILE or AUTH_GRPC_ADDR")
-    keys = VerificationKeys(settings.public_keys, fetch, min_refresh_interval=jwt.jwks_min_refresh_seconds)
-    return JwtCodec(jwt, verification_keys=keys)
+def key_source(settings: DownloadSettings) -> KeySource:
+    """Where the public keys are read again: the JWKS file if there is one, else the auth server's GetJwks."""
+    jwt = settings.jwt
+    if jwt.public_keys_file is not None:
+        return jwks_file(jwt.public_keys_file, jwt.algorithm)
+    if settings.jwks_auth_addr is not None:
+        return auth_server_jwks(settings.jwks_auth_addr, jwt.algorithm)
+    raise ConfigError(f"JWT_ALGORITHM={jwt.algorithm} needs JWT_PUBLIC_KEYS_FILE or AUTH_GRPC_ADDR")
+
+
+def build_interceptors(settings: DownloadSettings, keys: VerificationKeys | None) -> list[grpc.aio.ServerInterceptor]:
+    """The error boundary (a lost database is UNAVAILABLE), then the access-token check of every method."""
+    verifier = TokenVerifier(settings.jwt, keys)
+    return [
+        ErrorBoundaryInterceptor(translators=[database_unavailable]),
+        AuthInterceptor.for_services(verifier, [SERVICE_NAME]),
+    ]
+
+
+async def start_keys_refresh(
+    settings: DownloadSettings, keys: VerificationKeys | None
+) -> list[Callable[[], Awaitable[None]]]:
+    """With GetJwks as the source: fetch the keys now and every JWT_JWKS_REFRESH_SECONDS, so a removed key stops
+    verifying without a restart. Returns the hooks that stop it (none in the other modes)."""
+    if settings.jwks_auth_addr is None or keys is None:
+        return []
+    return [await start_key_refresh(keys, settings.jwt.jwks_refresh_seconds)]
 
 
 def build_servicer(
-    settings: DownloadSettings, store: SqlTaskStore, scheduler: Scheduler, resolve: Resolver | None = None
+    settings: DownloadSettings, transactions: Transactions, scheduler: Scheduler, resolve: Resolver | None = None
 ) -> DownloadServicer:
     """The use cases and the servicer over them; `resolve` replaces DNS for the URL policy (tests)."""
     tokens = PageTokens(settings.jwt.secret_key)
     url_checker = functools.partial(check_url, allow_private=settings.allow_private_networks, resolve=resolve)
     files = StorageTaskFiles(Storage(settings.storage_dir))
     return DownloadServicer(
-        tasks=TaskService(store, scheduler, tokens, url_checker, files),
-        failures=FailureService(store, scheduler, tokens),
-        videos=VideoService(store, tokens),
+        tasks=TaskService(transactions, scheduler, tokens, url_checker, files),
+        failures=FailureService(transactions, scheduler, tokens),
+        videos=VideoService(transactions, tokens),
     )
 
 
@@ -106,6 +128,56 @@ def engine_settings(settings: DownloadSettings) -> EngineSettings:
     )
 
 
+@dataclass(frozen=True)
+class EngineSeams:
+    """What tests replace in the engine (see start_download_server)."""
+
+    engine: EngineSettings | None = None
+    resolve: Resolver | None = None
+    resolver: AbstractResolver | None = None
+    guard: UrlGuard | None = None
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What one download server is made of, opened in this order and closed in the reverse one."""
+
+    database: Database
+    metrics: Metrics
+    transactions: SqlTransactions
+    scheduler: ReplicaScheduler
+    relay: Relay
+    replica: ReplicaSettings
+
+
+def build_parts(settings: DownloadSettings, seams: EngineSeams) -> Parts:
+    """The database, the unit of work over it, and the engine (with the relay other replicas talk through)."""
+    database = Database(settings.database_url, pool_size=settings.db_pool_size)
+    metrics = Metrics()
+    engine_metrics = PrometheusEngineMetrics(metrics.registry)
+    transactions = SqlTransactions(database)
+    store = SqlTaskStore(transactions)
+    leases = SqlLeases(transactions)
+    replica = replica_settings(settings)
+    # Other replicas may share a PostgreSQL database: they hear of events, work and commands by NOTIFY.
+    relay: Relay = (
+        PgRelay(settings.database_url, replica.replica_id, store.tasks_by_ids) if leases.shared else LocalRelay()
+    )
+    scheduler = create_scheduler(
+        store,
+        seams.engine or engine_settings(settings),
+        resolve=seams.resolve,
+        resolver=seams.resolver,
+        guard=seams.guard,
+        metrics=engine_metrics,
+        leases=leases,
+        relay=relay,
+        replica=replica,
+    )
+    engine_metrics.observe_scheduler(scheduler.running_count, scheduler.queued_count)
+    return Parts(database, metrics, transactions, scheduler, relay, replica)
+
+
 async def start_download_server(
     settings: DownloadSettings,
     *,
@@ -126,54 +198,60 @@ async def start_download_server(
     and closes the HTTP session, then the database closes. Runs stopped that way stay PROCESSING, and tasks
     waiting for a slot stay PENDING with their queued_time, so the next start resumes and re-queues them.
     """
-    database = Database(settings.database_url, pool_size=settings.db_pool_size)
-    metrics = Metrics()
-    engine_metrics = PrometheusEngineMetrics(metrics.registry)
-    store = SqlTaskStore(database)
-    leases = SqlLeases(database)
-    replica = replica_settings(settings)
-    # Other replicas may share a PostgreSQL database: they hear of events, work and commands by NOTIFY.
-    relay: Relay = LocalRelay()
-    if leases.shared:
-        relay = PgRelay(settings.database_url, replica.replica_id, store.tasks_by_ids)
-    scheduler = create_scheduler(
-        store,
-        engine or engine_settings(settings),
-        resolve=resolve,
-        resolver=resolver,
-        guard=guard,
-        metrics=engine_metrics,
-        leases=leases,
-        relay=relay,
-        replica=replica,
-    )
-    engine_metrics.observe_scheduler(scheduler.running_count, scheduler.queued_count)
+    keys = build_verification_keys(settings)  # a bad key setting stops the start before anything is open
+    parts = build_parts(settings, EngineSeams(engine, resolve, resolver, guard))
     try:
-        if migrate:
-            await database.run(migrate_exclusively, settings.database_url, SCRIPT_LOCATION)
-        # Listening before serving: no event of a task a new stream follows can slip past.
-        await relay.start()
-        servicer = build_servicer(settings, store, scheduler, resolve)
-
-        def register(server: grpc.aio.Server) -> Sequence[str]:
-            download_pb2_grpc.add_DownloadServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-            return [SERVICE_NAME]
-
-        codec = build_codec(settings)
-        interceptors = [ErrorBoundaryInterceptor(), AuthInterceptor.for_services(codec, [SERVICE_NAME])]
-        running = await start_server(
+        running = await _serve(settings, parts, keys, migrate=migrate, resolve=resolve)
+    except BaseException:
+        await parts.scheduler.close()
+        await parts.relay.close()
+        parts.database.close()
+        raise
+    _add_shutdown_steps(running, parts)
+    try:
+        running.on_stop += await start_keys_refresh(settings, keys)
+        await parts.scheduler.recover()
+        # Announced last: whoever waits for this line (ops, tests) then finds the process ready for signals
+        # too (the serve loop installs its handlers right after this returns).
+        log.info(
+            "download server listening on %s (port %d), database %s, storage %s, replica %s",
             settings.grpc_addr,
-            register,
-            interceptors,
-            slow_ms=settings.log.slow_ms,
-            metrics_addr=settings.metrics_addr,
-            metrics=metrics,
+            running.port,
+            describe_url(settings.database_url),
+            settings.storage_dir,
+            parts.replica.replica_id,
         )
     except BaseException:
-        await scheduler.close()
-        await relay.close()
-        database.close()
+        await running.stop(0)
         raise
+    return running
+
+
+async def _serve(
+    settings: DownloadSettings, parts: Parts, keys: VerificationKeys | None, *, migrate: bool, resolve: Resolver | None
+) -> RunningServer:
+    if migrate:
+        await parts.database.run(migrate_exclusively, settings.database_url, SCRIPT_LOCATION)
+    # Listening before serving: no event of a task a new stream follows can slip past.
+    await parts.relay.start()
+    servicer = build_servicer(settings, parts.transactions, parts.scheduler, resolve)
+
+    def register(server: grpc.aio.Server) -> Sequence[str]:
+        download_pb2_grpc.add_DownloadServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        return [SERVICE_NAME]
+
+    return await start_server(
+        settings.grpc_addr,
+        register,
+        build_interceptors(settings, keys),
+        slow_ms=settings.log.slow_ms,
+        metrics_addr=settings.metrics_addr,
+        metrics=parts.metrics,
+    )
+
+
+def _add_shutdown_steps(running: RunningServer, parts: Parts) -> None:
+    scheduler = parts.scheduler
 
     async def drain_engine() -> None:
         # First thing on SIGTERM: stop claiming and hand the runs back, so other replicas resume them now
@@ -191,10 +269,10 @@ async def start_download_server(
             log.exception("stopping the download engine failed")
 
     async def close_relay() -> None:
-        await relay.close()
+        await parts.relay.close()
 
     async def close_database() -> None:
-        await asyncio.to_thread(database.close)
+        await asyncio.to_thread(parts.database.close)
 
     async def end_watch_streams() -> None:
         # WatchTasks never ends by itself: without this, an open dashboard holds shutdown for the whole grace.
@@ -203,21 +281,3 @@ async def start_download_server(
     running.before_stop += [drain_engine, end_watch_streams]
     # In this order: the engine persists its runs' last progress and sends its last signals before the database goes.
     running.on_stop += [stop_engine, close_relay, close_database]
-    try:
-        if settings.jwks_auth_addr is not None and codec.verification_keys is not None:
-            running.on_stop.append(await start_key_refresh(codec.verification_keys, settings.jwt.jwks_refresh_seconds))
-        await scheduler.recover()
-        # Announced last: whoever waits for this line (ops, tests) then finds the process ready for signals
-        # too (the serve loop installs its handlers right after this returns).
-        log.info(
-            "download server listening on %s (port %d), database %s, storage %s, replica %s",
-            settings.grpc_addr,
-            running.port,
-            describe_url(settings.database_url),
-            settings.storage_dir,
-            replica.replica_id,
-        )
-    except BaseException:
-        await running.stop(0)
-        raise
-    return running

@@ -15,10 +15,14 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from mediadl_common.errors import Unavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 
 
 def make_engine(url: str, *, pool_size: int = 8) -> Engine:
@@ -70,6 +74,16 @@ class Database:
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         self.engine.dispose()
+
+
+def database_unavailable(exc: BaseException) -> Unavailable | None:
+    """What a lost database connection means to a caller (an ErrorTranslator for the error boundary).
+
+    The database is down or restarting: the client may retry, so this is UNAVAILABLE, not INTERNAL.
+    """
+    if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return Unavailable("database unavailable, try again", reason=DATABASE_UNAVAILABLE)
+    return None
 
 
 def run_migrations(url: str, script_location: str | Path) -> None:

@@ -21,7 +21,9 @@ from mediadl_common.errors import (
     Unavailable,
 )
 
-_CODES: dict[type[DomainError], grpc.StatusCode] = {
+# Every error a use case raises is (a subclass of) one of these; tests/common/test_error_table.py keeps it whole.
+# Other exceptions reach a status only through an ErrorTranslator (interceptors.py), or become INTERNAL.
+STATUS_CODES: dict[type[DomainError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
@@ -34,8 +36,9 @@ _CODES: dict[type[DomainError], grpc.StatusCode] = {
 
 
 def status_code_for(error: DomainError) -> grpc.StatusCode:
+    """The code of the nearest class in `error`'s MRO that the table names (UNKNOWN if none does)."""
     for cls in type(error).__mro__:
-        code = _CODES.get(cls)  # type: ignore[call-overload]
+        code = STATUS_CODES.get(cls)  # type: ignore[call-overload]
         if code is not None:
             return code
     return grpc.StatusCode.UNKNOWN

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from mediadl_common import context as request_context
 from mediadl_common.errors import DomainError
@@ -17,6 +16,9 @@ log = logging.getLogger(__name__)
 
 UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 StreamBehavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
+# Says which domain error an exception from below the use cases means (a lost database connection is
+# Unavailable), or None. The composition root registers them, so this module knows no driver or ORM.
+ErrorTranslator = Callable[[BaseException], DomainError | None]
 
 
 def wrap_handler(
@@ -43,33 +45,15 @@ def wrap_handler(
     return handler
 
 
-async def _abort_for(exc: BaseException, context: grpc.aio.ServicerContext[Any, Any], method: str) -> None:
-    if isinstance(exc, DomainError):
-        log.warning("%s refused: %s (%s)", method, exc.message, exc.reason)
-        await abort(context, status_for(exc))
-    elif isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
-        # The database is down or restarting: the client may retry, so this is UNAVAILABLE, not INTERNAL.
-        log.error(
-            "%s: database unavailable: %s", method, type(exc.orig).__name__ if isinstance(exc, DBAPIError) else exc
-        )
-        await abort(
-            context,
-            make_status(grpc.StatusCode.UNAVAILABLE, "database unavailable, try again", reason="DATABASE_UNAVAILABLE"),
-        )
-    else:
-        rid = request_context.request_id.get() or "-"
-        log.exception("%s failed with an unexpected error", method)
-        # The id lets an operator find this stack in the logs; nothing of the internals goes out.
-        await abort(
-            context, make_status(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})", reason="INTERNAL")
-        )
-
-
 class ErrorBoundaryInterceptor(grpc.aio.ServerInterceptor):
-    """Turns domain errors into their statuses and anything unexpected into a clean INTERNAL.
+    """Turns domain errors into their statuses (grpc_status.STATUS_CODES) and anything unexpected into a clean
+    INTERNAL; `translators` first give other exceptions a domain meaning (see ErrorTranslator).
 
     Handlers just raise; no servicer needs try/except. An abort() from inside the handler passes through.
     """
+
+    def __init__(self, translators: Sequence[ErrorTranslator] = ()) -> None:
+        self._translators = tuple(translators)
 
     async def intercept_service(
         self,
@@ -79,16 +63,14 @@ class ErrorBoundaryInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        method = handler_call_details.method
+        method: str = handler_call_details.method
 
         def unary(behavior: UnaryBehavior) -> UnaryBehavior:
             async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 try:
                     return await behavior(request, context)
-                except (DomainError, Exception) as exc:
-                    if _is_abort(exc):
-                        raise
-                    await _abort_for(exc, context, method)
+                except Exception as exc:
+                    await self._abort_for(exc, context, method)
 
             return wrapped
 
@@ -98,13 +80,37 @@ class ErrorBoundaryInterceptor(grpc.aio.ServerInterceptor):
                     async for response in behavior(request, context):
                         yield response
                 except Exception as exc:
-                    if _is_abort(exc):
-                        raise
-                    await _abort_for(exc, context, method)
+                    await self._abort_for(exc, context, method)
 
             return wrapped
 
         return wrap_handler(handler, unary, stream)
+
+    async def _abort_for(self, exc: Exception, context: grpc.aio.ServicerContext[Any, Any], method: str) -> None:
+        if _is_abort(exc):
+            raise exc
+        await abort(context, self._status_for(exc, method))
+
+    def _status_for(self, exc: Exception, method: str) -> grpc.Status:
+        if isinstance(exc, DomainError):
+            log.warning("%s refused: %s (%s)", method, exc.message, exc.reason)
+            return status_for(exc)
+        translated = self._translate(exc)
+        if translated is not None:
+            # Not refused on purpose: something below the use cases failed (the database is down or restarting).
+            log.error("%s: %s (%s, from %s)", method, translated.message, translated.reason, type(exc).__name__)
+            return status_for(translated)
+        rid = request_context.request_id.get() or "-"
+        log.error("%s failed with an unexpected error", method, exc_info=exc)
+        # The id lets an operator find this stack in the logs; nothing of the internals goes out.
+        return make_status(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})", reason="INTERNAL")
+
+    def _translate(self, exc: Exception) -> DomainError | None:
+        for translate in self._translators:
+            error = translate(exc)
+            if error is not None:
+                return error
+        return None
 
 
 def _is_abort(exc: BaseException) -> bool:

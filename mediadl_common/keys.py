@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 PublicKey = ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 PrivateKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 ALGORITHM_FOR_KEY = {"OKP": "EdDSA", "RSA": "RS256"}
+# Where a verifier's public keys come from again (a JWKS file, the auth server's GetJwks): kid -> key.
+KeySource = Callable[[], Awaitable[Mapping[str, PublicKey]]]
 
 
 def _b64url(data: bytes) -> str:
@@ -140,14 +142,14 @@ def load_jwks_file(path: str | Path, algorithm: str) -> dict[str, PublicKey]:
 class VerificationKeys:
     """The public keys a verifier trusts, by kid, with an optional source to refresh them from.
 
-    A token naming an unknown kid may trigger a refresh, at most once per `min_refresh_interval`
-    seconds: a flood of forged kids cannot hammer the key source.
+    A token naming an unknown kid may trigger a refresh (TokenVerifier asks), at most once per
+    `min_refresh_interval` seconds: a flood of forged kids cannot hammer the key source.
     """
 
     def __init__(
         self,
         keys: Mapping[str, PublicKey],
-        fetch: Callable[[], Awaitable[Mapping[str, PublicKey]]] | None = None,
+        fetch: KeySource | None = None,
         *,
         min_refresh_interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,

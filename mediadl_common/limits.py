@@ -11,7 +11,8 @@ from typing import Any
 import grpc
 from prometheus_client import Counter as PromCounter
 
-from mediadl_common.grpc_status import abort, make_status
+from mediadl_common.errors import ResourceExhausted
+from mediadl_common.grpc_status import abort, status_for
 from mediadl_common.interceptors import StreamBehavior, UnaryBehavior, wrap_handler
 from mediadl_common.metrics import Metrics
 from mediadl_common.peer import peer_key
@@ -60,9 +61,6 @@ class StreamLimitInterceptor(grpc.aio.ServerInterceptor):
             registry=metrics.registry,
         )
 
-    def open_streams(self, client: str) -> int:
-        return self._open[client]
-
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -79,12 +77,11 @@ class StreamLimitInterceptor(grpc.aio.ServerInterceptor):
                 if self._open[client] >= self._max:
                     self._refused.inc()
                     log.warning("refused %s: client %s already has %d open streams", method, client, self._max)
-                    status = make_status(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    refusal = ResourceExhausted(
                         f"too many open streams from this client (at most {self._max}): close one first",
                         reason=STREAM_LIMIT,
                     )
-                    await abort(ctx, status)
+                    await abort(ctx, status_for(refusal))
                 self._open[client] += 1
                 try:
                     async for response in behavior(request, ctx):

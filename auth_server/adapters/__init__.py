@@ -1,1 +1,1 @@
-"""Adapters of the auth server: SQL storage (SQLAlchemy), bcrypt passwords."""
+"""Adapters of the auth server: SQL storage (SQLAlchemy), bcrypt passwords, token signing (PyJWT)."""

@@ -73,8 +73,15 @@ class PasswordHasher(Protocol):
         ...
 
 
-class TokenCodec(Protocol):
+class TokenIssuer(Protocol):
+    """Signs tokens (auth_server.adapters.tokens.JwtIssuer); only the auth server holds one."""
+
     def issue(
         self, *, sub: str, type: TokenType, ttl_seconds: int, family: str | None = None
     ) -> tuple[str, Claims]: ...
-    def verify(self, token: str, expected: TokenType) -> Claims: ...
+
+
+class TokenVerifier(Protocol):
+    """Checks tokens (mediadl_common.tokens.TokenVerifier), raising Unauthenticated with the reason."""
+
+    async def verify(self, token: str, expected: TokenType = "access") -> Claims: ...

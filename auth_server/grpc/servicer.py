@@ -33,13 +33,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
         self._service = service
 
     async def Register(self, request: auth_pb2.RegisterRequest, context: Context) -> auth_pb2.RegisterResponse:  # noqa: N802
-        user = await self._service.register(
+        user = await self._service.accounts.register(
             email=request.email, username=request.username, password=request.password, full_name=request.full_name
         )
         return auth_pb2.RegisterResponse(user=converters.user_to_proto(user))
 
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.LoginResponse:  # noqa: N802
-        pair = await self._service.login(
+        pair = await self._service.sessions.login(
             email=request.email, password=request.password, client=peer_key(context.peer())
         )
         return converters.login_response(pair)
@@ -47,29 +47,30 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
     async def RefreshToken(  # noqa: N802
         self, request: auth_pb2.RefreshTokenRequest, context: Context
     ) -> auth_pb2.RefreshTokenResponse:
-        return converters.refresh_response(await self._service.refresh(request.refresh_token))
+        return converters.refresh_response(await self._service.sessions.refresh(request.refresh_token))
 
     async def Logout(self, request: auth_pb2.LogoutRequest, context: Context) -> auth_pb2.LogoutResponse:  # noqa: N802
-        await self._service.logout(request.refresh_token)
+        await self._service.sessions.logout(request.refresh_token)
         return auth_pb2.LogoutResponse()
 
     async def GetMe(self, request: auth_pb2.GetMeRequest, context: Context) -> auth_pb2.GetMeResponse:  # noqa: N802
-        return auth_pb2.GetMeResponse(user=converters.user_to_proto(await self._service.get_me(current_user_id())))
+        user = await self._service.accounts.get_me(current_user_id())
+        return auth_pb2.GetMeResponse(user=converters.user_to_proto(user))
 
     async def UpdateMe(self, request: auth_pb2.UpdateMeRequest, context: Context) -> auth_pb2.UpdateMeResponse:  # noqa: N802
-        user = await self._service.update_me(current_user_id(), converters.profile_changes(request))
+        user = await self._service.accounts.update_me(current_user_id(), converters.profile_changes(request))
         return auth_pb2.UpdateMeResponse(user=converters.user_to_proto(user))
 
     async def ChangePassword(  # noqa: N802
         self, request: auth_pb2.ChangePasswordRequest, context: Context
     ) -> auth_pb2.ChangePasswordResponse:
-        await self._service.change_password(
+        await self._service.accounts.change_password(
             current_user_id(), current_password=request.current_password, new_password=request.new_password
         )
         return auth_pb2.ChangePasswordResponse()
 
     async def GetUser(self, request: auth_pb2.GetUserRequest, context: Context) -> auth_pb2.GetUserResponse:  # noqa: N802
-        user = await self._service.get_user(current_user_id(), request.user_id)
+        user = await self._service.accounts.get_user(current_user_id(), request.user_id)
         return auth_pb2.GetUserResponse(user=converters.user_to_proto(user))
 
     async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Context) -> auth_pb2.GetJwksResponse:  # noqa: N802

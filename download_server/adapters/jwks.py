@@ -1,16 +1,17 @@
-"""Verification keys fetched from the auth server's GetJwks, refreshed in the background."""
+"""Where the download server's verification keys come from: the auth server's GetJwks or a JWKS file."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 
 import grpc
 from google.protobuf.json_format import MessageToDict
 
 from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
-from mediadl_common.keys import PublicKey, VerificationKeys, parse_jwks
+from mediadl_common.keys import KeySource, PublicKey, VerificationKeys, load_jwks_file, parse_jwks
 
 log = logging.getLogger(__name__)
 
@@ -18,10 +19,8 @@ log = logging.getLogger(__name__)
 FIRST_FETCH_RETRY_SECONDS = 2.0
 
 
-def auth_server_jwks(
-    address: str, algorithm: str, timeout: float = 5.0
-) -> Callable[[], Awaitable[Mapping[str, PublicKey]]]:
-    """A fetch function for VerificationKeys that calls AuthService.GetJwks at `address`."""
+def auth_server_jwks(address: str, algorithm: str, timeout: float = 5.0) -> KeySource:
+    """A key source that calls AuthService.GetJwks at `address`."""
 
     async def fetch() -> Mapping[str, PublicKey]:
         async with grpc.aio.insecure_channel(address) as channel:
@@ -30,6 +29,15 @@ def auth_server_jwks(
         return parse_jwks(document, algorithm)
 
     return fetch
+
+
+def jwks_file(path: str | Path, algorithm: str) -> KeySource:
+    """A key source that re-reads the JWKS file at `path` (off the event loop)."""
+
+    async def reload() -> Mapping[str, PublicKey]:
+        return await asyncio.to_thread(load_jwks_file, path, algorithm)
+
+    return reload
 
 
 async def keep_fresh(keys: VerificationKeys, interval: float) -> None:

@@ -1,10 +1,11 @@
 """PgRelay: replicas on one PostgreSQL database signal each other with LISTEN/NOTIFY.
 
-Three channels: task events (compact JSON, engine/notify.py), "work available" nudges, and commands for a
+Three channels: task events (compact JSON, adapters/pg_events.py), "work available" nudges, and commands for a
 task's lease holder. Each replica keeps one dedicated LISTEN connection, read on the event loop through
-loop.add_reader, and sends from one task over one connection of its own (in order: NOTIFYs of one
-transaction arrive in the order sent, transactions in commit order). A lost connection is opened again
-with backoff; then what local watchers wait on is read from the database, since events may have been missed.
+loop.add_reader, and sends what its outbox (adapters/pg_outbox.py) holds from one task over one connection
+of its own (in order: NOTIFYs of one transaction arrive in the order sent, transactions in commit order).
+A lost connection is opened again with backoff; then what local watchers wait on is read from the database,
+since events may have been missed.
 """
 
 from __future__ import annotations
@@ -12,25 +13,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from download_server.domain.models import Task, TaskEvent, TaskStatus
-from download_server.engine.notify import RelayedBroker, decode_event, encode_event
+from download_server.adapters.pg_events import decode_event
+from download_server.adapters.pg_outbox import COMMANDS, EVENTS, WORK, Batch, NotifyOutbox
+from download_server.domain.models import Task, TaskEvent
+from download_server.domain.ports import EventSink
 from mediadl_common.db import make_engine
 
 log = logging.getLogger(__name__)
 
-EVENTS, WORK, COMMANDS = "mediadl_task_events", "mediadl_work", "mediadl_commands"
-# Events waiting to be sent, per task: status changes in order, only the newest progress of a status.
-MAX_PENDING_PER_TASK = 16
 # libpq TCP keepalives: a peer that vanished without closing the connection is noticed in about 25 s.
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 SEND = text("SELECT pg_notify(c, p) FROM unnest(CAST(:c AS text[]), CAST(:p AS text[])) AS n(c, p)")
@@ -53,11 +51,10 @@ class PgRelay:
         self._reconnect_delay = reconnect_delay
         self._origin = replica_id
         self._load = load_tasks
-        self._broker: RelayedBroker | None = None
+        self._broker: EventSink | None = None
         self._on_work: Callable[[], None] = _nothing
         self._on_command: Callable[[str], None] = lambda _task_id: None
-        self._events: OrderedDict[str, list[TaskEvent]] = OrderedDict()
-        self._signals: list[tuple[str, str]] = []
+        self._outbox = NotifyOutbox(replica_id)
         self._wake = asyncio.Event()
         self._executor: ThreadPoolExecutor | None = None
         self._send_engine: Engine | None = None
@@ -71,7 +68,7 @@ class PgRelay:
         self._deaf = asyncio.Event()  # set while the LISTEN connection is down
         self._closed = False
 
-    def bind(self, broker: RelayedBroker, on_work: Callable[[], None], on_command: Callable[[str], None]) -> None:
+    def bind(self, broker: EventSink, on_work: Callable[[], None], on_command: Callable[[str], None]) -> None:
         self._broker, self._on_work, self._on_command = broker, on_work, on_command
 
     @property
@@ -84,24 +81,15 @@ class PgRelay:
 
     # Outgoing (never blocks: the sender task does the I/O)
     def send_event(self, event: TaskEvent) -> None:
-        queue = self._events.get(event.task_id)
-        if queue is None:
-            self._events[event.task_id] = [event]
-        elif queue[-1].status is event.status and not event.status.ends_stream:
-            queue[-1] = event
-        else:
-            queue.append(event)
-            if len(queue) > MAX_PENDING_PER_TASK:
-                del queue[next((i for i, e in enumerate(queue[:-1]) if not e.status.ends_stream), 0)]
+        self._outbox.add_event(event)
         self._wake.set()
 
     def work_available(self) -> None:
-        if (WORK, self._origin) not in self._signals:
-            self._signals.append((WORK, self._origin))
+        self._outbox.add_work()
         self._wake.set()
 
     def command(self, task_id: str) -> None:
-        self._signals.append((COMMANDS, json.dumps({"o": self._origin, "t": task_id})))
+        self._outbox.add_command(task_id)
         self._wake.set()
 
     # Lifecycle
@@ -130,7 +118,7 @@ class PgRelay:
                     await task
         if self._loop is None or self._executor is None:
             return
-        batch = self._take()
+        batch = self._outbox.take()
         if batch:
             with suppress(Exception):
                 await asyncio.wait_for(self._loop.run_in_executor(self._executor, self._send, batch), timeout=5)
@@ -145,16 +133,7 @@ class PgRelay:
         self._executor.shutdown(wait=False)
 
     # Sending
-    def _take(self) -> list[tuple[str, str, TaskEvent | None]]:
-        batch: list[tuple[str, str, TaskEvent | None]] = [
-            (EVENTS, encode_event(event, self._origin), event) for queue in self._events.values() for event in queue
-        ]
-        batch += [(channel, payload, None) for channel, payload in self._signals]
-        self._events.clear()
-        self._signals.clear()
-        return batch
-
-    def _send(self, batch: list[tuple[str, str, TaskEvent | None]]) -> None:
+    def _send(self, batch: Batch) -> None:
         assert self._send_engine is not None
         with self._send_engine.begin() as conn:
             conn.execute(SEND, {"c": [item[0] for item in batch], "p": [item[1] for item in batch]})
@@ -165,7 +144,7 @@ class PgRelay:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            batch = self._take()
+            batch = self._outbox.take()
             if not batch:
                 continue
             try:
@@ -173,23 +152,10 @@ class PgRelay:
                 delay = 0.5
             except Exception as exc:
                 log.warning("NOTIFY failed (%s): sending again in %.1fs", type(exc).__name__, delay)
-                self._put_back(batch)
+                self._outbox.put_back(batch)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 self._wake.set()
-
-    def _put_back(self, batch: list[tuple[str, str, TaskEvent | None]]) -> None:
-        newer_events, newer_signals = self._events, self._signals
-        self._events, self._signals = OrderedDict(), []
-        for channel, payload, event in batch:
-            if event is not None:
-                self.send_event(event)
-            elif (channel, payload) not in self._signals:
-                self._signals.append((channel, payload))
-        for queue in newer_events.values():
-            for event in queue:
-                self.send_event(event)
-        self._signals += [signal for signal in newer_signals if signal not in self._signals]
 
     # Listening
     def _open_listener(self) -> Any:
@@ -298,7 +264,7 @@ class PgRelay:
             task = found.get(task_id)
             if task is None:
                 if latest is not None:  # deleted meanwhile: CANCELLED ends the streams that follow it
-                    broker.deliver(replace(latest, status=TaskStatus.CANCELLED, message="deleted"))
+                    broker.deliver(latest.as_deleted())
             elif not only_changed or latest is None or latest.status is not task.status:
                 broker.deliver(TaskEvent.of(task))
 

@@ -1,12 +1,13 @@
-"""Tasks, segments, failure records and videos, with the task state machine."""
+"""Tasks, segments, failure records and videos (the state machine they follow: domain/lifecycle.py)."""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from mediadl_common.errors import FailedPrecondition
+from download_server.domain.lifecycle import Action
+from download_server.domain.lifecycle import TaskStatus as TaskStatus
 
 
 def utcnow() -> datetime:
@@ -17,30 +18,6 @@ class ResourceType(enum.StrEnum):
     HLS = "HLS"
     MP4 = "MP4"
     IMAGE = "IMAGE"
-
-
-class TaskStatus(enum.StrEnum):
-    PENDING = "PENDING"
-    PROCESSING = "PROCESSING"
-    PAUSED = "PAUSED"
-    COMPLETED = "COMPLETED"
-    PARTIAL_COMPLETED = "PARTIAL_COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
-
-    @property
-    def ends_stream(self) -> bool:
-        """StartTask/RetryTask/WatchTask streams end after an event with one of these."""
-        return self in TERMINAL_STATUSES or self is TaskStatus.PAUSED
-
-
-TERMINAL_STATUSES = frozenset(
-    {TaskStatus.COMPLETED, TaskStatus.PARTIAL_COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED}
-)
 
 
 class FailureStatus(enum.StrEnum):
@@ -58,29 +35,6 @@ class SegmentStatus(enum.StrEnum):
     PENDING = "PENDING"
     DONE = "DONE"
     FAILED = "FAILED"
-
-
-# Which action may start from which status. Anything else is FAILED_PRECONDITION.
-_TRANSITIONS: dict[str, frozenset[TaskStatus]] = {
-    # A cancelled task may be started again; segments already on disk are kept.
-    "start": frozenset({TaskStatus.PENDING, TaskStatus.CANCELLED}),
-    "pause": frozenset({TaskStatus.PROCESSING}),
-    "resume": frozenset({TaskStatus.PAUSED}),
-    "cancel": frozenset({TaskStatus.PENDING, TaskStatus.PROCESSING, TaskStatus.PAUSED}),
-    "retry": frozenset({TaskStatus.FAILED, TaskStatus.PARTIAL_COMPLETED}),
-    # resource_url may change only while nothing is running or done.
-    "change_resource": frozenset({TaskStatus.PENDING, TaskStatus.FAILED, TaskStatus.CANCELLED}),
-}
-
-
-def require_transition(action: str, status: TaskStatus) -> None:
-    allowed = _TRANSITIONS[action]
-    if status not in allowed:
-        names = ", ".join(sorted(s.value for s in allowed))
-        raise FailedPrecondition(
-            f"cannot {action.replace('_', ' ')} a task that is {status.value} (allowed from: {names})",
-            reason="TASK_STATE",
-        )
 
 
 @dataclass
@@ -108,25 +62,31 @@ class Task:
     # Set while the task waits (PENDING) for a free slot after a start, so a restart queues it again in order.
     queued_time: datetime | None = None
 
-    def transition(self, action: str, to: TaskStatus) -> None:
-        """Apply a user action (start, pause, resume, cancel, retry) or raise FailedPrecondition."""
-        require_transition(action, self.status)
-        self.status = to
-        self.update_time = utcnow()
+    def apply(self, action: Action, *, now: datetime | None = None, outcome: TaskStatus | None = None) -> None:
+        """Change status as `action` does (domain/lifecycle.py), or raise FailedPrecondition (TASK_STATE)."""
+        action.check(self.status)
+        if action is Action.DELETE:
+            return  # the rows go; the status stays what it was until then
+        self.status = action.target(outcome)
+        self.update_time = now or utcnow()
         self.queued_time = None  # whoever queues it again sets it again
-        if action == "retry":
+        if action is Action.RETRY:
             self.retry_count += 1
-        if to.is_terminal:
+        if self.status.is_terminal:
             self.complete_time = self.update_time
+        if action is Action.FINISH:
+            self.recompute_progress()
 
-    def finish(self, status: TaskStatus, last_error: str = "") -> None:
-        """The engine ends a run: COMPLETED, PARTIAL_COMPLETED or FAILED."""
-        if status not in (TaskStatus.COMPLETED, TaskStatus.PARTIAL_COMPLETED, TaskStatus.FAILED):
-            raise ValueError(f"finish() takes an end status, not {status}")
-        self.status = status
-        self.last_error = last_error
-        self.update_time = self.complete_time = utcnow()
-        self.recompute_progress()
+    def start_over(self, resource_url: str) -> None:
+        """A new resource is a new download: nothing fetched for the old one counts any more."""
+        self.apply(Action.CHANGE_RESOURCE)
+        self.resource_url = resource_url
+        self.progress = 0.0
+        self.bytes_downloaded = self.bytes_total = 0
+        self.segments_total = self.segments_done = self.segments_failed = 0
+        self.retry_count = 0
+        self.last_error = ""
+        self.complete_time = None
 
     def recompute_progress(self) -> None:
         if self.segments_total > 0:
@@ -231,3 +191,7 @@ class TaskEvent:
             eta_seconds=eta,
             message=message,
         )
+
+    def as_deleted(self) -> TaskEvent:
+        """What a deleted task's watchers get: CANCELLED ends every stream watching it."""
+        return replace(self, status=TaskStatus.CANCELLED, message="deleted")

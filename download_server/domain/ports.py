@@ -1,11 +1,24 @@
-"""What the use cases and the engine need from persistence, as an async port (SQL adapter implements it)."""
+"""Every port of the download server: what the use cases and the engine need from the outside.
+
+Adapters (SQL, PostgreSQL NOTIFY, the file system) implement these; the use cases and the engine see only
+these protocols, so neither imports an adapter and adapters import nothing above the domain.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
 
-from download_server.domain.models import Failure, FailureStatus, Segment, Task, TaskStatus, Video
+from download_server.domain.leases import Claim, Decision, Lease, LeaseState, Queue
+from download_server.domain.lifecycle import Action
+from download_server.domain.models import Failure, FailureStatus, Segment, Task, TaskEvent, TaskStatus, Video
+
+T = TypeVar("T")
+
+# Refuses (raises domain.urls.UrlRefused) a URL the server must not fetch; see engine/http/url_policy.py.
+UrlChecker = Callable[[str], Awaitable[None]]
 
 
 class TaskStore(Protocol):
@@ -24,7 +37,6 @@ class TaskStore(Protocol):
     # Segments (one row per segment; index 0 is the whole file for MP4 and images)
     async def list_segments(self, task_id: str) -> list[Segment]: ...
     async def add_segments(self, task_id: str, segments: Sequence[Segment]) -> None: ...
-    async def delete_segments(self, task_id: str) -> None: ...
     async def save_progress(self, task: Task, segments: Sequence[Segment]) -> None:
         """Write the task's counters and the given segments' states together (the engine's throttled flush)."""
         ...
@@ -39,3 +51,115 @@ class TaskStore(Protocol):
     async def save_video(self, video: Video) -> Video:
         """Insert or replace the task's video record (one per task)."""
         ...
+
+
+@dataclass(frozen=True)
+class DeletedTask:
+    """What a deletion removed, so the caller can clean up the files the rows pointed at."""
+
+    task: Task
+    video: Video | None
+
+
+class Scheduler(Protocol):
+    """Owns running downloads (engine/scheduling/scheduler.py). The use cases check ownership first,
+    then ask it to act; it never sees a user id.
+
+    Each action performs the task's state change (and persists it) before it returns, raising
+    FailedPrecondition if the state does not allow it. `start` on a running or queued task does nothing
+    (the caller attaches to it); `delete` checks the owner before it stops anything; `retry_failure` returns
+    the record after its one attempt. Watches are async generators: the current state at once, then events.
+    """
+
+    async def start(self, task_id: str) -> None: ...
+    async def pause(self, task_id: str) -> None: ...
+    async def resume(self, task_id: str) -> None: ...
+    async def cancel(self, task_id: str) -> None: ...
+    async def delete(self, task_id: str, user_id: str) -> DeletedTask:
+        """Stop whatever runs the task (here or on another replica), then remove its rows in one transaction."""
+        ...
+
+    async def retry(self, task_id: str) -> None: ...
+    async def retry_failure(self, failure_id: str) -> Failure: ...
+
+    def watch(self, task_id: str, load: Callable[[], Awaitable[Task]]) -> AsyncGenerator[TaskEvent, None]:
+        """Until an event shows a terminal state or PAUSED. `load` reads the task (and may raise NotFound)."""
+        ...
+
+    def watch_user(
+        self, user_id: str, load: Callable[[], Awaitable[list[Task]]], statuses: Iterable[TaskStatus] = ()
+    ) -> AsyncGenerator[TaskEvent, None]:
+        """Every task `load` returns, then every event of the user's tasks (in `statuses`, if any); endless."""
+        ...
+
+
+class TaskFiles(Protocol):
+    """The files a task left under the storage directory."""
+
+    async def remove(self, task: Task, video: Video | None) -> None: ...
+
+
+class Leases(Protocol):
+    """Lease persistence. Every method is one transaction; `act` holds the task's row lock while `decide` runs."""
+
+    @property
+    def shared(self) -> bool:
+        """True when other processes may hold leases on the same database (PostgreSQL)."""
+        ...
+
+    async def act(self, task_id: str, decide: Callable[[Task, Lease, datetime], T]) -> T:
+        """Lock the task, let `decide` change it and its lease (raising refuses: nothing is written), write both."""
+        ...
+
+    async def remove(
+        self, task_id: str, user_id: str, decide: Callable[[Task, Lease, datetime], Decision]
+    ) -> tuple[Decision, DeletedTask | None]:
+        """Like `act` on the user's own task (NotFound otherwise); a REMOVE decision deletes its rows in the same
+        transaction and answers what they held."""
+        ...
+
+    async def claim(self, owner: str, limit: int, seconds: float, exclude: Collection[str]) -> list[Claim]: ...
+
+    async def renew(self, held: Mapping[str, str], seconds: float) -> dict[str, Action | None]:
+        """Extend the leases `held` (task id -> token); answer those still held, with any command left for them."""
+        ...
+
+    async def release(self, task_id: str, token: str) -> None:
+        """End a lease (if still held with `token`); commands and retry targets go once the task left PROCESSING."""
+        ...
+
+    async def inspect(self, task_id: str) -> LeaseState | None: ...
+
+    async def queue(self, limit: int) -> Queue: ...
+
+    async def position(self, task_id: str) -> tuple[int, int] | None:
+        """(1-based place, total) of a queued task; None if it is not queued."""
+        ...
+
+    async def runnable(self) -> int: ...
+
+    async def reset(self, owner: str | None) -> int:
+        """End the leases of `owner` (None: every lease): only for a database no other process uses."""
+        ...
+
+
+class EventSink(Protocol):
+    """Where a relay delivers other replicas' events (the engine's broker)."""
+
+    def deliver(self, event: TaskEvent) -> None: ...
+    def latest(self, task_id: str) -> TaskEvent | None: ...
+    def unsettled(self, limit: int = 5000) -> list[str]: ...
+
+
+class Relay(Protocol):
+    """Signals between replicas: progress events, "work available" nudges, and commands for a lease holder."""
+
+    def bind(self, broker: EventSink, on_work: Callable[[], None], on_command: Callable[[str], None]) -> None:
+        """Where signals from other replicas go: events to `broker`, nudges and commands to the scheduler."""
+        ...
+
+    def send_event(self, event: TaskEvent) -> None: ...
+    def work_available(self) -> None: ...
+    def command(self, task_id: str) -> None: ...
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from download_server.engine.fetch import FetchSettings
+from download_server.engine.http.fetch_settings import FetchSettings
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
 from download_server.domain.models import Failure, FailureStatus, ResourceType, Task, TaskEvent, TaskStatus, Video
@@ -16,25 +16,44 @@ from mediadl_common.proto_time import timestamp
 
 E = TypeVar("E", bound=enum.Enum)
 
+# Domain <-> proto enums, written out: a value added on either side without a row here fails
+# tests/download/test_converters.py. *_UNSPECIFIED (0) has no domain value: it means "not given".
+TASK_STATUSES: dict[TaskStatus, pb.TaskStatus] = {
+    TaskStatus.PENDING: pb.TASK_STATUS_PENDING,
+    TaskStatus.PROCESSING: pb.TASK_STATUS_PROCESSING,
+    TaskStatus.PAUSED: pb.TASK_STATUS_PAUSED,
+    TaskStatus.COMPLETED: pb.TASK_STATUS_COMPLETED,
+    TaskStatus.PARTIAL_COMPLETED: pb.TASK_STATUS_PARTIAL_COMPLETED,
+    TaskStatus.FAILED: pb.TASK_STATUS_FAILED,
+    TaskStatus.CANCELLED: pb.TASK_STATUS_CANCELLED,
+}
+FAILURE_STATUSES: dict[FailureStatus, pb.FailureStatus] = {
+    FailureStatus.PENDING: pb.FAILURE_STATUS_PENDING,
+    FailureStatus.RETRYING: pb.FAILURE_STATUS_RETRYING,
+    FailureStatus.RESOLVED: pb.FAILURE_STATUS_RESOLVED,
+    FailureStatus.ABANDONED: pb.FAILURE_STATUS_ABANDONED,
+}
+RESOURCE_TYPES: dict[ResourceType, pb.ResourceType] = {
+    ResourceType.HLS: pb.RESOURCE_TYPE_HLS,
+    ResourceType.MP4: pb.RESOURCE_TYPE_MP4,
+    ResourceType.IMAGE: pb.RESOURCE_TYPE_IMAGE,
+}
 
-def _enum_to_proto(value: enum.Enum, prefix: str) -> int:
-    return int(getattr(pb, f"{prefix}_{value.value}"))
 
-
-def _enum_from_proto(number: int, prefix: str, domain: type[E], field: str) -> E | None:
+def _enum_from_proto(number: int, table: Mapping[E, int], field: str) -> E | None:
     """The domain value of a proto enum number; None for *_UNSPECIFIED; unknown numbers are refused."""
     if number == 0:
         return None
-    for member in domain:
-        if getattr(pb, f"{prefix}_{member.value}", None) == number:
+    for member, value in table.items():
+        if value == number:
             return member
     raise InvalidArgument.field(field, f"unknown value {number}")
 
 
-def _statuses(numbers: Iterable[int], prefix: str, domain: type[E], field: str) -> tuple[E, ...]:
+def _statuses(numbers: Iterable[int], table: Mapping[E, int], prefix: str, field: str) -> tuple[E, ...]:
     result: list[E] = []
     for number in numbers:
-        status = _enum_from_proto(number, prefix, domain, field)
+        status = _enum_from_proto(number, table, field)
         if status is None:
             raise InvalidArgument.field(field, f"{prefix}_UNSPECIFIED is not a status to filter by")
         result.append(status)
@@ -42,15 +61,15 @@ def _statuses(numbers: Iterable[int], prefix: str, domain: type[E], field: str) 
 
 
 def resource_type_from_proto(number: int) -> ResourceType | None:
-    return _enum_from_proto(number, "RESOURCE_TYPE", ResourceType, "resource_type")
+    return _enum_from_proto(number, RESOURCE_TYPES, "resource_type")
 
 
 def task_statuses_from_proto(numbers: Iterable[int]) -> tuple[TaskStatus, ...]:
-    return _statuses(numbers, "TASK_STATUS", TaskStatus, "statuses")
+    return _statuses(numbers, TASK_STATUSES, "TASK_STATUS", "statuses")
 
 
 def failure_statuses_from_proto(numbers: Iterable[int]) -> tuple[FailureStatus, ...]:
-    return _statuses(numbers, "FAILURE_STATUS", FailureStatus, "statuses")
+    return _statuses(numbers, FAILURE_STATUSES, "FAILURE_STATUS", "statuses")
 
 
 # Domain -> proto
@@ -65,8 +84,8 @@ def task_to_proto(task: Task) -> pb.Task:
         liveroom_title=task.liveroom_title,
         liveroom_url=task.liveroom_url,
         resource_url=task.resource_url,
-        resource_type=_enum_to_proto(task.resource_type, "RESOURCE_TYPE"),  # type: ignore[arg-type]
-        status=_enum_to_proto(task.status, "TASK_STATUS"),  # type: ignore[arg-type]
+        resource_type=RESOURCE_TYPES[task.resource_type],
+        status=TASK_STATUSES[task.status],
         progress=task.progress,
         bytes_downloaded=task.bytes_downloaded,
         bytes_total=task.bytes_total,
@@ -86,7 +105,7 @@ def task_to_proto(task: Task) -> pb.Task:
 def event_to_proto(event: TaskEvent) -> pb.TaskEvent:
     return pb.TaskEvent(
         task_id=event.task_id,
-        status=_enum_to_proto(event.status, "TASK_STATUS"),  # type: ignore[arg-type]
+        status=TASK_STATUSES[event.status],
         progress=event.progress,
         bytes_downloaded=event.bytes_downloaded,
         bytes_total=event.bytes_total,
@@ -110,7 +129,7 @@ def failure_to_proto(failure: Failure) -> pb.Failure:
         error_message=failure.error_message,
         http_status=failure.http_status,
         attempts=failure.attempts,
-        status=_enum_to_proto(failure.status, "FAILURE_STATUS"),  # type: ignore[arg-type]
+        status=FAILURE_STATUSES[failure.status],
         create_time=timestamp(failure.create_time),
         update_time=timestamp(failure.update_time),
     )

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from download_server.domain.errors import failure_missing
 from download_server.domain.listing import FailureQuery
 from download_server.domain.models import Failure, FailureStatus, utcnow
+from download_server.domain.ports import Scheduler
+from download_server.domain.repositories import Transactions, UnitOfWork
 from download_server.services.pagination import Listing, PageTokens, paginate, scope_of
-from download_server.services.ports import Scheduler, Store
 from download_server.services.validation import (
     MAX_ERROR_MESSAGE,
     MAX_ERROR_TYPE,
@@ -44,8 +45,8 @@ class FailureListRequest:
 
 
 class FailureService:
-    def __init__(self, store: Store, scheduler: Scheduler, tokens: PageTokens) -> None:
-        self._store = store
+    def __init__(self, transactions: Transactions, scheduler: Scheduler, tokens: PageTokens) -> None:
+        self._tx = transactions
         self._scheduler = scheduler
         self._tokens = tokens
 
@@ -62,7 +63,6 @@ class FailureService:
             "must be 0 (none) or an HTTP status 100-599",
         )
         v.raise_if_any()
-        await self._store.get_task(task_id, user_id)
         failure = Failure(
             id=str(uuid.uuid4()),
             task_id=task_id,
@@ -72,7 +72,12 @@ class FailureService:
             error_message=new.error_message,
             http_status=new.http_status,
         )
-        stored = await self._store.add_failure(failure)
+
+        def record(uow: UnitOfWork) -> Failure:
+            uow.tasks.get(task_id, user_id)
+            return uow.failures.add(failure)
+
+        stored = await self._tx.run(record)
         log.info("failure recorded", extra={"task_id": task_id, "failure_id": stored.id})
         return stored
 
@@ -89,7 +94,7 @@ class FailureService:
     ) -> Listing[Failure]:
         if task_id is not None:
             # Someone else's task id must answer NOT_FOUND, exactly like an unknown one, not an empty page.
-            await self._store.get_task(task_id, user_id)
+            await self._tx.run(lambda uow: uow.tasks.get(task_id, user_id))
         statuses = tuple(sorted(set(request.statuses)))
         query = FailureQuery(user_id=user_id, task_id=task_id, statuses=statuses)
         scope = scope_of(method, user_id, task_id, [s.value for s in statuses])
@@ -98,16 +103,17 @@ class FailureService:
             scope,
             request.page_size,
             request.page_token,
-            lambda cursor, limit: self._store.list_failures(query, cursor, limit),
+            lambda cursor, limit: self._tx.run(lambda uow: uow.failures.page(query, cursor, limit)),
         )
 
     async def get_failure(self, user_id: str, failure_id: str) -> Failure:
-        return await self._store.get_failure(require_uuid(failure_id, "failure_id"), user_id)
+        failure_id = require_uuid(failure_id, "failure_id")
+        return await self._tx.run(lambda uow: uow.failures.get(failure_id, user_id))
 
     async def retry_failure(self, user_id: str, failure_id: str, task_id: str = "") -> Failure:
         """Fetch the one segment (or resource) again now; the record as it stands after that attempt."""
         failure_id, expected_task = _ids(failure_id, task_id)
-        failure = await self._store.get_failure(failure_id, user_id)
+        failure = await self._tx.run(lambda uow: uow.failures.get(failure_id, user_id))
         _check_open(failure, expected_task, "retried")
         retried = await self._scheduler.retry_failure(failure_id)
         log.info(
@@ -118,12 +124,15 @@ class FailureService:
     async def abandon_failure(self, user_id: str, failure_id: str, task_id: str = "") -> Failure:
         failure_id, expected_task = _ids(failure_id, task_id)
 
-        def abandon(failure: Failure) -> None:
+        def abandon(uow: UnitOfWork) -> Failure:
+            failure = uow.failures.get(failure_id, user_id, lock=True)
             _check_open(failure, expected_task, "abandoned")
             failure.status = FailureStatus.ABANDONED
             failure.update_time = utcnow()
+            uow.failures.save(failure)
+            return failure
 
-        abandoned = await self._store.update_failure(failure_id, user_id, abandon)
+        abandoned = await self._tx.run(abandon)
         log.info("failure abandoned", extra={"task_id": abandoned.task_id, "failure_id": failure_id})
         return abandoned
 

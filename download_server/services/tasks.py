@@ -8,10 +8,12 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from download_server.domain.lifecycle import Action
 from download_server.domain.listing import TaskQuery
-from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus, require_transition, utcnow
+from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus, utcnow
+from download_server.domain.ports import Scheduler, TaskFiles, UrlChecker
+from download_server.domain.repositories import Transactions, UnitOfWork
 from download_server.services.pagination import Listing, PageTokens, paginate, parse_order_by, scope_of
-from download_server.services.ports import Scheduler, Store, TaskFiles, UrlChecker
 from download_server.services.validation import (
     MAX_LIVEROOM_ID,
     MAX_TITLE,
@@ -60,9 +62,14 @@ class TaskService:
     """Every method takes the authenticated caller's id first; other users' tasks do not exist for them."""
 
     def __init__(
-        self, store: Store, scheduler: Scheduler, tokens: PageTokens, check_url: UrlChecker, files: TaskFiles
+        self,
+        transactions: Transactions,
+        scheduler: Scheduler,
+        tokens: PageTokens,
+        check_url: UrlChecker,
+        files: TaskFiles,
     ) -> None:
-        self._store = store
+        self._tx = transactions
         self._scheduler = scheduler
         self._tokens = tokens
         self._check_url = check_url
@@ -88,7 +95,7 @@ class TaskService:
             resource_url=new.resource_url,
             resource_type=new.resource_type,
         )
-        await self._store.save_task(task)
+        await self._tx.run(lambda uow: uow.tasks.add(task))
         log.info("task created", extra={"task_id": task.id, "resource_type": task.resource_type.value})
         return task
 
@@ -102,13 +109,24 @@ class TaskService:
             scope,
             request.page_size,
             request.page_token,
-            lambda cursor, limit: self._store.list_tasks(query, cursor, limit),
+            lambda cursor, limit: self._tx.run(lambda uow: uow.tasks.page(query, cursor, limit)),
         )
 
     async def get_task(self, user_id: str, task_id: str) -> Task:
-        return await self._store.get_task(require_uuid(task_id, "task_id"), user_id)
+        return await self._get(user_id, require_uuid(task_id, "task_id"))
 
     async def update_task(self, user_id: str, changes: TaskChanges) -> Task:
+        task_id = await self._check_changes(changes)
+        updated, resource_changed = await self._tx.run(lambda uow: _apply_changes(uow, task_id, user_id, changes))
+        if resource_changed:
+            # The rows went in the same transaction; the files go now, so that nothing fetched from the old
+            # URL (a .part an MP4 run would continue with Range, a segment file) is ever taken for the new one.
+            await self._files.remove(updated, None)
+            log.info("resource_url changed: download state reset", extra={"task_id": task_id})
+        return updated
+
+    async def _check_changes(self, changes: TaskChanges) -> str:
+        """The canonical task id, or INVALID_ARGUMENT naming every bad field of the request."""
         v = Validator()
         task_id = check_uuid(v, changes.task_id, "task_id")
         unknown = sorted(set(changes.paths) - set(UPDATABLE_FIELDS))
@@ -121,47 +139,24 @@ class TaskService:
         if "resource_url" in paths:
             await check_url_field(v, changes.resource_url, "resource_url", self._check_url, required=True)
         v.raise_if_any()
-        resource_changed = False
-
-        def apply(task: Task) -> bool:
-            nonlocal resource_changed
-            if "liveroom_title" in paths:
-                task.liveroom_title = changes.liveroom_title
-            if "liveroom_url" in paths:
-                task.liveroom_url = changes.liveroom_url
-            resource_changed = "resource_url" in paths and changes.resource_url != task.resource_url
-            if resource_changed:
-                require_transition("change_resource", task.status)
-                _start_over(task, changes.resource_url)
-            if paths:
-                task.update_time = utcnow()
-            return resource_changed
-
-        updated = await self._store.update_task(task_id, user_id, apply)
-        if resource_changed:
-            # The rows went in the same transaction; the files go now, so that nothing fetched from the old
-            # URL (a .part an MP4 run would continue with Range, a segment file) is ever taken for the new one.
-            await self._files.remove(updated, None)
-            log.info("resource_url changed: download state reset", extra={"task_id": task_id})
-        return updated
+        return task_id
 
     async def delete_task(self, user_id: str, task_id: str, *, delete_files: bool) -> None:
         task_id = require_uuid(task_id, "task_id")
-        await self._store.get_task(task_id, user_id)  # NOT_FOUND before anything is stopped
-        await self._scheduler.delete(task_id)
-        deleted = await self._store.delete_task(task_id, user_id)
+        # The scheduler checks the owner before it stops anything, and removes the rows in one transaction.
+        deleted = await self._scheduler.delete(task_id, user_id)
         if delete_files:
             await self._files.remove(deleted.task, deleted.video)
         log.info("task deleted", extra={"task_id": task_id, "delete_files": delete_files})
 
     async def pause_task(self, user_id: str, task_id: str) -> Task:
-        return await self._act(user_id, task_id, "pause", self._scheduler.pause)
+        return await self._act(user_id, task_id, Action.PAUSE, self._scheduler.pause)
 
     async def resume_task(self, user_id: str, task_id: str) -> Task:
-        return await self._act(user_id, task_id, "resume", self._scheduler.resume)
+        return await self._act(user_id, task_id, Action.RESUME, self._scheduler.resume)
 
     async def cancel_task(self, user_id: str, task_id: str) -> Task:
-        return await self._act(user_id, task_id, "cancel", self._scheduler.cancel)
+        return await self._act(user_id, task_id, Action.CANCEL, self._scheduler.cancel)
 
     # Progress streams: act (or not), then follow the task. Ownership is checked before anything happens,
     # so another user's task is NOT_FOUND before the first message.
@@ -180,41 +175,55 @@ class TaskService:
     def watch_tasks(self, user_id: str, statuses: Collection[TaskStatus]) -> AsyncGenerator[TaskEvent, None]:
         """Every task of the caller (in `statuses`, if any): current states, then every event; never ends."""
         wanted = tuple(sorted(set(statuses)))
-        return self._scheduler.watch_user(user_id, lambda: self._store.user_tasks(user_id, wanted), wanted)
+        return self._scheduler.watch_user(
+            user_id, lambda: self._tx.run(lambda uow: uow.tasks.of_user(user_id, wanted)), wanted
+        )
 
     async def _follow(
         self, user_id: str, task_id: str, action: str, step: Callable[[str], Awaitable[None]] | None
     ) -> AsyncGenerator[TaskEvent, None]:
         task_id = require_uuid(task_id, "task_id")
-        await self._store.get_task(task_id, user_id)
+        await self._get(user_id, task_id)
         if step is not None:
             await step(task_id)
             log.info("task %s", action, extra={"task_id": task_id})
         # Downloads belong to the scheduler: leaving this loop (the client went away) only unsubscribes.
-        async with aclosing(self._scheduler.watch(task_id, lambda: self._store.get_task(task_id, user_id))) as events:
+        async with aclosing(self._scheduler.watch(task_id, lambda: self._get(user_id, task_id))) as events:
             async for event in events:
                 yield event
 
-    async def _act(self, user_id: str, task_id: str, action: str, step: Callable[[str], Awaitable[None]]) -> Task:
+    async def _act(self, user_id: str, task_id: str, action: Action, step: Callable[[str], Awaitable[None]]) -> Task:
         task_id = require_uuid(task_id, "task_id")
-        task = await self._store.get_task(task_id, user_id)
+        task = await self._get(user_id, task_id)
         # Checked here for a clear FAILED_PRECONDITION; the scheduler checks again under its own lock.
-        require_transition(action, task.status)
+        action.check(task.status)
         await step(task_id)
         log.info("task %s", action, extra={"task_id": task_id})
-        return await self._store.get_task(task_id, user_id)
+        return await self._get(user_id, task_id)
+
+    async def _get(self, user_id: str, task_id: str) -> Task:
+        return await self._tx.run(lambda uow: uow.tasks.get(task_id, user_id))
 
 
-def _start_over(task: Task, resource_url: str) -> None:
-    """A new resource is a new download: nothing fetched for the old one counts any more."""
-    task.resource_url = resource_url
-    task.status = TaskStatus.PENDING
-    task.progress = 0.0
-    task.bytes_downloaded = task.bytes_total = 0
-    task.segments_total = task.segments_done = task.segments_failed = 0
-    task.retry_count = 0
-    task.last_error = ""
-    task.complete_time = None
+def _apply_changes(uow: UnitOfWork, task_id: str, user_id: str, changes: TaskChanges) -> tuple[Task, bool]:
+    """UpdateTask's one transaction: the changed task, and whether its resource (so its download) changed."""
+    task = uow.tasks.get(task_id, user_id, lock=True)
+    paths = set(changes.paths)
+    if "liveroom_title" in paths:
+        task.liveroom_title = changes.liveroom_title
+    if "liveroom_url" in paths:
+        task.liveroom_url = changes.liveroom_url
+    resource_changed = "resource_url" in paths and changes.resource_url != task.resource_url
+    if resource_changed:
+        task.start_over(changes.resource_url)
+        # What was downloaded so far is obsolete: its rows go, and no failure of it can be retried.
+        uow.segments.remove_all(task_id)
+        uow.videos.remove_of_task(task_id)
+        uow.failures.abandon_open(task_id, task.update_time)
+    if paths:
+        task.update_time = utcnow()
+    uow.tasks.save(task)
+    return task, resource_changed
 
 
 def expand_mask(paths: Collection[str], set_fields: Collection[str]) -> tuple[str, ...]:

@@ -6,8 +6,8 @@ import math
 import re
 import uuid
 
-from download_server.engine.url_policy import MAX_URL_LENGTH, UrlRefused
-from download_server.services.ports import UrlChecker
+from download_server.domain.ports import UrlChecker
+from download_server.domain.urls import MAX_URL_LENGTH, UrlRefused
 from mediadl_common.errors import InvalidArgument, Validator
 
 MAX_TITLE = 255

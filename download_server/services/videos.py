@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from download_server.domain.listing import VideoQuery
 from download_server.domain.models import Video, VideoFormat
+from download_server.domain.repositories import Transactions, UnitOfWork
 from download_server.services.pagination import Listing, PageTokens, paginate, scope_of
-from download_server.services.ports import Store
 from download_server.services.validation import MAX_FILE_PATH, check_finite, check_length, check_uuid, require_uuid
 from mediadl_common.errors import Validator
 
@@ -27,8 +27,8 @@ class NewVideo:
 
 
 class VideoService:
-    def __init__(self, store: Store, tokens: PageTokens) -> None:
-        self._store = store
+    def __init__(self, transactions: Transactions, tokens: PageTokens) -> None:
+        self._tx = transactions
         self._tokens = tokens
 
     async def create_video(self, user_id: str, new: NewVideo) -> Video:
@@ -40,32 +40,39 @@ class VideoService:
         check_finite(v, new.duration_seconds, "duration_seconds")
         v.check(new.format in FORMATS, "format", f"must be one of {', '.join(FORMATS)}")
         v.raise_if_any()
-        task = await self._store.get_task(task_id, user_id)
-        video = Video(
-            id=str(uuid.uuid4()),
-            task_id=task.id,
-            video_id=task.video_id,
-            file_path=new.file_path,
-            file_size=new.file_size,
-            duration_seconds=new.duration_seconds,
-            format=VideoFormat(new.format),
-            segment_count=task.segments_done,
-        )
-        stored = await self._store.save_video(video)
-        log.info("video recorded", extra={"task_id": task.id, "video_record": stored.id})
+
+        def record(uow: UnitOfWork) -> Video:
+            task = uow.tasks.get(task_id, user_id, lock=True)
+            return uow.videos.save(
+                Video(
+                    id=str(uuid.uuid4()),
+                    task_id=task.id,
+                    video_id=task.video_id,
+                    file_path=new.file_path,
+                    file_size=new.file_size,
+                    duration_seconds=new.duration_seconds,
+                    format=VideoFormat(new.format),
+                    segment_count=task.segments_done,
+                )
+            )
+
+        stored = await self._tx.run(record)
+        log.info("video recorded", extra={"task_id": task_id, "video_record": stored.id})
         return stored
 
     async def list_task_videos(self, user_id: str, task_id: str, page_size: int, page_token: str) -> Listing[Video]:
         task_id = require_uuid(task_id, "task_id")
-        await self._store.get_task(task_id, user_id)
+        # Someone else's task is NOT_FOUND (before any page argument is judged), not an empty page.
+        await self._tx.run(lambda uow: uow.tasks.get(task_id, user_id))
         query = VideoQuery(user_id=user_id, task_id=task_id)
         return await paginate(
             self._tokens,
             scope_of("ListTaskVideos", user_id, task_id),
             page_size,
             page_token,
-            lambda cursor, limit: self._store.list_videos(query, cursor, limit),
+            lambda cursor, limit: self._tx.run(lambda uow: uow.videos.page(query, cursor, limit)),
         )
 
     async def get_video(self, user_id: str, video_id: str) -> Video:
-        return await self._store.get_video(require_uuid(video_id, "video_id"), user_id)
+        video_id = require_uuid(video_id, "video_id")
+        return await self._tx.run(lambda uow: uow.videos.newest(video_id, user_id))

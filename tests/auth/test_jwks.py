@@ -17,7 +17,7 @@ from auth_server.config import AuthSettings
 from mediadl.auth.v1 import auth_pb2
 from mediadl_common.config import ConfigError, Env, JwtSettings
 from mediadl_common.keys import VerificationKeys, generate_ed25519_pem, parse_jwks
-from mediadl_common.tokens import JwtCodec
+from mediadl_common.tokens import TokenVerifier
 from tests.auth.helpers import SECRET, auth_settings, bearer, failure, running_auth_server
 
 
@@ -48,11 +48,10 @@ async def test_tokens_verify_with_the_published_keys_alone(
         assert {(k.kty, k.alg, k.use) for k in jwks.keys} == {(kty, algorithm, "sig")}
         assert (header["alg"], header["kid"]) == (algorithm, settings.signing_keys[-1].kid)
         # A verifier holding only what GetJwks published accepts the token, as the download server will.
-        verifier = JwtCodec(
-            JwtSettings(secret_key=SECRET, algorithm=algorithm),
-            verification_keys=VerificationKeys(parse_jwks(document, algorithm)),
+        verifier = TokenVerifier(
+            JwtSettings(secret_key=SECRET, algorithm=algorithm), VerificationKeys(parse_jwks(document, algorithm))
         )
-        assert verifier.verify(session.access_token, "access").sub == user.id
+        assert (await verifier.verify(session.access_token, "access")).sub == user.id
         assert (await auth.stub.GetMe(auth_pb2.GetMeRequest(), metadata=bearer(session.access_token))).user == user
         rotated = await auth.stub.RefreshToken(auth_pb2.RefreshTokenRequest(refresh_token=session.refresh_token))
         assert rotated.user == user

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from auth_server.adapters.passwords import BcryptHasher
+from auth_server.adapters.tokens import JwtIssuer
 from auth_server.adapters.unit_of_work import SqlUnitOfWork
 from auth_server.domain.tokens import TokenLifetimes
 from auth_server.domain.users import ProfileChanges
@@ -17,7 +18,7 @@ from auth_server.services import AuthService
 from mediadl_common.config import JwtSettings
 from mediadl_common.db import Database, run_migrations
 from mediadl_common.errors import Unauthenticated
-from mediadl_common.tokens import JwtCodec
+from mediadl_common.tokens import TokenVerifier
 from tests.auth.helpers import PASSWORD, SECRET
 
 
@@ -69,7 +70,8 @@ async def wired(make_database_url: Callable[[str], str]) -> AsyncIterator[tuple[
         runner=db,
         uow=lambda: OffLoopUnitOfWork(db.session_factory),
         hasher=hasher,
-        codec=JwtCodec(JwtSettings(secret_key=SECRET)),
+        issuer=JwtIssuer(JwtSettings(secret_key=SECRET)),
+        verifier=TokenVerifier(JwtSettings(secret_key=SECRET)),
         lifetimes=TokenLifetimes(60, 3600),
     )
     yield service, hasher
@@ -78,15 +80,16 @@ async def wired(make_database_url: Callable[[str], str]) -> AsyncIterator[tuple[
 
 async def test_every_use_case_keeps_sql_and_bcrypt_off_the_event_loop(wired: tuple[AuthService, SpyHasher]) -> None:
     service, hasher = wired
-    await service.ensure_first_superuser(email="root@example.com", username="root", password=PASSWORD)
-    user = await service.register(email="u@example.com", username="user", password=PASSWORD, full_name="U")
-    pair = await service.login(email="u@example.com", password=PASSWORD)
-    pair = await service.refresh(pair.refresh_token)
-    await service.get_me(user.id)
-    await service.update_me(user.id, ProfileChanges(bio="hi"))
-    await service.get_user(user.id, user.id)
-    await service.change_password(user.id, current_password=PASSWORD, new_password="new " + PASSWORD)
-    await service.logout(pair.refresh_token)
+    accounts, sessions = service.accounts, service.sessions
+    await accounts.ensure_first_superuser(email="root@example.com", username="root", password=PASSWORD)
+    user = await accounts.register(email="u@example.com", username="user", password=PASSWORD, full_name="U")
+    pair = await sessions.login(email="u@example.com", password=PASSWORD)
+    pair = await sessions.refresh(pair.refresh_token)
+    await accounts.get_me(user.id)
+    await accounts.update_me(user.id, ProfileChanges(bio="hi"))
+    await accounts.get_user(user.id, user.id)
+    await accounts.change_password(user.id, current_password=PASSWORD, new_password="new " + PASSWORD)
+    await sessions.logout(pair.refresh_token)
 
     assert hasher.calls.count("hash") == 3 and "verify" in hasher.calls
 
@@ -96,11 +99,11 @@ async def test_a_failed_login_always_costs_one_bcrypt_verification(
     wired: tuple[AuthService, SpyHasher], email: str
 ) -> None:
     service, hasher = wired
-    await service.register(email="u@example.com", username="user", password=PASSWORD, full_name="")
+    await service.accounts.register(email="u@example.com", username="user", password=PASSWORD, full_name="")
     hasher.calls.clear()
 
     with pytest.raises(Unauthenticated) as raised:
-        await service.login(email=email, password="wrong " + PASSWORD)
+        await service.sessions.login(email=email, password="wrong " + PASSWORD)
 
     assert raised.value.message == "incorrect email or password"
     assert len(hasher.calls) == 1 and hasher.calls[0] in ("verify", "verify_dummy")

@@ -13,8 +13,8 @@ import grpc
 import jwt
 import pytest
 
+from auth_server.adapters.tokens import JwtIssuer
 from mediadl.auth.v1 import auth_pb2
-from mediadl_common.tokens import JwtCodec
 from tests.auth.helpers import PASSWORD, SECRET, AuthClient, bearer, failure
 
 
@@ -179,7 +179,7 @@ async def test_a_refresh_token_is_no_access_token_and_the_reverse(auth: AuthClie
 
 async def test_expired_tokens_are_refused_as_expired(auth: AuthClient) -> None:
     user, _ = await auth.new_session()
-    an_hour_ago = JwtCodec(auth.settings.jwt, clock=lambda: time.time() - 3600)
+    an_hour_ago = JwtIssuer(auth.settings.jwt, clock=lambda: time.time() - 3600)
     access, _ = an_hour_ago.issue(sub=user.id, type="access", ttl_seconds=60)
     refresh_token, _ = an_hour_ago.issue(sub=user.id, type="refresh", ttl_seconds=60, family="f")
 
@@ -217,7 +217,7 @@ async def test_tampered_forged_and_unsigned_tokens_are_invalid(auth: AuthClient)
 async def test_a_genuine_refresh_token_the_server_never_issued_is_refused(auth: AuthClient) -> None:
     user, _ = await auth.new_session()
     # Signed with the real key but never recorded (e.g. minted by a leaked key, or a database restored).
-    unknown, _ = JwtCodec(auth.settings.jwt).issue(sub=user.id, type="refresh", ttl_seconds=60, family="x")
+    unknown, _ = JwtIssuer(auth.settings.jwt).issue(sub=user.id, type="refresh", ttl_seconds=60, family="x")
 
     error = await failure(refresh(auth, unknown))
 

@@ -19,7 +19,9 @@ def test_hls_bench_runs_on_twenty_segments(tmp_path: Path) -> None:
     result = hls_throughput.measure(options, lines.append)  # raises if any path wrote a wrong byte
 
     assert len(result.whole.wall) == len(result.bare.wall) == len(result.whole.cpu) == 1
-    assert min(*result.whole.wall, *result.bare.wall, *result.whole.cpu, *result.bare.cpu) > 0
+    assert min(*result.whole.wall, *result.bare.wall) > 0
+    # CPU clocks tick in 10 ms: a 20-segment bare loop can take less than one tick.
+    assert min(*result.whole.cpu, *result.bare.cpu) >= 0 and result.whole.cpu[0] + result.bare.cpu[0] > 0
     ratio = result.bare.ratio_to(result.whole).median
     assert ratio == pytest.approx(result.bare.wall[0] / result.whole.wall[0])
     assert result.ytdlp is None and "skipped" in result.ytdlp_note

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
+from sqlalchemy.exc import OperationalError
 
 from mediadl_common import context
 from mediadl_common.errors import FieldViolation, InvalidArgument, NotFound
@@ -39,6 +40,11 @@ async def boom(_request: bytes, _ctx: Any) -> bytes:
     raise RuntimeError("kaboom with password=hunter2 at https://origin/x?sig=s3cr3t")
 
 
+async def db_down(_request: bytes, _ctx: Any) -> bytes:
+    # What SQLAlchemy raises when the database has gone away mid-call.
+    raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection unexpectedly"))
+
+
 async def stream(request: bytes, _ctx: Any) -> AsyncIterator[bytes]:
     for i in range(int(request or b"3")):
         yield str(i).encode()
@@ -62,6 +68,7 @@ async def slow(_request: bytes, _ctx: Any) -> bytes:
 
 def register(server: grpc.aio.Server) -> Sequence[str]:
     unary = {"Ok": ok, "WhoAmI": whoami, "NotFound": not_found, "Invalid": invalid, "Boom": boom, "Slow": slow}
+    unary["DbDown"] = db_down
     handlers: dict[str, grpc.RpcMethodHandler] = {
         name: grpc.unary_unary_rpc_method_handler(fn, _identity, _identity) for name, fn in unary.items()
     }

@@ -1,4 +1,4 @@
-"""Settings from env and .env, and the JWT codec's claims checks."""
+"""Settings from env and .env, and the claims checks of the token issuer and verifier."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 import jwt
 import pytest
 
+from auth_server.adapters.tokens import JwtIssuer
 from mediadl_common.config import ConfigError, Env, JwtSettings
-from mediadl_common.errors import CREDENTIALS_EXPIRED, CREDENTIALS_INVALID
-from mediadl_common.tokens import JwtCodec, TokenError
+from mediadl_common.errors import CREDENTIALS_EXPIRED, CREDENTIALS_INVALID, Unauthenticated
+from mediadl_common.tokens import TokenVerifier
 
 SECRET = "s" * 40
 
@@ -50,29 +51,33 @@ def test_env_number_validation() -> None:
         Env({"X": "maybe"}).flag("X", False)
 
 
-def test_codec_round_trip_and_type_pinning() -> None:
-    codec = JwtCodec(JwtSettings(secret_key=SECRET))
-    token, claims = codec.issue(sub="u1", type="refresh", ttl_seconds=60, family="fam1")
-    verified = codec.verify(token, "refresh")
-    assert verified == claims and verified.family == "fam1"
-    with pytest.raises(TokenError) as info:
-        codec.verify(token, "access")
-    assert info.value.reason == CREDENTIALS_INVALID
-
-
-def test_codec_expired_and_foreign_tokens() -> None:
+async def test_token_round_trip_and_type_pinning() -> None:
     settings = JwtSettings(secret_key=SECRET)
-    past = JwtCodec(settings, clock=lambda: time.time() - 3600)
+    verifier = TokenVerifier(settings)
+    token, claims = JwtIssuer(settings).issue(sub="u1", type="refresh", ttl_seconds=60, family="fam1")
+    verified = await verifier.verify(token, "refresh")
+    assert verified == claims and verified.family == "fam1"
+    with pytest.raises(Unauthenticated) as info:
+        await verifier.verify(token, "access")
+    assert info.value.reason == CREDENTIALS_INVALID
+    # The interceptor's call: one argument, an access token.
+    access, access_claims = JwtIssuer(settings).issue(sub="u1", type="access", ttl_seconds=60)
+    assert await verifier.verify(access) == access_claims
+
+
+async def test_expired_and_foreign_tokens() -> None:
+    settings = JwtSettings(secret_key=SECRET)
+    past = JwtIssuer(settings, clock=lambda: time.time() - 3600)
     expired, _ = past.issue(sub="u1", type="access", ttl_seconds=60)
-    with pytest.raises(TokenError) as info:
-        JwtCodec(settings).verify(expired, "access")
+    with pytest.raises(Unauthenticated) as info:
+        await TokenVerifier(settings).verify(expired, "access")
     assert info.value.reason == CREDENTIALS_EXPIRED
-    other = JwtCodec(JwtSettings(secret_key="o" * 40, issuer="someone-else"))
+    other = JwtIssuer(JwtSettings(secret_key="o" * 40, issuer="someone-else"))
     foreign, _ = other.issue(sub="u1", type="access", ttl_seconds=60)
-    with pytest.raises(TokenError) as info:
-        JwtCodec(settings).verify(foreign, "access")
+    with pytest.raises(Unauthenticated) as info:
+        await TokenVerifier(settings).verify(foreign, "access")
     assert info.value.reason == CREDENTIALS_INVALID
     unsigned = jwt.encode({"sub": "u1", "type": "access"}, key=None, algorithm="none")  # type: ignore[arg-type]
-    with pytest.raises(TokenError) as info:
-        JwtCodec(settings).verify(unsigned, "access")
+    with pytest.raises(Unauthenticated) as info:
+        await TokenVerifier(settings).verify(unsigned, "access")
     assert info.value.reason == CREDENTIALS_INVALID

@@ -11,12 +11,15 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from auth_server.adapters.tokens import JwtIssuer
 from mediadl_common.auth_interceptor import AuthInterceptor
 from mediadl_common.config import JwtSettings
+from mediadl_common.db import DATABASE_UNAVAILABLE, database_unavailable
+from mediadl_common.errors import CREDENTIALS_EXPIRED, CREDENTIALS_MISSING, Unauthenticated
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
 from mediadl_common.log import LogSettings, configure_logging
 from mediadl_common.server import RunningServer, start_server
-from mediadl_common.tokens import JwtCodec
+from mediadl_common.tokens import Claims, TokenVerifier
 from tests.common import probe
 
 SETTINGS = JwtSettings(secret_key="k" * 48)
@@ -24,9 +27,9 @@ SETTINGS = JwtSettings(secret_key="k" * 48)
 
 @pytest.fixture
 async def server() -> AsyncIterator[RunningServer]:
-    codec = JwtCodec(SETTINGS)
-    auth = AuthInterceptor(codec, lambda method: method.endswith("/WhoAmI"))
-    running = await start_server("127.0.0.1:0", probe.register, [ErrorBoundaryInterceptor(), auth])
+    auth = AuthInterceptor(TokenVerifier(SETTINGS), lambda method: method.endswith("/WhoAmI"))
+    boundary = ErrorBoundaryInterceptor(translators=[database_unavailable])
+    running = await start_server("127.0.0.1:0", probe.register, [boundary, auth])
     yield running
     await running.stop(0)
 
@@ -96,6 +99,58 @@ async def test_unexpected_error_is_clean_internal_with_stack_in_log(
     assert "hunter2" not in raw and "s3cr3t" not in raw
 
 
+async def test_a_lost_database_is_unavailable_only_where_the_translator_is_registered(
+    channel: grpc.aio.Channel,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await unary(channel, "DbDown")(b"")
+    assert (info.value.code(), info.value.details()) == (grpc.StatusCode.UNAVAILABLE, "database unavailable, try again")
+    [error_info] = details_of(info.value)
+    assert isinstance(error_info, error_details_pb2.ErrorInfo) and error_info.reason == DATABASE_UNAVAILABLE
+
+    bare = await start_server("127.0.0.1:0", probe.register, [ErrorBoundaryInterceptor()])
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{bare.port}") as other:
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await unary(other, "DbDown")(b"")
+    finally:
+        await bare.stop(0)
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+
+
+class FakeVerifier:
+    """The interceptor's only dependency: verify(token) -> claims, or Unauthenticated with a reason."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def verify(self, token: str) -> Claims:
+        self.seen.append(token)
+        if token != "good":
+            raise Unauthenticated("token expired", reason=CREDENTIALS_EXPIRED)
+        return Claims(sub="user-7", type="access", jti="j", iat=0, exp=2**40)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "reason"),
+    [
+        ((), CREDENTIALS_MISSING),
+        ((("authorization", "Bearer good"), ("authorization", "Bearer good")), CREDENTIALS_MISSING),
+        ((("authorization", "Basic good"),), CREDENTIALS_MISSING),
+        ((("authorization", "Bearer  good"),), CREDENTIALS_MISSING),
+        ((("authorization", "Bearer old"),), CREDENTIALS_EXPIRED),
+    ],
+)
+async def test_the_interceptor_only_asks_the_verifier(metadata: tuple[tuple[str, str], ...], reason: str) -> None:
+    verifier = FakeVerifier()
+    interceptor = AuthInterceptor(verifier, lambda _method: True)
+    assert await interceptor.authenticate((("authorization", "Bearer good"),)) == "user-7"
+    with pytest.raises(Unauthenticated) as info:
+        await interceptor.authenticate(metadata)
+    assert info.value.reason == reason
+    assert verifier.seen == ["good", "old"] if reason == CREDENTIALS_EXPIRED else ["good"]
+
+
 async def test_stream_error_after_messages(channel: grpc.aio.Channel) -> None:
     call = channel.unary_stream(f"/{probe.SERVICE}/StreamBoom")(b"")
     received = []
@@ -106,7 +161,7 @@ async def test_stream_error_after_messages(channel: grpc.aio.Channel) -> None:
 
 
 async def test_auth_interceptor_hands_user_id_and_refuses_missing(channel: grpc.aio.Channel) -> None:
-    token, _ = JwtCodec(SETTINGS).issue(sub="user-1", type="access", ttl_seconds=60)
+    token, _ = JwtIssuer(SETTINGS).issue(sub="user-1", type="access", ttl_seconds=60)
     assert await unary(channel, "WhoAmI")(b"", metadata=(("authorization", f"Bearer {token}"),)) == b"user-1"
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await unary(channel, "WhoAmI")(b"")
@@ -122,7 +177,7 @@ async def test_json_logs_share_request_id_and_stream_end_is_logged(
 ) -> None:
     configure_logging(LogSettings(level="DEBUG", format="json"))
     try:
-        token, _ = JwtCodec(SETTINGS).issue(sub="user-9", type="access", ttl_seconds=60)
+        token, _ = JwtIssuer(SETTINGS).issue(sub="user-9", type="access", ttl_seconds=60)
         meta = (("x-request-id", "json-1"), ("authorization", f"Bearer {token}"))
         await unary(channel, "WhoAmI")(b"", metadata=meta)
         items = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,11 +10,12 @@ from pathlib import Path
 import jwt
 import pytest
 
+from auth_server.adapters.tokens import JwtIssuer
 from mediadl_common import tokens
 from mediadl_common.config import JwtSettings
-from mediadl_common.errors import CREDENTIALS_EXPIRED
+from mediadl_common.errors import CREDENTIALS_EXPIRED, Unauthenticated
 from mediadl_common.keys import PublicKey, VerificationKeys, generate_ed25519_pem, load_signing_keys
-from mediadl_common.tokens import JwtCodec, TokenError, UnknownKeyId
+from mediadl_common.tokens import TokenVerifier, UnknownKeyId
 
 SETTINGS = JwtSettings(secret_key="c" * 40)
 
@@ -31,25 +33,26 @@ def decode_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def test_a_verified_token_is_not_checked_again(decode_calls: list[str]) -> None:
-    codec = JwtCodec(SETTINGS)
-    token, claims = codec.issue(sub="u1", type="access", ttl_seconds=60)
-    assert [codec.verify(token, "access") for _ in range(5)] == [claims] * 5
+async def test_a_verified_token_is_not_checked_again(decode_calls: list[str]) -> None:
+    verifier = TokenVerifier(SETTINGS)
+    token, claims = JwtIssuer(SETTINGS).issue(sub="u1", type="access", ttl_seconds=60)
+    assert [await verifier.verify(token, "access") for _ in range(5)] == [claims] * 5
     assert decode_calls == [token]
     # The expected type is part of the key: the same token as a refresh token is checked (and refused).
-    with pytest.raises(TokenError):
-        codec.verify(token, "refresh")
+    with pytest.raises(Unauthenticated):
+        await verifier.verify(token, "refresh")
 
 
-def test_a_cached_token_still_expires() -> None:
+async def test_a_cached_token_still_expires() -> None:
     issued_at = time.time()
     # exp = int(issued_at - 58) + 60: between one and two seconds from now (iat is truncated to seconds).
-    codec = JwtCodec(SETTINGS, clock=lambda: issued_at - 58)
-    token, claims = codec.issue(sub="u1", type="access", ttl_seconds=60)
-    assert codec.verify(token, "access").sub == "u1"
-    time.sleep(max(0.0, claims.exp - time.time()) + 0.1)
-    with pytest.raises(TokenError) as info:
-        codec.verify(token, "access")
+    issuer = JwtIssuer(SETTINGS, clock=lambda: issued_at - 58)
+    verifier = TokenVerifier(SETTINGS)
+    token, claims = issuer.issue(sub="u1", type="access", ttl_seconds=60)
+    assert (await verifier.verify(token, "access")).sub == "u1"
+    await asyncio.sleep(max(0.0, claims.exp - time.time()) + 0.1)
+    with pytest.raises(Unauthenticated) as info:
+        await verifier.verify(token, "access")
     assert info.value.reason == CREDENTIALS_EXPIRED
 
 
@@ -63,18 +66,27 @@ async def test_a_cached_token_of_a_removed_key_is_refused(tmp_path: Path) -> Non
         return dict(published)
 
     settings = JwtSettings(secret_key="c" * 40, algorithm="EdDSA")
-    verifier = JwtCodec(settings, verification_keys=VerificationKeys(published, fetch))
-    token, _ = JwtCodec(settings, signing_key=key).issue(sub="u1", type="access", ttl_seconds=600)
-    assert verifier.verify(token, "access").sub == "u1"
-    published.clear()  # the key is retired and the verifier's next refresh drops it
-    assert verifier.verification_keys is not None and await verifier.verification_keys.refresh()
+    keys = VerificationKeys(published, fetch)
+    verifier = TokenVerifier(settings, keys)
+    token, _ = JwtIssuer(settings, signing_key=key).issue(sub="u1", type="access", ttl_seconds=600)
+    assert (await verifier.verify(token, "access")).sub == "u1"
+    published.clear()  # the key is retired and the verifier's next (periodic) refresh drops it
+    assert await keys.refresh()
     with pytest.raises(UnknownKeyId):
-        verifier.verify(token, "access")
+        await verifier.verify(token, "access")
 
 
-def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tokens, "VERIFIED_CACHE_SIZE", 3)
-    codec = JwtCodec(SETTINGS)
-    for i in range(10):
-        codec.verify(codec.issue(sub=f"u{i}", type="access", ttl_seconds=60)[0], "access")
-    assert len(codec._verified) == 3
+async def test_the_cache_is_bounded(decode_calls: list[str]) -> None:
+    assert tokens.VERIFIED_CACHE_SIZE == 10_000  # the default: enough for every active session
+    issuer = JwtIssuer(SETTINGS)
+    verifier = TokenVerifier(SETTINGS, cache_size=3)
+    issued = [issuer.issue(sub=f"u{i}", type="access", ttl_seconds=60)[0] for i in range(10)]
+    for token in issued:
+        await verifier.verify(token, "access")
+    assert len(verifier._cache) == 3
+    decode_calls.clear()
+    for token in issued[-3:]:  # the three most recent are still remembered...
+        await verifier.verify(token, "access")
+    assert decode_calls == []
+    await verifier.verify(issued[0], "access")  # ...the oldest was evicted and is checked again
+    assert decode_calls == [issued[0]]

@@ -76,10 +76,10 @@ def test_signed_values_resist_tampering_and_other_keys() -> None:
 
 
 def test_refresh_expiry_reads_exp_and_treats_garbage_as_expired() -> None:
+    from auth_server.adapters.tokens import JwtIssuer
     from mediadl_common.config import JwtSettings
-    from mediadl_common.tokens import JwtCodec
 
-    token, claims = JwtCodec(JwtSettings(secret_key=SECRET)).issue(sub="u1", type="refresh", ttl_seconds=600)
+    token, claims = JwtIssuer(JwtSettings(secret_key=SECRET)).issue(sub="u1", type="refresh", ttl_seconds=600)
     assert refresh_token_expiry(token) == claims.exp
     assert refresh_token_expiry("not.a.jwt") == 0.0
 

@@ -8,24 +8,26 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import grpc
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from auth_server.adapters.tokens import JwtIssuer
 from download_server.adapters.store import SqlTaskStore
+from download_server.adapters.unit_of_work import SqlTransactions
 from download_server.bootstrap import start_download_server
 from download_server.config import DownloadSettings
-from download_server.engine.guard import UrlGuard
+from download_server.engine.http.guard import UrlGuard
+from download_server.engine.http.url_policy import Resolver
 from download_server.engine.settings import EngineSettings
-from download_server.engine.url_policy import Resolver
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.config import Env
 from mediadl_common.db import Database
 from mediadl_common.server import RunningServer
-from mediadl_common.tokens import JwtCodec
 
 # Re-exported: the download tests import them from here.
 from tests.support.status import RpcFailure as RpcFailure
@@ -91,11 +93,16 @@ class DownloadApi:
     stub: Any  # download_pb2_grpc.DownloadServiceStub (the generated module is untyped)
     channel: grpc.aio.Channel
     store: SqlTaskStore
-    codec: JwtCodec
+    transactions: SqlTransactions
+
+    @cached_property
+    def issuer(self) -> JwtIssuer:
+        """Signs like the auth server with the shared secret (EdDSA tests sign with a key of their own)."""
+        return JwtIssuer(self.settings.jwt)
 
     def auth(self, user_id: str) -> tuple[tuple[str, str]]:
         """Call metadata carrying a fresh access token for `user_id`."""
-        token, _ = self.codec.issue(sub=user_id, type="access", ttl_seconds=300)
+        token, _ = self.issuer.issue(sub=user_id, type="access", ttl_seconds=300)
         return (("authorization", f"Bearer {token}"),)
 
     async def create_task(self, user_id: str, **fields: Any) -> pb.Task:
@@ -131,7 +138,8 @@ async def running_download_server(
     database = Database(settings.database_url, pool_size=2)
     try:
         stub = download_pb2_grpc.DownloadServiceStub(channel)  # type: ignore[no-untyped-call]
-        yield DownloadApi(running, settings, stub, channel, SqlTaskStore(database), JwtCodec(settings.jwt))
+        transactions = SqlTransactions(database)
+        yield DownloadApi(running, settings, stub, channel, SqlTaskStore(transactions), transactions)
     finally:
         await channel.close()
         await running.stop(0)

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from download_server.adapters.store import SqlTaskStore
+from download_server.adapters.unit_of_work import SqlTransactions
 from download_server.migrations import SCRIPT_LOCATION
 from mediadl_common.db import Database, run_migrations
 from tests.download.api import DownloadApi, download_settings, running_download_server
+from tests.download.helpers import sql_store
 
 
 @pytest.fixture
@@ -23,8 +25,13 @@ def download_db(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
+def tx(download_db: Database) -> SqlTransactions:
+    return SqlTransactions(download_db)
+
+
+@pytest.fixture
 def store(download_db: Database) -> SqlTaskStore:
-    return SqlTaskStore(download_db)
+    return sql_store(download_db)
 
 
 @pytest.fixture

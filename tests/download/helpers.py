@@ -6,7 +6,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from download_server.adapters.leases import SqlLeases
+from download_server.adapters.store import SqlTaskStore
+from download_server.adapters.unit_of_work import SqlTransactions
 from download_server.domain.models import Failure, ResourceType, Segment, Task, TaskStatus, Video, VideoFormat
+from mediadl_common.db import Database
 
 
 def new_id() -> str:
@@ -66,3 +70,12 @@ def make_video(task: Task, **overrides: Any) -> Video:
 def at(seconds: float) -> datetime:
     """A fixed instant plus `seconds`, with microseconds, for ordering tests independent of the clock."""
     return datetime(2030, 1, 2, 3, 4, 5, 123456, tzinfo=UTC) + timedelta(seconds=seconds)
+
+
+def sql_store(db: Database) -> SqlTaskStore:
+    """The engine's SQL store over its own unit of work."""
+    return SqlTaskStore(SqlTransactions(db))
+
+
+def sql_leases(db: Database) -> SqlLeases:
+    return SqlLeases(SqlTransactions(db))

@@ -16,11 +16,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from auth_server.adapters.tokens import JwtIssuer
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl_common.config import JwtSettings
 from mediadl_common.errors import CREDENTIALS_EXPIRED, CREDENTIALS_INVALID, CREDENTIALS_MISSING
 from mediadl_common.keys import SigningKey, generate_ed25519_pem, load_signing_keys, to_jwk
-from mediadl_common.tokens import JwtCodec
 from tests.download.api import (
     SECRET,
     DownloadApi,
@@ -206,8 +206,8 @@ async def test_eddsa_tokens_verify_with_the_public_keys_file(
     assert list(settings.public_keys) == [old.kid]
 
     def token(key: SigningKey | None) -> Metadata:
-        codec = JwtCodec(settings.jwt, signing_key=key) if key else JwtCodec(JwtSettings(secret_key=SECRET))
-        return bearer(codec.issue(sub=USER, type="access", ttl_seconds=60)[0])
+        issuer = JwtIssuer(settings.jwt, signing_key=key) if key else JwtIssuer(JwtSettings(secret_key=SECRET))
+        return bearer(issuer.issue(sub=USER, type="access", ttl_seconds=60)[0])
 
     async with running_download_server(settings) as api:
         ok = await api.stub.ListTasks(pb.ListTasksRequest(), metadata=token(old))

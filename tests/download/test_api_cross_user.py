@@ -41,7 +41,7 @@ async def _snapshot(api: DownloadApi, task_id: str, failure_id: str, video_id: s
     return (
         await api.store.get_task(task_id),
         await api.store.task_failures(task_id),
-        await api.store.get_video(video_id, ALICE),
+        await api.transactions.run(lambda uow: uow.videos.newest(video_id, ALICE)),
         await api.store.list_segments(task_id),
     )
 

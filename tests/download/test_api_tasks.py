@@ -9,8 +9,8 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from download_server.adapters.storage import Storage
 from download_server.domain.models import Task, TaskStatus
+from download_server.engine.files.layout import Storage
 from mediadl.download.v1 import download_pb2 as pb
 from tests.download.api import (
     HLS_URL,

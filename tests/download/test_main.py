@@ -13,10 +13,10 @@ from pathlib import Path
 
 import grpc
 
+from auth_server.adapters.tokens import JwtIssuer
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.config import JwtSettings
-from mediadl_common.tokens import JwtCodec
 from tests.download.api import SECRET
 from tests.support.processes import clean_env, run_module
 
@@ -82,7 +82,7 @@ async def test_serves_until_sigterm_then_exits_cleanly_without_logging_the_secre
             if match := re.search(r"listening on \S+ \(port (\d+)\)", line):
                 port = int(match.group(1))
 
-        token, _ = JwtCodec(JwtSettings(secret_key=SECRET)).issue(sub="proc-user", type="access", ttl_seconds=60)
+        token, _ = JwtIssuer(JwtSettings(secret_key=SECRET)).issue(sub="proc-user", type="access", ttl_seconds=60)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = download_pb2_grpc.DownloadServiceStub(channel)  # type: ignore[no-untyped-call]
             listed = await stub.ListTasks(

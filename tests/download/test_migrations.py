@@ -9,10 +9,9 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 
 from download_server.adapters.orm import Base
-from download_server.adapters.store import SqlTaskStore
 from download_server.migrations import SCRIPT_LOCATION
 from mediadl_common.db import Database, run_migrations
-from tests.download.helpers import at, make_task
+from tests.download.helpers import at, make_task, sql_store
 
 VERSION_TABLE = "download_alembic_version"  # importing migrations.env would run it
 
@@ -24,7 +23,7 @@ def test_migrations_create_exactly_the_models_schema(download_db: Database) -> N
 
 
 async def test_queued_time_migrates_down_and_up_over_existing_tasks(download_db: Database, database_url: str) -> None:
-    store = SqlTaskStore(download_db)
+    store = sql_store(download_db)
     task = make_task("user-1", queued_time=at(3))
     await store.save_task(task)
     assert (await store.get_task(task.id)).queued_time == at(3)

@@ -1,22 +1,39 @@
-"""SqlTaskStore honours the TaskStore contract on SQLite and PostgreSQL (every method, one transaction each)."""
+"""The SQL persistence on SQLite and PostgreSQL: SqlTaskStore honours the engine's TaskStore contract (every
+method one transaction), and the unit of work's repositories do what the use cases ask in one transaction."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable
+
 import pytest
 
+from download_server.adapters.leases import SqlLeases
 from download_server.adapters.store import SqlTaskStore
-from download_server.domain.listing import Ordering, SortField, TaskQuery
-from download_server.domain.models import FailureStatus, ResourceType, SegmentStatus, Task, TaskStatus, VideoFormat
+from download_server.adapters.unit_of_work import SqlTransactions
+from download_server.domain import leases as decisions
+from download_server.domain.leases import Outcome
+from download_server.domain.listing import Cursor, Ordering, Page, SortField, TaskQuery
+from download_server.domain.models import (
+    FailureStatus,
+    ResourceType,
+    SegmentStatus,
+    Task,
+    TaskStatus,
+    Video,
+    VideoFormat,
+)
 from download_server.domain.ports import TaskStore
+from download_server.domain.repositories import UnitOfWork
 from mediadl_common.db import Database
 from mediadl_common.errors import AlreadyExists, FailedPrecondition, NotFound
-from tests.download.helpers import at, make_failure, make_segment, make_task, make_video, new_id
+from tests.download.helpers import at, make_failure, make_segment, make_task, make_video, new_id, sql_store
 
 ALICE, BOB = "user-alice", "user-bob"
 
 
 def test_sql_store_satisfies_the_port(download_db: Database) -> None:
-    port: TaskStore = SqlTaskStore(download_db)  # mypy checks the structural match
+    port: TaskStore = sql_store(download_db)  # mypy checks the structural match
     assert isinstance(port, SqlTaskStore)
 
 
@@ -71,7 +88,7 @@ async def test_tasks_with_status(store: SqlTaskStore) -> None:
     assert await store.tasks_with_status([]) == []
 
 
-async def test_segments_add_list_delete(store: SqlTaskStore) -> None:
+async def test_segments_add_list_delete(store: SqlTaskStore, tx: SqlTransactions) -> None:
     task = make_task(ALICE)
     other = make_task(ALICE)
     await store.save_task(task)
@@ -99,7 +116,7 @@ async def test_segments_add_list_delete(store: SqlTaskStore) -> None:
     with pytest.raises(NotFound):
         await store.add_segments(new_id(), [make_segment("x", 0)])
 
-    await store.delete_segments(task.id)
+    await tx.run(lambda uow: uow.segments.remove_all(task.id))
     assert await store.list_segments(task.id) == []
     assert len(await store.list_segments(other.id)) == 1
 
@@ -171,23 +188,28 @@ async def test_failures(store: SqlTaskStore) -> None:
     assert await store.task_failures(task.id, [FailureStatus.ABANDONED]) == []
 
 
-async def test_save_video_inserts_then_replaces_the_tasks_one_record(store: SqlTaskStore) -> None:
+async def test_save_video_inserts_then_replaces_the_tasks_one_record(store: SqlTaskStore, tx: SqlTransactions) -> None:
+    def newest(video_id: str, user_id: str) -> Awaitable[Video]:
+        return tx.run(lambda uow: uow.videos.newest(video_id, user_id))
+
     task = make_task(ALICE)
     await store.save_task(task)
     first = await store.save_video(make_video(task, create_time=at(0)))
-    assert first == await store.get_video(task.video_id, ALICE)
+    assert first == await newest(task.video_id, ALICE)
     replacement = make_video(task, file_size=99, format=VideoFormat.MP4, segment_count=3, sha256="a" * 64)
     stored = await store.save_video(replacement)
     assert stored.id == first.id  # one record per task, same identity
     assert (stored.file_size, stored.format, stored.segment_count) == (99, VideoFormat.MP4, 3)
-    assert await store.get_video(task.video_id, ALICE) == stored
+    assert await newest(task.video_id, ALICE) == stored
     with pytest.raises(NotFound, match="video"):
-        await store.get_video(task.video_id, BOB)
+        await newest(task.video_id, BOB)
     with pytest.raises(NotFound):
         await store.save_video(make_video(make_task(ALICE)))
 
 
-async def test_delete_task_takes_segments_failures_and_video_with_it(store: SqlTaskStore) -> None:
+async def test_delete_task_takes_segments_failures_and_video_with_it(store: SqlTaskStore, tx: SqlTransactions) -> None:
+    leases = SqlLeases(tx)
+
     doomed, kept = make_task(ALICE), make_task(ALICE)
     for task in (doomed, kept):
         await store.save_task(task)
@@ -197,54 +219,59 @@ async def test_delete_task_takes_segments_failures_and_video_with_it(store: SqlT
     failure = (await store.task_failures(doomed.id))[0]
 
     with pytest.raises(NotFound):
-        await store.delete_task(doomed.id, BOB)
-    deleted = await store.delete_task(doomed.id, ALICE)
-    assert deleted.task.id == doomed.id and deleted.video is not None and deleted.video.task_id == doomed.id
+        await leases.remove(doomed.id, BOB, decisions.delete("replica-a"))
+    decision, deleted = await leases.remove(doomed.id, ALICE, decisions.delete("replica-a"))
+    assert decision.outcome is Outcome.REMOVE
+    assert deleted is not None and deleted.task.id == doomed.id
+    assert deleted.video is not None and deleted.video.task_id == doomed.id
 
     with pytest.raises(NotFound):
         await store.get_task(doomed.id)
     with pytest.raises(NotFound):
         await store.get_failure(failure.id)
     with pytest.raises(NotFound):
-        await store.get_video(doomed.video_id, ALICE)
+        await tx.run(lambda uow: uow.videos.newest(doomed.video_id, ALICE))
     assert await store.list_segments(doomed.id) == []
     assert len(await store.list_segments(kept.id)) == 1
     assert len(await store.task_failures(kept.id)) == 1
-    assert (await store.get_video(kept.video_id, ALICE)).task_id == kept.id
+    assert (await tx.run(lambda uow: uow.videos.newest(kept.video_id, ALICE))).task_id == kept.id
 
 
-async def test_update_task_is_atomic(store: SqlTaskStore) -> None:
+async def test_a_unit_of_work_is_one_transaction(store: SqlTaskStore, tx: SqlTransactions) -> None:
     task = make_task(ALICE)
     await store.save_task(task)
     await store.add_segments(task.id, [make_segment(task.id, 0)])
 
-    def refuse(t: Task) -> bool:
-        t.liveroom_title = "half-done"
-        raise FailedPrecondition("no")
+    def half_done(uow: UnitOfWork) -> None:
+        changed = uow.tasks.get(task.id, ALICE, lock=True)
+        changed.liveroom_title = "half-done"
+        uow.tasks.save(changed)
+        uow.segments.remove_all(task.id)
+        uow.failures.add(make_failure(task.id))
+        raise FailedPrecondition("refused after every write")
 
     with pytest.raises(FailedPrecondition):
-        await store.update_task(task.id, ALICE, refuse)
-    assert (await store.get_task(task.id)).liveroom_title == task.liveroom_title
-
-    def rename(t: Task) -> bool:
-        t.liveroom_title = "kept segments"
-        return False
-
-    assert (await store.update_task(task.id, ALICE, rename)).liveroom_title == "kept segments"
+        await tx.run(half_done)
+    assert await store.get_task(task.id) == task  # nothing of it was kept
     assert len(await store.list_segments(task.id)) == 1
+    assert await store.task_failures(task.id) == []
 
-    def new_resource(t: Task) -> bool:
-        t.resource_url = "https://cdn.example.com/other.m3u8"
-        return True
+    def start_over(uow: UnitOfWork) -> Task:
+        changed = uow.tasks.get(task.id, ALICE, lock=True)
+        changed.start_over("https://cdn.example.com/other.m3u8")
+        uow.segments.remove_all(task.id)
+        uow.failures.abandon_open(task.id, changed.update_time)
+        uow.tasks.save(changed)
+        return changed
 
-    updated = await store.update_task(task.id, ALICE, new_resource)
+    updated = await tx.run(start_over)
     assert (await store.get_task(task.id)) == updated
     assert await store.list_segments(task.id) == []
     with pytest.raises(NotFound):
-        await store.update_task(task.id, BOB, rename)
+        await tx.run(lambda uow: uow.tasks.get(task.id, BOB, lock=True))
 
 
-async def test_list_tasks_keyset_breaks_time_ties_by_id(store: SqlTaskStore) -> None:
+async def test_list_tasks_keyset_breaks_time_ties_by_id(store: SqlTaskStore, tx: SqlTransactions) -> None:
     # Five tasks share one creation instant: only the id orders them, and no page may drop or repeat one.
     tied = [make_task(ALICE, create_time=at(0), update_time=at(-i)) for i in range(5)]
     rest = [make_task(ALICE, create_time=at(i + 1), update_time=at(i + 1)) for i in range(4)]
@@ -256,10 +283,14 @@ async def test_list_tasks_keyset_breaks_time_ties_by_id(store: SqlTaskStore) -> 
         seen: list[str] = []
         cursor = None
         while True:
-            page = await store.list_tasks(TaskQuery(ALICE, ordering=ordering), cursor, 2)
+            page = await tx.run(functools.partial(_page, TaskQuery(ALICE, ordering=ordering), cursor))
             assert page.total_size == 9
             seen.extend(t.id for t in page.items)
             cursor = page.next_cursor
             if cursor is None:
                 break
         assert seen == [t.id for t in expected], ordering
+
+
+def _page(query: TaskQuery, cursor: Cursor | None, uow: UnitOfWork) -> Page[Task]:
+    return uow.tasks.page(query, cursor, 2)

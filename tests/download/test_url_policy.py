@@ -6,10 +6,9 @@ import ipaddress
 
 import pytest
 
-from download_server.engine import url_policy
-from download_server.engine.url_policy import (
-    MAX_URL_LENGTH,
-    UrlRefused,
+from download_server.domain.urls import MAX_URL_LENGTH, UrlRefused
+from download_server.engine.http import url_policy
+from download_server.engine.http.url_policy import (
     check_url,
     check_url_syntax,
     is_public_ip,

@@ -20,10 +20,10 @@ from typing import Any
 import grpc
 import pytest
 
+from auth_server.adapters.tokens import JwtIssuer
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.config import JwtSettings
-from mediadl_common.tokens import JwtCodec
 from tests.conftest import ROOT
 from tests.download.api import SECRET
 from tests.support.media import sha256
@@ -108,7 +108,7 @@ async def test_sigkill_mid_download_then_restart_completes_without_refetching(
         "DOWNLOAD_MAX_ACTIVE_TASKS": "1",  # so a second task waits in the queue when the server dies
         "DOWNLOAD_SHUTDOWN_GRACE_SECONDS": "0",
     }
-    token, _ = JwtCodec(JwtSettings(secret_key=SECRET)).issue(sub=USER, type="access", ttl_seconds=600)
+    token, _ = JwtIssuer(JwtSettings(secret_key=SECRET)).issue(sub=USER, type="access", ttl_seconds=600)
     md = (("authorization", f"Bearer {token}"),)
 
     async with Origin.serving(media_fixtures, tmp_path) as origin:

@@ -127,22 +127,8 @@ class Known:
 
 
 def field_strategy(fd: FieldDescriptor, known: Known) -> st.SearchStrategy[Any]:
-    name = fd.name
     if fd.type == FieldDescriptor.TYPE_STRING:
-        if name == "id" or name.endswith("_id"):
-            return id_like(known.ids)
-        if "url" in name:
-            return st.one_of(st.sampled_from(URLS), st.builds("https://cdn.example.com/{}".format, text()), text())
-        if name == "page_token":
-            return page_token(known.page_tokens)
-        if name == "email":
-            return st.one_of(st.emails(), st.sampled_from(known.emails or ["a@example.com"]), text())
-        if name == "refresh_token":
-            return st.one_of(st.sampled_from(known.tokens or [""]), text())
-        if name == "order_by":
-            choices = ["create_time desc", "create_time", "update_time desc", "update_time", "id", "create_time asc"]
-            return st.one_of(st.sampled_from(choices), text())
-        return text()
+        return _string_strategy(fd.name, known)
     if fd.type == FieldDescriptor.TYPE_BYTES:
         return st.binary(max_size=1000)
     if fd.type == FieldDescriptor.TYPE_BOOL:
@@ -161,6 +147,24 @@ def field_strategy(fd: FieldDescriptor, known: Known) -> st.SearchStrategy[Any]:
     if fd.type == FieldDescriptor.TYPE_MESSAGE and fd.message_type is not None:
         return message_strategy(fd.message_type, known)
     raise NotImplementedError(f"no strategy for field {fd.full_name} of type {fd.type}")
+
+
+def _string_strategy(name: str, known: Known) -> st.SearchStrategy[Any]:
+    """Strings shaped by the field's name (ids, URLs, page tokens...), always mixed with arbitrary text."""
+    if name == "id" or name.endswith("_id"):
+        return id_like(known.ids)
+    if "url" in name:
+        return st.one_of(st.sampled_from(URLS), st.builds("https://cdn.example.com/{}".format, text()), text())
+    if name == "page_token":
+        return page_token(known.page_tokens)
+    if name == "email":
+        return st.one_of(st.emails(), st.sampled_from(known.emails or ["a@example.com"]), text())
+    if name == "refresh_token":
+        return st.one_of(st.sampled_from(known.tokens or [""]), text())
+    if name == "order_by":
+        choices = ["create_time desc", "create_time", "update_time desc", "update_time", "id", "create_time asc"]
+        return st.one_of(st.sampled_from(choices), text())
+    return text()
 
 
 def _field_mask(owner: Descriptor | None) -> st.SearchStrategy[message.Message]:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from download_server.adapters.storage import Storage
 from download_server.domain.models import SegmentStatus, Task, TaskStatus
-from download_server.engine import files
+from download_server.engine.files import sinks as files
+from download_server.engine.files.layout import Storage
 from download_server.engine.settings import EngineSettings
 from tests.download.engine.conftest import ENGINE, FAST, Harness
 from tests.support.media import sha256

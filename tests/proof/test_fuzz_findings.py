@@ -6,16 +6,16 @@ import uuid
 
 import grpc
 
+from auth_server.adapters.tokens import JwtIssuer
 from mediadl.auth.v1 import auth_pb2
-from mediadl_common.tokens import JwtCodec
 from tests.auth.helpers import PASSWORD, AuthClient, bearer
 from tests.proof.statuses import refused
 
 
 async def test_a_genuine_token_whose_subject_is_not_a_user_id_is_unauthenticated(auth: AuthClient) -> None:
-    codec = JwtCodec(auth.settings.jwt)
+    issuer = JwtIssuer(auth.settings.jwt)
     for sub in ("not-a-uuid", "' OR '1'='1", "x" * 300):
-        token, _ = codec.issue(sub=sub, type="access", ttl_seconds=60)
+        token, _ = issuer.issue(sub=sub, type="access", ttl_seconds=60)
         for call in (
             auth.stub.GetMe(auth_pb2.GetMeRequest(), metadata=bearer(token)),
             auth.stub.GetUser(auth_pb2.GetUserRequest(user_id=str(uuid.uuid4())), metadata=bearer(token)),

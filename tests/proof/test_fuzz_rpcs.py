@@ -24,12 +24,12 @@ from google.protobuf import message, message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from auth_server.adapters.tokens import JwtIssuer
 from mediadl.auth.v1 import auth_pb2
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl_common.config import JwtSettings
 from mediadl_common.errors import MAX_MESSAGE_BYTES
 from mediadl_common.server import RunningServer
-from mediadl_common.tokens import JwtCodec
 from tests.auth.helpers import auth_settings, running_auth_server
 from tests.conftest import IN_CI, create_postgres_database, drop_postgres_database
 from tests.download.api import download_settings, new_id, running_download_server
@@ -100,18 +100,18 @@ class Servers:
         return f"Servers(auth :{self.auth.running.port}, download :{self.download.running.port})"
 
 
-def token_variants(codec: JwtCodec, jwt: JwtSettings, owner: str) -> list[Metadata]:
+def token_variants(issuer: JwtIssuer, jwt: JwtSettings, owner: str) -> list[Metadata]:
     """Every kind of credential: good ones (owner with data, a stranger) and each way of being wrong."""
 
     def bearer(token: str) -> Metadata:
         return (("authorization", f"Bearer {token}"),)
 
-    def access(sub: str, ttl: int = 300, of: JwtCodec = codec) -> str:
+    def access(sub: str, ttl: int = 300, of: JwtIssuer = issuer) -> str:
         return of.issue(sub=sub, type="access", ttl_seconds=ttl)[0]
 
-    past = JwtCodec(jwt, clock=lambda: time.time() - 7200)
-    forged = JwtCodec(replace(jwt, secret_key="x" * 64))
-    refresh = codec.issue(sub=owner, type="refresh", ttl_seconds=300, family="f")[0]
+    past = JwtIssuer(jwt, clock=lambda: time.time() - 7200)
+    forged = JwtIssuer(replace(jwt, secret_key="x" * 64))
+    refresh = issuer.issue(sub=owner, type="refresh", ttl_seconds=300, family="f")[0]
     return [
         bearer(access(owner)),
         bearer(access(new_id())),
@@ -184,7 +184,7 @@ def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         api = await stack.enter_async_context(running_download_server(download_settings(urls[1], Path(folder, "st"))))
         user = await auth.register(email="owner@example.com")
         login = await auth.login(user.email)
-        auth_codec = JwtCodec(auth.settings.jwt)
+        auth_issuer = JwtIssuer(auth.settings.jwt)
         auth_known = Known(ids=[user.id, new_id()], emails=[user.email], tokens=[login.refresh_token])
         owner = new_id()
         return Servers(
@@ -193,14 +193,14 @@ def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                 AUTH_SERVICE,
                 auth.running,
                 auth.channel,
-                token_variants(auth_codec, auth.settings.jwt, user.id),
+                token_variants(auth_issuer, auth.settings.jwt, user.id),
                 auth_known,
             ),
             Target(
                 DOWNLOAD_SERVICE,
                 api.running,
                 api.channel,
-                token_variants(api.codec, api.settings.jwt, owner),
+                token_variants(api.issuer, api.settings.jwt, owner),
                 await seed_download(api, owner),
             ),
         )

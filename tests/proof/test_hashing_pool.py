@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 from auth_server.adapters.hashing import HashingPool
-from auth_server.bootstrap import build_codec, build_service
+from auth_server.bootstrap import build_service, build_tokens
 from auth_server.migrations import SCRIPT_LOCATION
 from mediadl_common.db import Database, run_migrations
 from tests.auth.helpers import PASSWORD, auth_settings
@@ -47,17 +47,17 @@ async def test_calls_without_hashing_do_not_wait_behind_a_login_storm(make_datab
     database = Database(url, pool_size=settings.db_pool_size)
     hashing = HashingPool(2)
     hasher = GatedHasher(busy_at=hashing.workers)
-    codec, jwks = build_codec(settings)
-    service = build_service(settings, database, hasher, codec, jwks, hashing=hashing)  # type: ignore[arg-type]
+    service = build_service(settings, database, hasher, build_tokens(settings), hashing=hashing)  # type: ignore[arg-type]
+    accounts, sessions = service.accounts, service.sessions
     try:
-        user = await service.register(email="storm@example.com", username="storm", password=PASSWORD, full_name="")
+        user = await accounts.register(email="storm@example.com", username="storm", password=PASSWORD, full_name="")
         storm = [
-            asyncio.create_task(service.login(email="storm@example.com", password=PASSWORD, client=f"10.0.0.{i}"))
+            asyncio.create_task(sessions.login(email="storm@example.com", password=PASSWORD, client=f"10.0.0.{i}"))
             for i in range(10)
         ]
         await asyncio.wait_for(hasher.all_busy.wait(), timeout=30)  # every hashing thread is held at the gate
         # Eight more logins wait in the hashing pool's queue, not in the database pool's: GetMe goes through.
-        me = await asyncio.wait_for(service.get_me(user.id), timeout=30)
+        me = await asyncio.wait_for(accounts.get_me(user.id), timeout=30)
         assert me.id == user.id
         assert not any(task.done() for task in storm)
         hasher.gate.set()

@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 
-from download_server.adapters.storage import Storage
 from download_server.domain.models import Failure, SegmentStatus, TaskStatus
-from download_server.engine import hls_playlist
-from download_server.engine.errors import ErrorType, FetchError
-from download_server.engine.guard import PolicyGuard
-from download_server.engine.hls_playlist import MAX_ENTRIES
-from download_server.engine.scheduler import create_scheduler
+from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.files.layout import Storage
+from download_server.engine.http.guard import PolicyGuard
+from download_server.engine.jobs import hls_playlist
+from download_server.engine.jobs.hls_playlist import MAX_ENTRIES
+from download_server.engine.scheduling.scheduler import create_scheduler
 from tests.download.engine.conftest import ENGINE, Harness
+from tests.download.engine.memory_leases import MemoryLeases
 from tests.support.dns import StaticResolver, static_resolve
 from tests.support.media import sha256
 from tests.support.origin import Origin
@@ -251,6 +252,7 @@ async def guarded(origin: Origin, tmp_path: Path) -> AsyncIterator[Harness]:
         replace(ENGINE, allow_private_networks=False, storage_dir=engine.storage.root),
         resolver=StaticResolver({"cdn.test": ["127.0.0.1"]}),
         guard=TrustOriginHost(allow_private=False, resolve=resolve),
+        leases=MemoryLeases(engine.store),
     )
     engine.broker = engine.scheduler.broker
     yield engine

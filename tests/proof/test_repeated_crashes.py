@@ -12,9 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from auth_server.adapters.tokens import JwtIssuer
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl_common.config import JwtSettings
-from mediadl_common.tokens import JwtCodec
 from tests.download.api import SECRET
 from tests.e2e.test_crash_recovery import download_server, first_event, last_event
 from tests.support.media import sha256
@@ -54,7 +54,7 @@ async def test_repeated_sigkills_during_a_download_never_refetch_a_complete_segm
         "DOWNLOAD_SEGMENT_CONCURRENCY": "1",
         "DOWNLOAD_SHUTDOWN_GRACE_SECONDS": "0",
     }
-    token, _ = JwtCodec(JwtSettings(secret_key=SECRET)).issue(sub="crash-user", type="access", ttl_seconds=600)
+    token, _ = JwtIssuer(JwtSettings(secret_key=SECRET)).issue(sub="crash-user", type="access", ttl_seconds=600)
     md = (("authorization", f"Bearer {token}"),)
     # Kill points drawn at random (seeded: a failure replays) among the segments, each either before the
     # origin answers (gate) or with half the body received (hold); once during re-planning after a restart.

@@ -20,11 +20,11 @@ import grpc
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 
+from auth_server.adapters.tokens import JwtIssuer
 from download_server.adapters.orm import TaskRow
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.config import JwtSettings
-from mediadl_common.tokens import JwtCodec
 from tests.conftest import ROOT
 from tests.support.media import sha256
 from tests.support.net import free_port, wait_serving
@@ -80,7 +80,7 @@ class Cluster:
         return self.replicas[name]
 
     def md(self) -> tuple[tuple[str, str]]:
-        token, _ = JwtCodec(JwtSettings(secret_key=SECRET)).issue(sub=self.user, type="access", ttl_seconds=600)
+        token, _ = JwtIssuer(JwtSettings(secret_key=SECRET)).issue(sub=self.user, type="access", ttl_seconds=600)
         return (("authorization", f"Bearer {token}"),)
 
     async def create(self, on: str, url: str) -> pb.Task:

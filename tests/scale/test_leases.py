@@ -9,15 +9,15 @@ from datetime import timedelta
 
 import pytest
 
-from download_server.adapters.leases import SqlLeases
 from download_server.adapters.store import SqlTaskStore
+from download_server.domain import leases as claims
+from download_server.domain.leases import Outcome
+from download_server.domain.lifecycle import Action
 from download_server.domain.models import Task, TaskStatus, utcnow
-from download_server.engine import claims
-from download_server.engine.claims import Command, Outcome
 from download_server.migrations import SCRIPT_LOCATION
 from mediadl_common.db import Database, run_migrations
-from mediadl_common.errors import FailedPrecondition
-from tests.download.helpers import make_task
+from mediadl_common.errors import FailedPrecondition, NotFound
+from tests.download.helpers import make_task, sql_leases, sql_store
 
 
 @pytest.fixture
@@ -37,10 +37,10 @@ async def queued_tasks(store: SqlTaskStore, count: int) -> list[Task]:
 
 
 async def test_concurrent_claims_never_take_the_same_task(db: Database, database_url: str) -> None:
-    tasks = await queued_tasks(SqlTaskStore(db), 12)
+    tasks = await queued_tasks(sql_store(db), 12)
     other = Database(database_url, pool_size=4)  # another replica: its own pool and its own lock
     try:
-        first, second = SqlLeases(db), SqlLeases(other)
+        first, second = sql_leases(db), sql_leases(other)
         rounds = await asyncio.gather(
             *(leases.claim(owner, 3, 30, ()) for _ in range(4) for owner, leases in (("a", first), ("b", second)))
         )
@@ -53,8 +53,8 @@ async def test_concurrent_claims_never_take_the_same_task(db: Database, database
 
 
 async def test_a_lease_lives_while_renewed_and_a_lapsed_one_is_claimed_again(db: Database) -> None:
-    leases = SqlLeases(db)
-    [task] = await queued_tasks(SqlTaskStore(db), 1)
+    leases = sql_leases(db)
+    [task] = await queued_tasks(sql_store(db), 1)
     [claim] = await leases.claim("replica-a", 5, 30, ())
     assert claim.previous_owner is None and not claim.lapsed
     assert await leases.claim("replica-b", 5, 30, ()) == []  # held
@@ -71,27 +71,26 @@ async def test_a_lease_lives_while_renewed_and_a_lapsed_one_is_claimed_again(db:
 
 
 async def test_a_command_waits_for_the_holder_and_outlives_a_hand_back(db: Database) -> None:
-    leases = SqlLeases(db)
-    [task] = await queued_tasks(SqlTaskStore(db), 1)
+    leases = sql_leases(db)
+    [task] = await queued_tasks(sql_store(db), 1)
     [claim] = await leases.claim("replica-a", 1, 30, ())
 
-    decision = await leases.act(task.id, claims.stop("pause", TaskStatus.PAUSED))
+    decision = await leases.act(task.id, claims.stop(Action.PAUSE))
     assert (decision.outcome, decision.owner, decision.token) == (Outcome.OWNER, "replica-a", claim.token)
-    assert await leases.renew({task.id: claim.token}, 30) == {task.id: Command.PAUSE}
+    assert await leases.renew({task.id: claim.token}, 30) == {task.id: Action.PAUSE}
     # Handed back before acting (a drain): the task stays PROCESSING and the next claimer gets the command.
     await leases.release(task.id, claim.token)
     [next_claim] = await leases.claim("replica-b", 1, 30, ())
-    assert (next_claim.command, next_claim.previous_owner, next_claim.lapsed) == (Command.PAUSE, "replica-a", False)
+    assert (next_claim.command, next_claim.previous_owner, next_claim.lapsed) == (Action.PAUSE, "replica-a", False)
 
     # A run that ends in another state drops the command with its lease.
-    def paused(stored: Task) -> bool:
-        stored.status = TaskStatus.PAUSED
-        return False
-
-    await SqlTaskStore(db).update_task(task.id, None, paused)
+    store = sql_store(db)
+    stored = await store.get_task(task.id)
+    stored.apply(Action.PAUSE)
+    await store.save_task(stored)
     await leases.release(task.id, next_claim.token)
     with pytest.raises(FailedPrecondition):
-        await leases.act(task.id, claims.stop("pause", TaskStatus.PAUSED))  # PAUSED already
+        await leases.act(task.id, claims.stop(Action.PAUSE))  # PAUSED already
     resumed = await leases.act(task.id, claims.resume())
     assert resumed.outcome is Outcome.QUEUED
     [fresh] = await leases.claim("replica-c", 1, 30, ())
@@ -99,28 +98,48 @@ async def test_a_command_waits_for_the_holder_and_outlives_a_hand_back(db: Datab
 
 
 async def test_without_a_live_lease_actions_change_the_state_at_once(db: Database) -> None:
-    leases = SqlLeases(db)
-    first, second, third = await queued_tasks(SqlTaskStore(db), 3)
+    leases = sql_leases(db)
+    first, second, third = await queued_tasks(sql_store(db), 3)
     assert await leases.position(third.id) == (3, 3)
-    cancelled = await leases.act(second.id, claims.stop("cancel", TaskStatus.CANCELLED))
+    cancelled = await leases.act(second.id, claims.stop(Action.CANCEL))
     assert (cancelled.outcome, cancelled.was_active, cancelled.task.status) == (
         Outcome.DONE,
         True,
         TaskStatus.CANCELLED,
     )
     assert await leases.position(third.id) == (2, 2)
-    deleting = await leases.act(first.id, claims.delete)
-    assert (deleting.outcome, deleting.was_active) == (Outcome.DONE, True)
-    # Marked for deletion: nobody claims it before its rows go.
+    with pytest.raises(NotFound):  # someone else's task: nothing happens to it
+        await leases.remove(first.id, "user-2", claims.delete("replica-a"))
+    deleting, deleted = await leases.remove(first.id, "user-1", claims.delete("replica-a"))
+    assert (deleting.outcome, deleting.was_active) == (Outcome.REMOVE, True)
+    assert deleted is not None and deleted.task.id == first.id and deleted.video is None
+    with pytest.raises(NotFound):
+        await sql_store(db).get_task(first.id)
     assert [claim.task.id for claim in await leases.claim("replica-a", 5, 30, ())] == [third.id]
     queue = await leases.queue(10)
     assert (queue.head, queue.total) == ([], 0)
     assert await leases.runnable() == 0
 
 
+async def test_deleting_a_task_another_replica_runs_waits_for_that_replica(db: Database) -> None:
+    leases = sql_leases(db)
+    [task] = await queued_tasks(sql_store(db), 1)
+    [claim] = await leases.claim("replica-b", 1, 30, ())
+    asked, deleted = await leases.remove(task.id, "user-1", claims.delete("replica-a"))
+    assert (asked.outcome, asked.owner, asked.token, deleted) == (Outcome.OWNER, "replica-b", claim.token, None)
+    assert await leases.renew({task.id: claim.token}, 30) == {task.id: Action.DELETE}
+    # The holder stops its run and hands the lease back: marked for deletion, nobody claims it meanwhile.
+    await leases.release(task.id, claim.token)
+    assert await leases.claim("replica-c", 5, 30, ()) == []
+    assert await leases.runnable() == 0
+    done, deleted = await leases.remove(task.id, "user-1", claims.delete("replica-a"))
+    assert done.outcome is Outcome.REMOVE and deleted is not None
+    assert await leases.inspect(task.id) is None
+
+
 async def test_taking_a_task_at_once_or_queuing_it(db: Database) -> None:
-    leases = SqlLeases(db)
-    store = SqlTaskStore(db)
+    leases = sql_leases(db)
+    store = sql_store(db)
     task = make_task("user-1")
     await store.save_task(task)
     taken = await leases.act(task.id, claims.start(claims.Take("replica-a", 30)))

@@ -13,13 +13,14 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from download_server.adapters.pg_events import MAX_PAYLOAD, decode_event, encode_event
 from download_server.adapters.pg_notify import PgRelay
-from download_server.adapters.store import SqlTaskStore
 from download_server.domain.models import TaskEvent, TaskStatus
-from download_server.engine.notify import MAX_PAYLOAD, RelayedBroker, decode_event, encode_event
+from download_server.engine.progress.relay import RelayedBroker
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl_common.db import Database
 from tests.download.api import download_settings, running_download_server
+from tests.download.helpers import sql_store
 from tests.scale.cluster import hls_copies, seg, until
 from tests.support.origin import Origin
 
@@ -63,7 +64,7 @@ async def test_a_lost_listen_connection_reconnects_and_rereads_what_watchers_wai
         gate = origin.gate(seg(stream, 5))
         # Replica A is just a relay and a broker here; the server above plays replica B and runs the task.
         database = Database(database_url, pool_size=1)
-        relay = PgRelay(database_url, "replica-a", SqlTaskStore(database).tasks_by_ids, reconnect_delay=3.0)
+        relay = PgRelay(database_url, "replica-a", sql_store(database).tasks_by_ids, reconnect_delay=3.0)
         broker = RelayedBroker(relay)
         relay.bind(broker, lambda: None, lambda _task_id: None)
         await relay.start()

@@ -6,8 +6,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-from download_server.adapters.storage import Storage
 from download_server.domain.models import Task, Video
+from download_server.engine.files.layout import Storage
 
 log = logging.getLogger(__name__)
 

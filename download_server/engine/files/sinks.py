@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from download_server.adapters.storage import temp_path
-from download_server.engine.disk import DiskWriter
-from download_server.engine.errors import ErrorType, FetchError
+from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.files.disk import DiskWriter
+from download_server.engine.files.layout import temp_path
 
 FLUSH_BYTES = 1024 * 1024
 

@@ -9,14 +9,14 @@ from typing import Protocol
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from download_server.engine.url_policy import Resolver, check_url, is_public_ip
+from download_server.engine.http.url_policy import Resolver, check_url, is_public_ip
 
 
 class UrlGuard(Protocol):
     """What the fetcher asks before each request and before each connection."""
 
     async def check(self, url: str) -> None:
-        """Raise url_policy.UrlRefused for a URL that must not be fetched."""
+        """Raise domain.urls.UrlRefused for a URL that must not be fetched."""
         ...
 
     def address_allowed(self, address: str) -> bool:

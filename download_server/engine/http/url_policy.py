@@ -11,11 +11,11 @@ import unicodedata
 from collections.abc import Awaitable, Callable
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from download_server.domain.urls import ALLOWED_SCHEMES, MAX_URL_LENGTH, UrlRefused
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
-MAX_URL_LENGTH = 2048
-ALLOWED_SCHEMES = frozenset({"http", "https"})
 RESOLVE_TIMEOUT_SECONDS = 10.0
 
 # Explicit tables rather than ipaddress's is_global alone: its notion of "global" differs between Python
@@ -67,14 +67,6 @@ _HEX_PART = re.compile(r"0x[0-9a-f]*")
 # where a per-character generator cost ~10% of the event loop's time on a fast HLS download.
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _DEC_PART = re.compile(r"[0-9]+")
-
-
-class UrlRefused(Exception):
-    """A URL the server will not fetch; the message names the reason and is safe to show the caller."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def is_public_ip(ip: IPAddress) -> bool:
@@ -176,6 +168,22 @@ def _valid_host_name(name: str) -> bool:
 
 def check_url_syntax(url: str) -> SplitResult:
     """Check scheme, length, host and userinfo without any I/O; return the split URL."""
+    _check_text(url)
+    parts, port = _split(url)
+    if parts.scheme not in ALLOWED_SCHEMES:
+        raise UrlRefused("the URL scheme must be http or https")
+    if "@" in parts.netloc:
+        raise UrlRefused("the URL must not carry credentials (user@host)")
+    if not parts.hostname:
+        raise UrlRefused("the URL has no host")
+    if port == 0:
+        raise UrlRefused("the URL port must be between 1 and 65535")
+    _check_host_name(normalize_host(parts.hostname))
+    return parts
+
+
+def _check_text(url: str) -> None:
+    """Refuse what is wrong with the URL as a string, before any parser reads it its own way."""
     if not url:
         raise UrlRefused("the URL is empty")
     if len(url) > MAX_URL_LENGTH:
@@ -185,25 +193,23 @@ def check_url_syntax(url: str) -> SplitResult:
     if "\\" in url:
         # Browsers and some clients read a backslash as a slash, others as part of the host: ambiguous.
         raise UrlRefused("the URL contains a backslash")
+
+
+def _split(url: str) -> tuple[SplitResult, int | None]:
+    """The split URL and its port; urlsplit reads the port lazily, so a bad one is only found here."""
     try:
         parts = urlsplit(url)
-        port = parts.port
+        return parts, parts.port
     except ValueError:
         raise UrlRefused("the URL is malformed (bad brackets or port)") from None
-    if parts.scheme not in ALLOWED_SCHEMES:
-        raise UrlRefused("the URL scheme must be http or https")
-    if "@" in parts.netloc:
-        raise UrlRefused("the URL must not carry credentials (user@host)")
-    if not parts.hostname:
-        raise UrlRefused("the URL has no host")
-    if port == 0:
-        raise UrlRefused("the URL port must be between 1 and 65535")
-    host = normalize_host(parts.hostname)
+
+
+def _check_host_name(host: str) -> None:
+    """A normalized host must be an address literal or a well-formed name other than localhost."""
     if host == "localhost" or host.endswith(".localhost"):
         raise UrlRefused("the URL host must not be localhost")
     if parse_host_literal(host) is None and not _valid_host_name(host):
         raise UrlRefused("the URL host is not a valid host name")
-    return parts
 
 
 async def _getaddrinfo(host: str, port: int) -> list[str]:

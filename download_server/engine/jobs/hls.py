@@ -8,12 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
-from download_server.engine import hls_playlist, playlist
-from download_server.engine.crypto import Aes128CbcDecryptor
-from download_server.engine.errors import ErrorType, FetchError
-from download_server.engine.files import FileSink, Transform
-from download_server.engine.hls_playlist import MediaPlaylist, RemoteSegment
-from download_server.engine.run import WHOLE, RunContext
+from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.files.sinks import FileSink, Transform
+from download_server.engine.jobs import hls_playlist
+from download_server.engine.jobs import local_playlist as playlist
+from download_server.engine.jobs.crypto import Aes128CbcDecryptor
+from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
+from download_server.engine.jobs.ledger import WHOLE, RunLedger
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +30,13 @@ class HlsJob:
         self._locks: dict[str, asyncio.Lock] = {}
         self.variant_note = ""
 
-    def final_path(self, ctx: RunContext, segment: Segment) -> Path:
-        return ctx.services.storage.segment_path(ctx.task.id, segment.index, playlist.segment_extension(segment))
+    def final_path(self, ctx: RunLedger, segment: Segment) -> Path:
+        return ctx.parts.storage.segment_path(ctx.task.id, segment.index, playlist.segment_extension(segment))
 
-    def leftovers(self, ctx: RunContext) -> list[Path]:
-        return [ctx.services.storage.hls_dir(ctx.task.id)]
+    def leftovers(self, ctx: RunLedger) -> list[Path]:
+        return [ctx.parts.storage.hls_dir(ctx.task.id)]
 
-    async def run(self, ctx: RunContext) -> None:
+    async def run(self, ctx: RunLedger) -> None:
         source: MediaPlaylist | None = None
         if ctx.replan:
             try:
@@ -49,18 +50,29 @@ class HlsJob:
                     "playlist refresh failed, resuming the stored plan: %s", exc.message, extra={"task_id": ctx.task.id}
                 )
             else:
-                await ctx.resolve(WHOLE, 0)
-                await self._merge(ctx, source)
-                if not ctx.segments:
-                    error = FetchError(ErrorType.PLAYLIST, "the playlist lists no segments")
-                    await ctx.record_failure(WHOLE, ctx.task.resource_url, error)
+                if not await self._adopt_plan(ctx, source):
                     return
+        await self._fetch_segments(ctx, source)
+
+    async def _adopt_plan(self, ctx: RunLedger, source: MediaPlaylist) -> bool:
+        """Store the fresh playlist's segments; False (the failure recorded) when there is nothing to fetch."""
+        await ctx.resolve(WHOLE, 0)
+        await self._merge(ctx, source)
+        if not ctx.segments:
+            error = FetchError(ErrorType.PLAYLIST, "the playlist lists no segments")
+            await ctx.record_failure(WHOLE, ctx.task.resource_url, error)
+            return False
+        return True
+
+    async def _fetch_segments(self, ctx: RunLedger, source: MediaPlaylist | None) -> None:
+        """Fetch the pending segments with a pool of workers, following `source` meanwhile if it is live."""
         queue: asyncio.Queue[Segment | None] = asyncio.Queue()
         for segment in ctx.pending():
             queue.put_nowait(segment)
         live = source is not None and not source.endlist
-        workers = ctx.services.settings.segment_concurrency
+        workers = ctx.parts.settings.segment_concurrency
         if not live:
+            # A finished list: no segment will be added, so idle workers would only wait for their None.
             workers = min(workers, queue.qsize())
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
@@ -70,8 +82,8 @@ class HlsJob:
             for _ in range(workers):
                 queue.put_nowait(None)
 
-    async def result(self, ctx: RunContext, *, ended: bool) -> Video | None:
-        storage, task = ctx.services.storage, ctx.task
+    async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
+        storage, task = ctx.parts.storage, ctx.task
         segments = ctx.ordered()
         done = [s for s in segments if s.status is SegmentStatus.DONE]
         if not done:
@@ -93,8 +105,8 @@ class HlsJob:
         )
 
     # Planning
-    async def _load(self, ctx: RunContext, url: str) -> MediaPlaylist:
-        fetcher = ctx.services.fetcher
+    async def _load(self, ctx: RunLedger, url: str) -> MediaPlaylist:
+        fetcher = ctx.parts.fetcher
         got = await fetcher.fetch_bytes(url, max_bytes=fetcher.settings.playlist_max_bytes)
         text = hls_playlist.decode(got.body)
         # Parsing a long playlist takes seconds of pure Python: in a thread, the event loop keeps serving.
@@ -107,7 +119,7 @@ class HlsJob:
             text = hls_playlist.decode(got.body)
         return await asyncio.to_thread(hls_playlist.parse_media, text, got.final_url)
 
-    async def _merge(self, ctx: RunContext, source: MediaPlaylist) -> list[Segment]:
+    async def _merge(self, ctx: RunLedger, source: MediaPlaylist) -> list[Segment]:
         """Add the playlist's segments not stored yet; index = media sequence - base, base anchored on a
         segment both know. Without common ground (we fell behind a live window) a gap of one is left."""
         if not source.segments:
@@ -125,9 +137,9 @@ class HlsJob:
         await ctx.add_segments(new)
         return new
 
-    async def _follow(self, ctx: RunContext, source: MediaPlaylist, queue: asyncio.Queue[Segment | None]) -> None:
+    async def _follow(self, ctx: RunLedger, source: MediaPlaylist, queue: asyncio.Queue[Segment | None]) -> None:
         """Poll a live playlist every target duration until ENDLIST (or the run is stopped)."""
-        settings = ctx.services.settings
+        settings = ctx.parts.settings
         idle = 0
         while not source.endlist:
             interval = settings.live_poll_interval or max(1.0, source.target_duration)
@@ -146,12 +158,12 @@ class HlsJob:
                 return
 
     # Fetching
-    async def _worker(self, ctx: RunContext, queue: asyncio.Queue[Segment | None]) -> None:
+    async def _worker(self, ctx: RunLedger, queue: asyncio.Queue[Segment | None]) -> None:
         while (segment := await queue.get()) is not None:
             await self._fetch(ctx, segment)
 
-    async def _fetch(self, ctx: RunContext, segment: Segment) -> None:
-        fetcher = ctx.services.fetcher
+    async def _fetch(self, ctx: RunLedger, segment: Segment) -> None:
+        fetcher = ctx.parts.fetcher
         try:
             transform = None
             if segment.key_uri and segment.key_iv:
@@ -162,7 +174,7 @@ class HlsJob:
                 self.final_path(ctx, segment),
                 transform=transform,
                 on_write=ctx.tracker.received,
-                writer=ctx.services.writer,
+                writer=ctx.parts.writer,
             )
             byterange = None
             if segment.byterange_length is not None:
@@ -175,10 +187,10 @@ class HlsJob:
             return
         await ctx.segment_done(segment, size=sink.size, sha256=sink.sha256, attempts=got.attempts)
 
-    async def _key(self, ctx: RunContext, uri: str) -> bytes:
+    async def _key(self, ctx: RunLedger, uri: str) -> bytes:
         async with self._locks.setdefault("key " + uri, asyncio.Lock()):
             if uri not in self._keys:
-                fetcher = ctx.services.fetcher
+                fetcher = ctx.parts.fetcher
                 try:
                     got = await fetcher.fetch_bytes(uri, max_bytes=fetcher.settings.key_max_bytes)
                     if len(got.body) != 16:
@@ -191,19 +203,19 @@ class HlsJob:
             raise _derived(key, "the decryption key")
         return key
 
-    async def _init(self, ctx: RunContext, init_uri: str) -> None:
+    async def _init(self, ctx: RunLedger, init_uri: str) -> None:
         async with self._locks.setdefault("init " + init_uri, asyncio.Lock()):
             if init_uri not in self._inits:
                 ordinal = playlist.init_ordinals(ctx.segments.values())[init_uri]
-                path = ctx.services.storage.init_path(ctx.task.id, ordinal)
+                path = ctx.parts.storage.init_path(ctx.task.id, ordinal)
                 self._inits[init_uri] = None
                 if not await asyncio.to_thread(path.is_file):
                     url, byterange = hls_playlist.split_init_uri(init_uri)
-                    fetcher = ctx.services.fetcher
+                    fetcher = ctx.parts.fetcher
                     try:
                         await fetcher.download(
                             url,
-                            FileSink(path, writer=ctx.services.writer),
+                            FileSink(path, writer=ctx.parts.writer),
                             byterange=byterange,
                             max_bytes=fetcher.settings.init_max_bytes,
                         )

@@ -8,8 +8,8 @@ from urllib.parse import urljoin
 
 import m3u8
 
-from download_server.engine.crypto import iv_for_sequence, parse_iv
-from download_server.engine.errors import ErrorType, FetchError
+from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.jobs.crypto import iv_for_sequence, parse_iv
 
 # EXT-X-MAP may carry a BYTERANGE. The Segment row has room for the init URI only, so the range rides in a
 # URL fragment: fragments never reach the origin, and the row stays self-contained for resume and retry.

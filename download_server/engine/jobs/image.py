@@ -8,10 +8,10 @@ from pathlib import Path
 import aiohttp
 
 from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
-from download_server.engine.errors import ErrorType, FetchError
-from download_server.engine.files import FileSink
-from download_server.engine.mp4 import single_segment
-from download_server.engine.run import RunContext
+from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.files.sinks import FileSink
+from download_server.engine.jobs.ledger import RunLedger
+from download_server.engine.jobs.mp4 import single_segment
 
 # Raster formats only: SVG is a document that can carry scripts, not a picture to store and serve.
 IMAGE_TYPES = {
@@ -28,20 +28,20 @@ IMAGE_TYPES = {
 class ImageJob:
     whole_file = True
 
-    def final_path(self, ctx: RunContext, segment: Segment) -> Path | None:
-        # Blocking glob: only called from RunContext's reconcile thread and after a run.
-        return ctx.services.storage.find_image(ctx.task)
+    def final_path(self, ctx: RunLedger, segment: Segment) -> Path | None:
+        # Blocking glob: only called from RunLedger's reconcile thread and after a run.
+        return ctx.parts.storage.find_image(ctx.task)
 
-    def leftovers(self, ctx: RunContext) -> list[Path]:
-        storage = ctx.services.storage
+    def leftovers(self, ctx: RunLedger) -> list[Path]:
+        storage = ctx.parts.storage
         found = storage.find_image(ctx.task)
         return [storage.image_temp_path(ctx.task), *([found] if found else [])]
 
-    async def run(self, ctx: RunContext) -> None:
+    async def run(self, ctx: RunLedger) -> None:
         segment = await single_segment(ctx)
         if segment.status is not SegmentStatus.PENDING:
             return
-        task, storage, fetcher = ctx.task, ctx.services.storage, ctx.services.fetcher
+        task, storage, fetcher = ctx.task, ctx.parts.storage, ctx.parts.fetcher
 
         def check(resp: aiohttp.ClientResponse) -> None:
             content_type = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -59,7 +59,7 @@ class ImageJob:
             storage.image_path(task, "img"),
             temp=storage.image_temp_path(task),
             on_write=ctx.tracker.received,
-            writer=ctx.services.writer,
+            writer=ctx.parts.writer,
         )
         try:
             got = await fetcher.download(segment.uri, sink, check=check, max_bytes=fetcher.settings.image_max_bytes)
@@ -69,7 +69,7 @@ class ImageJob:
         task.bytes_total = sink.size
         await ctx.segment_done(segment, size=sink.size, sha256=sink.sha256, attempts=got.attempts)
 
-    async def result(self, ctx: RunContext, *, ended: bool) -> Video | None:
+    async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         segment = ctx.segments.get(0)
         if segment is None or segment.status is not SegmentStatus.DONE:
             return None

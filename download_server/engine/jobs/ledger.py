@@ -1,4 +1,4 @@
-"""RunContext: one run of one task (its segments, open failures, counters) and the bookkeeping all jobs share."""
+"""RunLedger: one run of one task (its segments, open failures, counters) and the bookkeeping all jobs share."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from download_server.adapters.storage import Storage
 from download_server.domain.models import (
     Failure,
     FailureStatus,
@@ -23,13 +22,14 @@ from download_server.domain.models import (
     utcnow,
 )
 from download_server.domain.ports import TaskStore
-from download_server.engine.disk import DiskWriter
-from download_server.engine.errors import FetchError
-from download_server.engine.fetch import Fetcher
-from download_server.engine.files import sha256_of
+from download_server.engine.failures import FetchError
+from download_server.engine.files.disk import DiskWriter
+from download_server.engine.files.layout import Storage
+from download_server.engine.files.sinks import sha256_of
+from download_server.engine.http.fetch import Fetcher
 from download_server.engine.metrics import EngineMetrics, NoMetrics
+from download_server.engine.progress.tracker import ProgressTracker
 from download_server.engine.settings import EngineSettings
-from download_server.engine.tracker import ProgressTracker
 
 log = logging.getLogger(__name__)
 WHOLE = -1  # the segment_index of a failure that concerns the whole resource (or an HLS playlist)
@@ -41,25 +41,25 @@ class Job(Protocol):
 
     whole_file: bool  # one segment row (index 0) for the whole resource; failures use index -1
 
-    def final_path(self, ctx: RunContext, segment: Segment) -> Path | None:
+    def final_path(self, ctx: RunLedger, segment: Segment) -> Path | None:
         """Where the segment's finished file is (None: not known yet)."""
         ...
 
-    def leftovers(self, ctx: RunContext) -> list[Path]:
+    def leftovers(self, ctx: RunLedger) -> list[Path]:
         """Files or folders a fresh plan must not inherit (left by an earlier plan of this task)."""
         ...
 
-    async def run(self, ctx: RunContext) -> None:
+    async def run(self, ctx: RunLedger) -> None:
         """Fetch every PENDING segment (planning first when ctx.replan); record failures, never raise them."""
         ...
 
-    async def result(self, ctx: RunContext, *, ended: bool) -> Video | None:
+    async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         """Write what the run produced (the local playlist) and describe it; None when nothing usable exists."""
         ...
 
 
 @dataclass(frozen=True)
-class Services:
+class EngineParts:
     store: TaskStore
     storage: Storage
     fetcher: Fetcher
@@ -69,13 +69,13 @@ class Services:
     writer: DiskWriter = field(default_factory=DiskWriter)
 
 
-class RunContext:
+class RunLedger:
     def __init__(
-        self, task: Task, services: Services, tracker: ProgressTracker, job: Job, targets: frozenset[int] | None
+        self, task: Task, parts: EngineParts, tracker: ProgressTracker, job: Job, targets: frozenset[int] | None
     ) -> None:
         self.task = task
-        self.services = services
-        self.store = services.store
+        self.parts = parts
+        self.store = parts.store
         self.tracker = tracker
         self.job = job
         self.targets = targets
@@ -172,7 +172,7 @@ class RunContext:
         segment.attempts += attempts
         task.recompute_progress()
         self.tracker.touched(segment)
-        self.services.metrics.segment_finished("done")
+        self.parts.metrics.segment_finished("done")
         await self.resolve(self.failure_index(segment), attempts)
 
     async def segment_failed(self, segment: Segment, error: FetchError) -> None:
@@ -181,7 +181,7 @@ class RunContext:
         segment.status = SegmentStatus.FAILED
         segment.attempts += error.attempts
         self.tracker.touched(segment)
-        self.services.metrics.segment_finished("failed")
+        self.parts.metrics.segment_finished("failed")
         await self.record_failure(self.failure_index(segment), segment.uri, error)
 
     async def record_failure(self, index: int, url: str, error: FetchError) -> None:
@@ -208,7 +208,7 @@ class RunContext:
             attempts=error.attempts,
         )
         self.open_failures[index] = await self.store.add_failure(failure)
-        self.services.metrics.failure_recorded(error.error_type.value)
+        self.parts.metrics.failure_recorded(error.error_type.value)
         _log_failure(logging.WARNING, "failure recorded", self.task.id, where, url, error)
 
     async def resolve(self, index: int, attempts: int) -> None:

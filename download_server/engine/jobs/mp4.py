@@ -9,11 +9,11 @@ from typing import BinaryIO
 
 import aiohttp
 
-from download_server.adapters.storage import temp_path
 from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
-from download_server.engine.errors import ErrorType, FetchError
-from download_server.engine.files import FileSink
-from download_server.engine.run import RunContext
+from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.files.layout import temp_path
+from download_server.engine.files.sinks import FileSink
+from download_server.engine.jobs.ledger import RunLedger
 
 # An origin answering a video URL with these is showing an error or login page, not the file.
 _NOT_VIDEO = frozenset({"text/html", "text/plain", "application/json", "application/xml", "text/xml"})
@@ -22,18 +22,18 @@ _NOT_VIDEO = frozenset({"text/html", "text/plain", "application/json", "applicat
 class Mp4Job:
     whole_file = True
 
-    def final_path(self, ctx: RunContext, segment: Segment) -> Path:
-        return ctx.services.storage.mp4_path(ctx.task)
+    def final_path(self, ctx: RunLedger, segment: Segment) -> Path:
+        return ctx.parts.storage.mp4_path(ctx.task)
 
-    def leftovers(self, ctx: RunContext) -> list[Path]:
-        final = ctx.services.storage.mp4_path(ctx.task)
+    def leftovers(self, ctx: RunLedger) -> list[Path]:
+        final = ctx.parts.storage.mp4_path(ctx.task)
         return [final, temp_path(final)]
 
-    async def run(self, ctx: RunContext) -> None:
+    async def run(self, ctx: RunLedger) -> None:
         segment = await single_segment(ctx)
         if segment.status is not SegmentStatus.PENDING:
             return
-        task, fetcher = ctx.task, ctx.services.fetcher
+        task, fetcher = ctx.task, ctx.parts.fetcher
 
         def on_write(nbytes: int) -> None:
             ctx.tracker.received(nbytes)
@@ -49,7 +49,7 @@ class Mp4Job:
             if total is not None:
                 task.bytes_total = sink.expected_size = total
 
-        sink = FileSink(self.final_path(ctx, segment), resumable=True, on_write=on_write, writer=ctx.services.writer)
+        sink = FileSink(self.final_path(ctx, segment), resumable=True, on_write=on_write, writer=ctx.parts.writer)
         # A .part left by a pause or a crash counts as downloaded: only the rest is requested.
         task.bytes_downloaded = await asyncio.to_thread(sink.held)
         try:
@@ -60,7 +60,7 @@ class Mp4Job:
         task.bytes_total = sink.size
         await ctx.segment_done(segment, size=sink.size, sha256=sink.sha256, attempts=got.attempts)
 
-    async def result(self, ctx: RunContext, *, ended: bool) -> Video | None:
+    async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         segment = ctx.segments.get(0)
         if segment is None or segment.status is not SegmentStatus.DONE:
             return None
@@ -78,7 +78,7 @@ class Mp4Job:
         )
 
 
-async def single_segment(ctx: RunContext) -> Segment:
+async def single_segment(ctx: RunLedger) -> Segment:
     """The one segment row (index 0) of a whole-file resource, created on the first run."""
     segment = ctx.segments.get(0)
     if segment is None:

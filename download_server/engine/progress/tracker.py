@@ -13,7 +13,7 @@ from collections.abc import Callable
 from download_server.domain.models import Segment, Task, TaskEvent
 from download_server.domain.ports import TaskStore
 from download_server.engine.metrics import EngineMetrics, NoMetrics
-from download_server.engine.progress import ProgressBroker
+from download_server.engine.progress.events import TaskEvents
 
 log = logging.getLogger(__name__)
 SPEED_WINDOW_SECONDS = 5.0
@@ -30,7 +30,7 @@ class ProgressTracker:
     def __init__(
         self,
         task: Task,
-        broker: ProgressBroker,
+        events: TaskEvents,
         store: TaskStore,
         *,
         interval: float,
@@ -41,7 +41,7 @@ class ProgressTracker:
     ) -> None:
         self.task = task
         self.message = ""
-        self._broker = broker
+        self._events = events
         self._store = store
         self._interval = interval
         self._heartbeat = heartbeat
@@ -87,12 +87,11 @@ class ProgressTracker:
 
     def event(self, message: str | None = None) -> TaskEvent:
         speed = self._speed()
-        return TaskEvent.of(
-            self.task, speed=speed, eta=self._eta(speed), message=self.message if message is None else message
-        )
+        text = self.message if message is None else message
+        return self._events.build(self.task, text, speed=speed, eta=self._eta(speed))
 
     def publish(self, message: str | None = None) -> None:
-        self._broker.publish(self.event(message))
+        self._events.publish(self.event(message))
         self._last_event = self._clock()
         self._changed = False
 

@@ -1,22 +1,22 @@
-"""Runner: drives one run of one task from load to its end state, and stops it cleanly when asked."""
+"""TaskRun: one run of one task, read top to bottom: load, fetch (the job), end state, stop when asked."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from enum import StrEnum
 
-from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus, utcnow
+from download_server.domain.lifecycle import Action
+from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus
 from download_server.domain.ports import TaskStore
-from download_server.engine.errors import ErrorType, FetchError
-from download_server.engine.hls import HlsJob
-from download_server.engine.image import ImageJob
-from download_server.engine.mp4 import Mp4Job
-from download_server.engine.progress import ProgressBroker
-from download_server.engine.run import WHOLE, Job, RunContext, Services
-from download_server.engine.tracker import ProgressTracker
+from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.jobs.hls import HlsJob
+from download_server.engine.jobs.image import ImageJob
+from download_server.engine.jobs.ledger import WHOLE, EngineParts, Job, RunLedger
+from download_server.engine.jobs.mp4 import Mp4Job
+from download_server.engine.progress.events import TaskEvents
+from download_server.engine.progress.tracker import ProgressTracker
 from mediadl_common.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -38,12 +38,15 @@ ENGINE_FIELDS = (
 )
 
 
-class Stop(StrEnum):
-    PAUSE = "pause"
-    CANCEL = "cancel"
-    DELETE = "delete"  # the rows are going: persist nothing
+class Halt(StrEnum):
+    """Why a run stops without any action on the task itself."""
+
     SHUTDOWN = "shutdown"  # the replica stops: leave the task PROCESSING for the next claim
     LOST = "lost"  # the lease went to another replica (or could not be renewed): persist nothing
+
+
+# A run stops for a command (Action.PAUSE, CANCEL, or DELETE: the rows are going, persist nothing) or a Halt.
+StopReason = Action | Halt
 
 
 def make_job(resource_type: ResourceType) -> Job:
@@ -66,23 +69,23 @@ async def save_state(store: TaskStore, task: Task) -> None:
     await store.save_task(fresh)
 
 
-class Runner:
+class TaskRun:
     def __init__(
-        self, task: Task, targets: frozenset[int] | None, services: Services, broker: ProgressBroker, note: str
+        self, task: Task, targets: frozenset[int] | None, parts: EngineParts, events: TaskEvents, note: str
     ) -> None:
         self.task = task
         self.targets = targets
-        self.services = services
-        self.broker = broker
+        self.parts = parts
+        self.events = events
         self.note = note
-        self.stop_reason: Stop | None = None
+        self.stop_reason: StopReason | None = None
         self.done = asyncio.Event()
         # The event of the state the run ended in, for the scheduler to publish once the task's lease is
         # released: whoever sees it may act on the task at once, on any replica.
         self.final: TaskEvent | None = None
         self._inner: asyncio.Task[None] | None = None
 
-    def stop(self, reason: Stop) -> None:
+    def stop(self, reason: StopReason) -> None:
         """Ask the run to stop; await `done` to know it has (its end state is then persisted)."""
         if self.stop_reason is None:
             self.stop_reason = reason
@@ -90,18 +93,18 @@ class Runner:
             self._inner.cancel()
 
     async def execute(self) -> None:
-        settings = self.services.settings
+        settings = self.parts.settings
         tracker = ProgressTracker(
             self.task,
-            self.broker,
-            self.services.store,
+            self.events,
+            self.parts.store,
             interval=settings.event_interval,
             heartbeat=settings.heartbeat,
             flush_interval=settings.flush_interval,
-            metrics=self.services.metrics,
+            metrics=self.parts.metrics,
         )
         job = make_job(self.task.resource_type)
-        ctx = RunContext(self.task, self.services, tracker, job, self.targets)
+        ctx = RunLedger(self.task, self.parts, tracker, job, self.targets)
         tracker.message = self.note
         try:
             tracker.publish()
@@ -124,36 +127,35 @@ class Runner:
         finally:
             self.done.set()
 
-    async def _record_crash(self, ctx: RunContext, exc: BaseException | None) -> None:
+    async def _record_crash(self, ctx: RunLedger, exc: BaseException | None) -> None:
         log.error("download job crashed", exc_info=exc, extra={"task_id": self.task.id})
         error = FetchError(ErrorType.INTERNAL, f"internal error ({type(exc).__name__}); see the server log")
         await ctx.record_failure(WHOLE, self.task.resource_url, error)
 
-    async def _finish(self, ctx: RunContext, job: Job, tracker: ProgressTracker, crashed: bool) -> None:
-        task, store = self.task, self.services.store
+    async def _finish(self, ctx: RunLedger, job: Job, tracker: ProgressTracker, crashed: bool) -> None:
+        task, store = self.task, self.parts.store
         reason = self.stop_reason
-        if reason is Stop.LOST:
-            return  # the task is another replica's now: not one more write
+        if reason is Halt.LOST or reason is Action.DELETE:
+            return  # the task is another replica's now, or its rows are going: not one more write
         await ctx.release_retries()
-        if reason is Stop.DELETE:
-            return
         await tracker.flush()
-        if reason is Stop.SHUTDOWN:
+        if reason is Halt.SHUTDOWN:
             return
         message = tracker.message
-        if reason is Stop.PAUSE:
-            task.status, task.update_time = TaskStatus.PAUSED, utcnow()
+        if reason is Action.PAUSE:
+            task.apply(Action.PAUSE)
             message = "paused; finished segments are kept"
-        elif reason is Stop.CANCEL:
-            task.status = TaskStatus.CANCELLED
-            task.update_time = task.complete_time = utcnow()
+        elif reason is Action.CANCEL:
+            task.apply(Action.CANCEL)
             message = "cancelled"
         else:
             status = TaskStatus.FAILED if crashed else ctx.outcome()
             video = None
             if status is not TaskStatus.FAILED:
                 video = await job.result(ctx, ended=True)
-            task.finish(status, last_error="" if status is TaskStatus.COMPLETED else task.last_error)
+            if status is TaskStatus.COMPLETED:
+                task.last_error = ""
+            task.apply(Action.FINISH, outcome=status)
             # Keep what the job said along the way (the chosen variant, why a live recording ended); drop
             # only the run's start note, which would be stale now.
             message = _end_message(task, "" if tracker.message == self.note else tracker.message)
@@ -162,14 +164,7 @@ class Runner:
                 await store.save_video(video)
         await save_state(store, task)
         self.final = tracker.event(message)
-        self.services.metrics.run_ended(task.status.value)
-
-    async def cancel_now(self) -> None:
-        """Emergency stop (the event loop is closing): cancel without persisting an end state."""
-        if self._inner is not None:
-            self._inner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._inner
+        self.parts.metrics.run_ended(task.status.value)
 
 
 def _end_message(task: Task, detail: str) -> str:
@@ -181,7 +176,3 @@ def _end_message(task: Task, detail: str) -> str:
     else:
         outcome = f"failed: {task.last_error}" if task.last_error else "failed"
     return f"{outcome}; {detail}" if detail else outcome
-
-
-def queued_event(task: Task, position: int, waiting: int, slots: int) -> TaskEvent:
-    return TaskEvent.of(task, message=f"queued: position {position} of {waiting}, waiting for one of {slots} slots")

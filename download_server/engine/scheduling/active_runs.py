@@ -1,4 +1,4 @@
-"""Runs: what this replica downloads. It claims runnable tasks while it has free slots (polling, and when
+"""ActiveRuns: what this replica downloads. It claims runnable tasks while it has free slots (polling, and when
 nudged), keeps their leases alive, stops a run when another replica leaves a command for it or its lease is
 lost, publishes each run's end event once the lease is released, and hands every run back on drain."""
 
@@ -13,10 +13,13 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from download_server.engine.claims import Claim, Leases, ReplicaSettings
-from download_server.engine.notify import Relay, RelayedBroker
-from download_server.engine.run import Services
-from download_server.engine.runner import Runner, Stop, queued_event
+from download_server.domain.leases import Claim
+from download_server.domain.lifecycle import Action
+from download_server.domain.ports import Leases, Relay
+from download_server.engine.jobs.ledger import EngineParts
+from download_server.engine.progress.events import TaskEvents
+from download_server.engine.run.task_run import Halt, TaskRun
+from download_server.engine.scheduling.replica import ReplicaSettings
 
 log = logging.getLogger(__name__)
 # Queue positions are re-published for this many waiting tasks when the line moves (each is an event).
@@ -27,20 +30,23 @@ QUEUE_EVENTS = 50
 class Slot:
     """One run of this replica: its runner, its lease, and when that lease lapses unless renewed."""
 
-    runner: Runner
+    runner: TaskRun
     token: str
     lapses: float  # time.monotonic() deadline
     finished: asyncio.Event = field(default_factory=asyncio.Event)  # the run ended and its lease is released
+    # Held on after the run: this replica deletes the task next (the row goes with the lease), and nobody
+    # may claim it in between.
+    keep_lease: bool = False
 
 
-class Runs:
+class ActiveRuns:
     def __init__(
-        self, services: Services, broker: RelayedBroker, leases: Leases, relay: Relay, replica: ReplicaSettings
+        self, parts: EngineParts, events: TaskEvents, leases: Leases, relay: Relay, replica: ReplicaSettings
     ) -> None:
-        self.services = services
-        self.broker = broker
+        self.parts = parts
+        self.events = events
         self.replica = replica
-        self.slots = services.settings.max_active_tasks
+        self.slots = parts.settings.max_active_tasks
         self.queued = 0  # tasks waiting for a slot on any replica, as of the last look at the queue
         self.closing = False
         # One claim (or take) at a time; a command for a task waits for a launch in flight.
@@ -66,16 +72,17 @@ class Runs:
         self._wake.set()
 
     def launch(self, claim: Claim, note: str, lapses: float) -> Slot:
-        runner = Runner(claim.task, claim.targets, self.services, self.broker, note)
+        runner = TaskRun(claim.task, claim.targets, self.parts, self.events, note)
         if claim.command is not None:  # asked while nobody held the task: the run only records it
-            runner.stop(Stop(claim.command.value))
+            runner.stop(claim.command)
         slot = Slot(runner, claim.token, lapses)
         self._active[claim.task.id] = slot
         self.spawn(self._drive(slot), f"run-{claim.task.id}")
         self.start_loops()
         return slot
 
-    async def halt(self, slot: Slot, stop: Stop) -> None:
+    async def halt(self, slot: Slot, stop: Action, *, keep_lease: bool = False) -> None:
+        slot.keep_lease = keep_lease
         slot.runner.stop(stop)
         await slot.finished.wait()
 
@@ -102,7 +109,7 @@ class Runs:
         queue = await self._leases.queue(QUEUE_EVENTS)
         self.queued = queue.total
         for position, task in enumerate(queue.head, start=1):
-            self.broker.publish(queued_event(task, position, queue.total, self.slots))
+            self.events.queued(task, position, queue.total, self.slots)
 
     def command_arrived(self, task_id: str) -> None:
         """A replica left a command for a task (its NOTIFY): act if the task is, or is about to be, ours."""
@@ -116,9 +123,9 @@ class Runs:
             return
         answer = await self._leases.renew({task_id: slot.token}, self.replica.lease_seconds)
         if task_id not in answer:
-            slot.runner.stop(Stop.LOST)
+            slot.runner.stop(Halt.LOST)
         elif (command := answer[task_id]) is not None:
-            slot.runner.stop(Stop(command.value))
+            slot.runner.stop(command)
 
     async def drain(self) -> int:
         self.closing = True
@@ -128,7 +135,7 @@ class Runs:
         self._loops.clear()
         slots = list(self._active.values())
         for slot in slots:
-            slot.runner.stop(Stop.SHUTDOWN)
+            slot.runner.stop(Halt.SHUTDOWN)
         await asyncio.gather(*(slot.finished.wait() for slot in slots))
         if slots:
             self._relay.work_available()
@@ -161,12 +168,13 @@ class Runs:
             if self._active.get(task_id) is slot:
                 del self._active[task_id]
             try:
-                await self._leases.release(task_id, slot.token)
+                if not slot.keep_lease:
+                    await self._leases.release(task_id, slot.token)
             except Exception:
                 log.warning("could not release a lease; it lapses by itself", exc_info=True, extra={"task_id": task_id})
             finally:
                 if slot.runner.final is not None:
-                    self.broker.publish(slot.runner.final)
+                    self.events.publish(slot.runner.final)
                 slot.finished.set()
             self.nudge()
 
@@ -213,11 +221,11 @@ class Runs:
                     continue  # ended meanwhile
                 if task_id not in answer:
                     log.warning("lost the lease of a running task: stopping it", extra={"task_id": task_id})
-                    slot.runner.stop(Stop.LOST)
+                    slot.runner.stop(Halt.LOST)
                     continue
                 slot.lapses = asked + seconds
                 if (command := answer[task_id]) is not None:  # its NOTIFY was missed: act on it now
-                    slot.runner.stop(Stop(command.value))
+                    slot.runner.stop(command)
 
     def _fence(self, now: float) -> None:
         """Stop the runs whose lease may lapse before it can be renewed: another replica may claim them then,
@@ -226,7 +234,7 @@ class Runs:
         for task_id, slot in list(self._active.items()):
             if now > slot.lapses - margin:
                 log.warning("lease about to lapse unrenewed: stopping the run", extra={"task_id": task_id})
-                slot.runner.stop(Stop.LOST)
+                slot.runner.stop(Halt.LOST)
 
 
 def _note(claim: Claim) -> str:

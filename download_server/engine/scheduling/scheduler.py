@@ -1,8 +1,8 @@
-"""Scheduler: this replica's share of the downloads, on a database that other replicas may share.
+"""ReplicaScheduler: this replica's share of the downloads, on a database that other replicas may share.
 
-Actions (start, pause, ...) change the task under its row lock (engine/claims.py decides what). Starting
+Actions (start, pause, ...) change the task under its row lock (domain/leases.py decides what). Starting
 runs the task here when a slot is free and nothing else waits, else queues it for whichever replica frees a
-slot first (engine/runs.py claims, keeps leases alive and applies commands). Pausing, cancelling or deleting
+slot first (active_runs.py claims, keeps leases alive and applies commands). Pausing, cancelling or deleting
 a task another replica runs leaves a command for that replica and waits until it has acted. Streams only
 subscribe to the broker: closing one never touches a download.
 """
@@ -14,30 +14,30 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import replace
 
 from aiohttp.abc import AbstractResolver
 
-from download_server.adapters.storage import Storage
-from download_server.domain.models import Failure, Task, TaskEvent, TaskStatus, require_transition
-from download_server.domain.ports import TaskStore
-from download_server.engine import claims
-from download_server.engine.claims import Claim, Decision, Leases, LeaseState, Outcome, ReplicaSettings
-from download_server.engine.fetch import Fetcher
-from download_server.engine.guard import PolicyGuard, UrlGuard
-from download_server.engine.memory_leases import MemoryLeases
+from download_server.domain import leases as decisions
+from download_server.domain.errors import task_missing
+from download_server.domain.leases import Claim, Decision, LeaseState, Outcome
+from download_server.domain.lifecycle import Action
+from download_server.domain.models import Failure, Task, TaskEvent, TaskStatus
+from download_server.domain.ports import DeletedTask, Leases, Relay, TaskStore
+from download_server.engine.files.layout import Storage
+from download_server.engine.http.fetch import Fetcher
+from download_server.engine.http.guard import PolicyGuard, UrlGuard
+from download_server.engine.http.url_policy import Resolver
+from download_server.engine.jobs.ledger import OPEN, EngineParts
 from download_server.engine.metrics import EngineMetrics, NoMetrics
-from download_server.engine.notify import LocalRelay, Relay, RelayedBroker
-from download_server.engine.progress import watch_task, watch_user
-from download_server.engine.run import OPEN, Services
-from download_server.engine.runner import Stop, queued_event
-from download_server.engine.runs import Runs
+from download_server.engine.progress.broker import watch_task, watch_user
+from download_server.engine.progress.events import TaskEvents
+from download_server.engine.progress.relay import LocalRelay, RelayedBroker
+from download_server.engine.scheduling.active_runs import ActiveRuns
+from download_server.engine.scheduling.replica import ReplicaSettings, default_replica_id
 from download_server.engine.settings import EngineSettings
-from download_server.engine.url_policy import Resolver
 from mediadl_common.errors import FailedPrecondition, Unavailable
 
 log = logging.getLogger(__name__)
-_DONE = {"pause": "paused", "cancel": "cancelled"}
 # While another replica stops a task, how often the state is read again between its events.
 OWNER_POLL_SECONDS = 0.2
 
@@ -50,15 +50,15 @@ def create_scheduler(
     resolver: AbstractResolver | None = None,
     guard: UrlGuard | None = None,
     metrics: EngineMetrics | None = None,
-    leases: Leases | None = None,
+    leases: Leases,
     relay: Relay | None = None,
     replica: ReplicaSettings | None = None,
-) -> Scheduler:
+) -> ReplicaScheduler:
     """The engine as the composition root wires it: one fetcher (one aiohttp session), one broker.
 
     `resolve` is url_policy's name lookup for the policy check and `resolver` aiohttp's for connections
     (both default to the system resolver; tests inject fixed answers). `guard` replaces the policy guard
-    built from those (tests only). `leases` and `relay` default to one process on its own (in memory).
+    built from those (tests only). `relay` defaults to one process on its own.
     Call `await scheduler.recover()` once the server is up and `await scheduler.close()` at shutdown.
     """
     guard = guard or PolicyGuard(allow_private=settings.allow_private_networks, resolve=resolve)
@@ -66,28 +66,25 @@ def create_scheduler(
     fetcher = Fetcher(
         settings.fetch, guard, resolver=resolver, on_retry=lambda e: metrics.fetch_retried(e.error_type.value)
     )
-    services = Services(store, Storage(settings.storage_dir), fetcher, settings, metrics)
+    parts = EngineParts(store, Storage(settings.storage_dir), fetcher, settings, metrics)
     relay = relay or LocalRelay()
-    return Scheduler(
-        services,
-        RelayedBroker(relay),
-        leases or MemoryLeases(store),
-        relay,
-        replica or ReplicaSettings(claims.default_replica_id()),
+    return ReplicaScheduler(
+        parts, RelayedBroker(relay), leases, relay, replica or ReplicaSettings(default_replica_id())
     )
 
 
-class Scheduler:
+class ReplicaScheduler:
     def __init__(
-        self, services: Services, broker: RelayedBroker, leases: Leases, relay: Relay, replica: ReplicaSettings
+        self, parts: EngineParts, broker: RelayedBroker, leases: Leases, relay: Relay, replica: ReplicaSettings
     ) -> None:
-        self.services = services
+        self.parts = parts
         self.broker = broker
+        self.events = TaskEvents(broker)
         self.replica = replica
-        self._store = services.store
+        self._store = parts.store
         self._leases = leases
         self._relay = relay
-        self._runs = Runs(services, broker, leases, relay, replica)
+        self._runs = ActiveRuns(parts, self.events, leases, relay, replica)
         self._locks: dict[str, _Held] = {}
         relay.bind(broker, self._runs.nudge, self._runs.command_arrived)
 
@@ -99,40 +96,42 @@ class Scheduler:
     async def start(self, task_id: str) -> None:
         """PENDING or CANCELLED -> running here if a slot is free and nothing waits, else queued for any replica.
         Running or queued already: nothing to do (the caller attaches)."""
-        await self._enqueue(task_id, claims.start, None, "started")
+        await self._enqueue(task_id, decisions.start, None, "started")
 
     async def resume(self, task_id: str) -> None:
-        await self._enqueue(task_id, claims.resume, None, "resumed; finished segments are not fetched again")
+        await self._enqueue(task_id, decisions.resume, None, "resumed; finished segments are not fetched again")
 
     async def retry(self, task_id: str) -> None:
         """FAILED or PARTIAL_COMPLETED: fetch again exactly what the open failure records name."""
         targets = frozenset(f.segment_index for f in await self._store.task_failures(task_id, OPEN))
         await self._enqueue(
-            task_id, lambda take: claims.retry(targets, take), targets, f"retrying {len(targets)} failed part(s)"
+            task_id, lambda take: decisions.retry(targets, take), targets, f"retrying {len(targets)} failed part(s)"
         )
 
     async def pause(self, task_id: str) -> None:
-        await self._stop(task_id, Stop.PAUSE, "pause", TaskStatus.PAUSED)
+        await self._stop(task_id, Action.PAUSE)
 
     async def cancel(self, task_id: str) -> None:
-        await self._stop(task_id, Stop.CANCEL, "cancel", TaskStatus.CANCELLED)
+        await self._stop(task_id, Action.CANCEL)
 
-    async def delete(self, task_id: str) -> None:
-        """Make sure nothing runs the task, here or on another replica, and nobody claims it (its rows are going)."""
+    async def delete(self, task_id: str, user_id: str) -> DeletedTask:
+        """Stop the task's run (here, or another replica's), then remove its rows in one transaction."""
         deadline = self._owner_deadline()
         while True:
             async with self._lock(task_id):
-                decision = await self._leases.act(task_id, claims.delete)
                 slot = self._runs.get(task_id)
                 if slot is not None:
-                    await self._runs.halt(slot, Stop.DELETE)
-                    self._announce_deleted(slot.runner.task)
-                    return
-            if decision.outcome is Outcome.DONE:
-                if decision.was_active:
-                    self._announce_deleted(decision.task)
-                    await self._runs.publish_queue()
-                return
+                    if slot.runner.task.user_id != user_id:
+                        raise task_missing(task_id)  # before anything is stopped
+                    # The run keeps its lease until the rows are gone, so no replica claims the task meanwhile.
+                    await self._runs.halt(slot, Action.DELETE, keep_lease=True)
+                decision, deleted = await self._leases.remove(task_id, user_id, decisions.delete(self.replica_id))
+            if deleted is not None:
+                if slot is not None or decision.was_active:
+                    self.events.deleted(decision.task)
+                if slot is None and decision.was_active:
+                    await self._runs.publish_queue()  # a queued task left the line
+                return deleted
             await self._await_owner(task_id, decision, deadline)
 
     async def retry_failure(self, failure_id: str) -> Failure:
@@ -144,7 +143,7 @@ class Scheduler:
                 raise FailedPrecondition(f"the failure is {failure.status.value}: only open failures can be retried")
             if self._runs.closing:
                 raise FailedPrecondition("the server is shutting down", reason="SHUTTING_DOWN")
-            decide = claims.retry_one(self.replica_id, self.replica.lease_seconds, failure.segment_index)
+            decide = decisions.retry_one(self.replica_id, self.replica.lease_seconds, failure.segment_index)
             lapses = time.monotonic() + self.replica.lease_seconds
             decision = await self._leases.act(failure.task_id, decide)
             assert decision.token is not None
@@ -175,7 +174,7 @@ class Scheduler:
     async def close(self) -> None:
         """Drain, then close the HTTP session."""
         await self._runs.close()
-        await self.services.fetcher.close()
+        await self.parts.fetcher.close()
 
     # Queries for the API layer
     def is_active(self, task_id: str) -> bool:
@@ -201,7 +200,7 @@ class Scheduler:
     async def _enqueue(
         self,
         task_id: str,
-        decide: Callable[[claims.Take | None], claims.Decide],
+        decide: Callable[[decisions.Take | None], decisions.Decide],
         targets: frozenset[int] | None,
         note: str,
     ) -> None:
@@ -210,7 +209,7 @@ class Scheduler:
             take = None
             # Run it here at once if that keeps the line's order: a free slot, and nothing else waiting.
             if self._runs.free() > 0 and not await self._leases.runnable():
-                take = claims.Take(self.replica_id, self.replica.lease_seconds)
+                take = decisions.Take(self.replica_id, self.replica.lease_seconds)
             lapses = time.monotonic() + self.replica.lease_seconds
             decision = await self._leases.act(task_id, decide(take))
             if decision.outcome is Outcome.CLAIMED:
@@ -227,22 +226,23 @@ class Scheduler:
         place = await self._leases.position(task_id)
         if place is not None:  # else another replica has claimed it already
             position, self._runs.queued = place
-            self.broker.publish(queued_event(replace(decision.task), position, place[1], self._runs.slots))
+            self.events.queued(decision.task, position, place[1], self._runs.slots)
 
-    async def _stop(self, task_id: str, stop: Stop, action: str, target: TaskStatus) -> None:
+    async def _stop(self, task_id: str, action: Action) -> None:
+        target = action.target()
         deadline = self._owner_deadline()
         while True:
             async with self._lock(task_id):
                 slot = self._runs.get(task_id)
                 if slot is not None:
-                    require_transition(action, slot.runner.task.status)
-                    await self._runs.halt(slot, stop)
+                    action.check(slot.runner.task.status)
+                    await self._runs.halt(slot, action)
                     if slot.runner.task.status is not target:  # it finished on its own first
-                        require_transition(action, slot.runner.task.status)
+                        action.check(slot.runner.task.status)
                     return
-                decision = await self._leases.act(task_id, claims.stop(action, target))
+                decision = await self._leases.act(task_id, decisions.stop(action))
             if decision.outcome is Outcome.DONE:
-                self.broker.publish(TaskEvent.of(decision.task, message=_DONE[action]))
+                self.events.stopped(decision.task, action)
                 if decision.was_active:
                     await self._runs.publish_queue()
                 return
@@ -272,10 +272,6 @@ class Scheduler:
     def _owner_deadline(self) -> float:
         # An owner acts within a second; one that died loses its lease within lease_seconds.
         return time.monotonic() + 2 * self.replica.lease_seconds + self.replica.claim_interval + 5.0
-
-    def _announce_deleted(self, task: Task) -> None:
-        # CANCELLED ends every stream watching it.
-        self.broker.publish(TaskEvent.of(replace(task, status=TaskStatus.CANCELLED), message="deleted"))
 
     @asynccontextmanager
     async def _lock(self, task_id: str) -> AsyncIterator[None]:

@@ -11,13 +11,15 @@ from typing import Any
 
 import pytest
 
-from download_server.adapters.storage import Storage
 from download_server.domain.models import ResourceType, Task, TaskEvent
-from download_server.engine.fetch import Fetcher, FetchSettings
-from download_server.engine.guard import PolicyGuard
-from download_server.engine.scheduler import create_scheduler
+from download_server.engine.files.layout import Storage
+from download_server.engine.http.fetch import Fetcher
+from download_server.engine.http.fetch_settings import FetchSettings
+from download_server.engine.http.guard import PolicyGuard
+from download_server.engine.scheduling.scheduler import create_scheduler
 from download_server.engine.settings import EngineSettings
 from tests.download.engine.fakes import FakeTaskStore
+from tests.download.engine.memory_leases import MemoryLeases
 from tests.support.origin import Origin
 
 # Real timeouts and backoff, only shorter: a test that waits on a retry waits milliseconds.
@@ -63,7 +65,9 @@ class Harness:
         self.origin = origin
         self.storage = storage
         self.store = store or FakeTaskStore()
-        self.scheduler = create_scheduler(self.store, replace(settings, storage_dir=storage.root))
+        self.scheduler = create_scheduler(
+            self.store, replace(settings, storage_dir=storage.root), leases=MemoryLeases(self.store)
+        )
         self.broker = self.scheduler.broker
         self.last_events: list[TaskEvent] = []
 

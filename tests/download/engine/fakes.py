@@ -57,9 +57,14 @@ class FakeTaskStore:
                 raise AlreadyExists(f"segment {segment.index} of task {task_id} exists already")
             rows[segment.index] = copy.deepcopy(segment)
 
-    async def delete_segments(self, task_id: str) -> None:
-        self._count("delete_segments")
+    def remove_task(self, task_id: str) -> Video | None:
+        """What a deletion does in one transaction: the task and everything that hangs off it (MemoryLeases)."""
+        self._count("remove_task")
+        self.tasks.pop(task_id)
         self.segments.pop(task_id, None)
+        for failure_id in [f.id for f in self.failures.values() if f.task_id == task_id]:
+            del self.failures[failure_id]
+        return self.videos.pop(task_id, None)
 
     async def save_progress(self, task: Task, segments: Sequence[Segment]) -> None:
         self._count("save_progress")

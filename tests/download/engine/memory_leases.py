@@ -1,5 +1,7 @@
-"""MemoryLeases: the Leases port for a TaskStore without SQL (one process): a lock and a dict stand in for row
-locks and lease columns. The scheduler runs the same code over it as over adapters.leases.SqlLeases."""
+"""MemoryLeases: the Leases port for the engine tests' FakeTaskStore (one process, no SQL).
+
+A lock and a dict stand in for row locks and lease columns; the scheduler runs the same decisions
+(domain/leases.py) over it as over adapters.leases.SqlLeases."""
 
 from __future__ import annotations
 
@@ -9,11 +11,24 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from download_server.domain.leases import (
+    Claim,
+    Decision,
+    Lease,
+    LeaseState,
+    Outcome,
+    Queue,
+    claim,
+    claim_order,
+    queued,
+    runnable,
+)
+from download_server.domain.lifecycle import Action
 from download_server.domain.models import Task, TaskStatus, utcnow
-from download_server.domain.ports import TaskStore
-from download_server.engine.claims import Claim, Command, Lease, LeaseState, Queue, claim_order, queued, runnable
-from download_server.engine.runner import save_state
+from download_server.domain.ports import DeletedTask
+from download_server.engine.run.task_run import save_state
 from mediadl_common.errors import NotFound
+from tests.download.engine.fakes import FakeTaskStore
 
 T = TypeVar("T")
 
@@ -21,7 +36,7 @@ T = TypeVar("T")
 class MemoryLeases:
     shared = False
 
-    def __init__(self, store: TaskStore, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, store: FakeTaskStore, clock: Callable[[], datetime] = utcnow) -> None:
         self._store = store
         self._clock = clock
         self._leases: dict[str, Lease] = {}
@@ -38,26 +53,38 @@ class MemoryLeases:
             self._leases[task_id] = lease
             return result
 
+    async def remove(
+        self, task_id: str, user_id: str, decide: Callable[[Task, Lease, datetime], Decision]
+    ) -> tuple[Decision, DeletedTask | None]:
+        async with self._turn:
+            task = await self._store.get_task(task_id, user_id)
+            lease = dataclasses.replace(self._leases.get(task_id) or Lease())
+            decision = decide(task, lease, self._clock())
+            self._leases[task_id] = lease
+            if decision.outcome is not Outcome.REMOVE:
+                return decision, None
+            del self._leases[task_id]
+            return decision, DeletedTask(decision.task, self._store.remove_task(task_id))
+
     async def claim(self, owner: str, limit: int, seconds: float, exclude: Collection[str]) -> list[Claim]:
         async with self._turn:
             now = self._clock()
             tasks = await self._store.tasks_with_status([TaskStatus.PROCESSING, TaskStatus.PENDING])
             found = [t for t in tasks if t.id not in exclude and runnable(t, self._leases.get(t.id), now)]
-            claims = []
+            found_claims: list[Claim] = []
             for task in sorted(found, key=claim_order)[:limit]:
                 lease = self._leases.setdefault(task.id, Lease())
                 previous, lapsed, resumed = lease.owner, lease.token is not None, task.status is TaskStatus.PROCESSING
-                lease.grant(owner, now, seconds)
-                task.status, task.queued_time, task.update_time = TaskStatus.PROCESSING, None, now
+                claim(task, lease, now, owner, seconds)
                 await save_state(self._store, task)
                 assert lease.token is not None
-                claims.append(Claim(task, lease.token, lease.targets, lease.command, resumed, previous, lapsed))
-            return claims
+                found_claims.append(Claim(task, lease.token, lease.targets, lease.command, resumed, previous, lapsed))
+            return found_claims
 
-    async def renew(self, held: Mapping[str, str], seconds: float) -> dict[str, Command | None]:
+    async def renew(self, held: Mapping[str, str], seconds: float) -> dict[str, Action | None]:
         async with self._turn:
             now = self._clock()
-            answer: dict[str, Command | None] = {}
+            answer: dict[str, Action | None] = {}
             for task_id, token in held.items():
                 lease = self._leases.get(task_id)
                 if lease is not None and lease.token == token:
@@ -112,5 +139,5 @@ class MemoryLeases:
 
     async def _waiting(self) -> list[Task]:
         tasks = await self._store.tasks_with_status([TaskStatus.PENDING])
-        deleting = {i for i, lease in self._leases.items() if lease.command is Command.DELETE}
+        deleting = {i for i, lease in self._leases.items() if lease.command is Action.DELETE}
         return sorted((t for t in tasks if queued(t) and t.id not in deleting), key=claim_order)

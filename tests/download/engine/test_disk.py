@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from download_server.engine.disk import DiskWriter
-from download_server.engine.files import FileSink
+from download_server.engine.files.disk import DiskWriter
+from download_server.engine.files.sinks import FileSink
 
 
 async def test_results_and_exceptions_reach_the_awaiting_coroutine() -> None:

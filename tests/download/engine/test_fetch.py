@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from download_server.engine.errors import ErrorType, FetchError
-from download_server.engine.fetch import Fetcher, FetchSettings
-from download_server.engine.files import FileSink
-from download_server.engine.guard import PolicyGuard
+from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.files.sinks import FileSink
+from download_server.engine.http.fetch import Fetcher
+from download_server.engine.http.fetch_settings import FetchSettings
+from download_server.engine.http.guard import PolicyGuard
 from tests.download.engine.conftest import FAST
 from tests.support.dns import StaticResolver, static_resolve
 from tests.support.origin import Origin

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from download_server.domain.models import FailureStatus, SegmentStatus, TaskStatus, VideoFormat
-from download_server.engine.crypto import iv_for_sequence
+from download_server.engine.jobs.crypto import iv_for_sequence
 from tests.download.engine.conftest import Harness
 from tests.support.media import decoded_video_frames, encrypt, sha256
 

@@ -7,9 +7,10 @@ import os
 import pytest
 
 from download_server.domain.models import Segment, SegmentStatus
-from download_server.engine import hls_playlist, playlist
-from download_server.engine.crypto import Aes128CbcDecryptor, iv_for_sequence
-from download_server.engine.errors import ErrorType, FetchError
+from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.jobs import hls_playlist
+from download_server.engine.jobs import local_playlist as playlist
+from download_server.engine.jobs.crypto import Aes128CbcDecryptor, iv_for_sequence
 from tests.support.media import encrypt
 
 BASE = "https://cdn.example/live/stream/index.m3u8"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from download_server.adapters.storage import Storage, standard_file_name, temp_path
 from download_server.domain.models import ResourceType, Segment, TaskStatus, VideoFormat
+from download_server.engine.files.layout import Storage, standard_file_name, temp_path
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.support.media import decoded_video_frames, sha256
 from tests.support.origin import Origin

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from download_server.adapters.storage import Storage
 from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus
-from download_server.engine.progress import MAX_PENDING_PER_TASK, ProgressBroker, watch_task, watch_user
+from download_server.engine.files.layout import Storage
+from download_server.engine.progress.broker import MAX_PENDING_PER_TASK, ProgressBroker, watch_task, watch_user
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.support.origin import Origin
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from download_server.adapters.storage import Storage
 from download_server.domain.models import FailureStatus, ResourceType, SegmentStatus, TaskStatus
+from download_server.engine.files.layout import Storage
 from mediadl_common.errors import FailedPrecondition
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.support.media import decoded_video_frames, sha256
@@ -112,7 +112,7 @@ async def test_delete_while_running_stops_the_download_and_ends_watchers(harness
     await harness.start_until(task, lambda e: e.segments_done == 3)
     watcher = harness.events(task.id)
     await anext(watcher)
-    await harness.scheduler.delete(task.id)
+    await harness.scheduler.delete(task.id, task.user_id)
     assert [e.message async for e in watcher] == ["deleted"]
     assert not harness.scheduler.is_active(task.id)
     for gate in gates:

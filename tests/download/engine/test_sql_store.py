@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from download_server.adapters.storage import Storage
-from download_server.adapters.store import SqlTaskStore
 from download_server.domain.models import FailureStatus, SegmentStatus, TaskStatus
+from download_server.engine.files.layout import Storage
 from download_server.migrations import SCRIPT_LOCATION
 from mediadl_common.db import Database, run_migrations
 from tests.download.engine.conftest import ENGINE, Harness
+from tests.download.helpers import sql_store
 from tests.support.media import sha256
 from tests.support.origin import Origin
 
@@ -22,7 +22,7 @@ async def sql_harness(database_url: str, origin: Origin, storage: Storage) -> As
     database = Database(database_url, pool_size=4)
     await database.run(run_migrations, database_url, SCRIPT_LOCATION)
     # The harness is typed for the fake; these tests use only the TaskStore port, which both implement.
-    harness = Harness(origin, storage, ENGINE, store=SqlTaskStore(database))  # type: ignore[arg-type]
+    harness = Harness(origin, storage, ENGINE, store=sql_store(database))  # type: ignore[arg-type]
     yield harness
     await harness.scheduler.close()
     database.close()

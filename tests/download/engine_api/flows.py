@@ -11,10 +11,10 @@ from typing import Any
 
 import grpc
 
-from download_server.adapters.storage import Storage
 from download_server.bootstrap import engine_settings
 from download_server.config import DownloadSettings
-from download_server.engine.fetch import FetchSettings
+from download_server.engine.files.layout import Storage
+from download_server.engine.http.fetch_settings import FetchSettings
 from download_server.engine.settings import EngineSettings
 from mediadl.download.v1 import download_pb2 as pb
 from tests.download.api import DownloadApi

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from download_server.engine.guard import PolicyGuard
+from download_server.engine.http.guard import PolicyGuard
 from mediadl.download.v1 import download_pb2 as pb
 from tests.download.api import download_settings, running_download_server
 from tests.download.engine_api.flows import Downloads, fast_engine, seg

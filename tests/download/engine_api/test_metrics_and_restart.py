@@ -10,12 +10,12 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from download_server.adapters.store import SqlTaskStore
 from download_server.engine.settings import EngineSettings
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl_common.db import Database
 from tests.download.engine_api.conftest import ServerFactory
 from tests.download.engine_api.flows import TS, first_events, seg, until
+from tests.download.helpers import sql_store
 from tests.support.net import free_port
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -96,7 +96,7 @@ async def test_a_restart_finishes_the_running_task_and_the_queued_one_in_order(
     # Stopped gracefully: what ran stays PROCESSING for recovery, what waited keeps its place in the line.
     database = Database(database_url, pool_size=1)
     try:
-        stored = [await SqlTaskStore(database).get_task(t.id) for t in (running, *waiting)]
+        stored = [await sql_store(database).get_task(t.id) for t in (running, *waiting)]
     finally:
         database.close()
     assert [t.status.value for t in stored] == ["PROCESSING", "PENDING", "PENDING"]

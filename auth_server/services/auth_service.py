@@ -1,0 +1,49 @@
+"""Every auth use case behind one object, as the servicer and the composition root hold them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from auth_server.domain.ports import BlockingRunner, PasswordHasher, TokenIssuer, TokenVerifier, UnitOfWork
+from auth_server.domain.tokens import Jwk, TokenLifetimes
+from auth_server.services.accounts import AccountService
+from auth_server.services.common import utc_now
+from auth_server.services.sessions import SessionService
+from auth_server.throttle import LoginThrottle
+
+
+class AuthService:
+    """`accounts` and `sessions` built over one set of ports, plus the public keys GetJwks publishes."""
+
+    def __init__(
+        self,
+        *,
+        runner: BlockingRunner,
+        uow: Callable[[], UnitOfWork],
+        hasher: PasswordHasher,
+        issuer: TokenIssuer,
+        verifier: TokenVerifier,
+        lifetimes: TokenLifetimes,
+        jwks: Sequence[Jwk] = (),
+        clock: Callable[[], datetime] = utc_now,
+        throttle: LoginThrottle | None = None,
+        hashing: BlockingRunner | None = None,
+    ) -> None:
+        self.accounts = AccountService(runner=runner, uow=uow, hasher=hasher, clock=clock, hashing=hashing)
+        self.sessions = SessionService(
+            runner=runner,
+            uow=uow,
+            hasher=hasher,
+            issuer=issuer,
+            verifier=verifier,
+            lifetimes=lifetimes,
+            clock=clock,
+            throttle=throttle,
+            hashing=hashing,
+        )
+        self._jwks = list(jwks)
+
+    def get_jwks(self) -> list[Jwk]:
+        """The public keys verifiers may trust (empty with HS*: that key is a shared secret)."""
+        return list(self._jwks)

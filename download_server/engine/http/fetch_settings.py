@@ -1,0 +1,34 @@
+"""FetchSettings: the HTTP client's timeouts, retry policy and body bounds in one typed object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Timeouts, retry policy and body bounds. Defaults suit production; tests shrink the waits."""
+
+    connect_timeout: float = 10.0
+    # Longest silence while reading headers or body; a stalled origin fails the attempt, which is retried.
+    read_timeout: float = 30.0
+    # Whole-request deadline for small bodies (playlists, keys, images); big files have only read_timeout.
+    small_total_timeout: float = 60.0
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+    backoff_max: float = 10.0
+    # Retry-After is honoured up to this many seconds, so one origin cannot park a job for an hour.
+    retry_after_max: float = 30.0
+    max_redirects: int = 10
+    connection_limit: int = 100
+    chunk_size: int = 256 * 1024
+    # Body bounds. A playlist of 8 MiB is ~100k segments; an AES-128 key is 16 bytes (64 leaves room for
+    # nothing but a mistake); images are rarely above a few MiB.
+    playlist_max_bytes: int = 8 * MiB
+    key_max_bytes: int = 64
+    init_max_bytes: int = 16 * MiB
+    image_max_bytes: int = 50 * MiB
+    segment_max_bytes: int = 1024 * MiB
+    user_agent: str = "mediadl/0.1"

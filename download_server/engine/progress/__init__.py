@@ -1,0 +1,1 @@
+"""Progress: the broker watchers read, the one place events are built, the tracker, the replica relay."""

@@ -1,0 +1,1 @@
+"""This replica's share of the downloads: actions, claims, leases kept alive, commands, drain."""
