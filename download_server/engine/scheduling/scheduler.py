@@ -118,7 +118,8 @@ class ReplicaScheduler:
         """Stop the task's run (here, or another replica's), then remove its rows in one transaction."""
         deadline = self._owner_deadline()
         while True:
-            async with self._lock(task_id):
+            # Claims wait meanwhile: a run launched here between the look and the removal would lose its rows.
+            async with self._lock(task_id), self._runs.claiming:
                 slot = self._runs.get(task_id)
                 if slot is not None:
                     if slot.runner.task.user_id != user_id:
