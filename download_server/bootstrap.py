@@ -125,6 +125,7 @@ def engine_settings(settings: DownloadSettings) -> EngineSettings:
         max_active_tasks=settings.max_active_tasks,
         segment_concurrency=settings.segment_concurrency,
         allow_private_networks=settings.allow_private_networks,
+        sweep_seconds=settings.guard.sweep_seconds,
     )
 
 

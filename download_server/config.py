@@ -16,6 +16,18 @@ _REPLICA_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass(frozen=True)
+class GuardSettings:
+    """The engine guard's block (issues 19 and 15), kept apart from the other settings."""
+
+    # The final sweep re-attempts retryable failures for at most this long before a run may end partial.
+    sweep_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Env) -> GuardSettings:
+        return cls(sweep_seconds=_finite(env, "DOWNLOAD_SWEEP_SECONDS", 60.0, minimum=0.0))
+
+
+@dataclass(frozen=True)
 class DownloadSettings:
     """Everything the composition root needs. Secrets (the JWT key, a database password) stay out of repr()."""
 
@@ -39,6 +51,8 @@ class DownloadSettings:
     replica_id: str | None = None
     lease_seconds: float = 15.0
     claim_interval_seconds: float = 2.0
+    # Retries, sweeps and limits that neither an origin nor a user can wedge (GuardSettings below).
+    guard: GuardSettings = field(default_factory=lambda: GuardSettings())
 
     @classmethod
     def from_env(cls, env: Env) -> DownloadSettings:
@@ -67,6 +81,7 @@ class DownloadSettings:
             replica_id=_replica_id(env),
             lease_seconds=_finite(env, "DOWNLOAD_LEASE_SECONDS", 15.0, minimum=1.0),
             claim_interval_seconds=_finite(env, "DOWNLOAD_CLAIM_INTERVAL_SECONDS", 2.0, minimum=0.1),
+            guard=GuardSettings.from_env(env),
         )
 
 

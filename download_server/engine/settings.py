@@ -24,3 +24,6 @@ class EngineSettings:
     live_poll_interval: float | None = None
     # A live playlist that stops changing for this many polls is taken as ended (a room that went quiet).
     live_max_idle_polls: int = 30
+    # The final sweep: segments that failed with a retryable error are tried again for at most this long
+    # after the rest of the run, before it may end PARTIAL_COMPLETED.
+    sweep_seconds: float = 60.0

@@ -87,3 +87,10 @@ def test_env_file_is_read(tmp_path: Path) -> None:
     env_file.write_text(f"JWT_SECRET_KEY={SECRET}\nSTORAGE_DIR=/from/file\nDOWNLOAD_MAX_ACTIVE_TASKS=7\n")
     s = DownloadSettings.from_env(Env.load(env_file, environ={"DOWNLOAD_MAX_ACTIVE_TASKS": "9"}))
     assert (s.storage_dir, s.max_active_tasks) == (Path("/from/file"), 9)
+
+
+def test_the_engine_guard_block() -> None:
+    assert settings().guard.sweep_seconds == 60.0
+    assert settings(DOWNLOAD_SWEEP_SECONDS="0").guard.sweep_seconds == 0.0
+    with pytest.raises(ConfigError, match="DOWNLOAD_SWEEP_SECONDS"):
+        settings(DOWNLOAD_SWEEP_SECONDS="-1")

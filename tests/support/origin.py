@@ -210,7 +210,8 @@ class Origin:
                     self._consecutive[path] += 1
                     kind = chaos.rng.choice(chaos.kinds)
                     if kind == "503":
-                        return Fault("status", status=503)
+                        # Retry-After: 0, as a CDN edge in trouble sends it: "try again, at once if you like".
+                        return Fault("status", status=503, retry_after="0")
                     return Fault(kind, delay=chaos.delay)
                 self._consecutive[path] = 0
         return None

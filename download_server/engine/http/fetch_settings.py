@@ -32,3 +32,11 @@ class FetchSettings:
     image_max_bytes: int = 50 * MiB
     segment_max_bytes: int = 1024 * MiB
     user_agent: str = "mediadl/0.1"
+    # Circuit breaker per origin host: this many failures in a row open it; a probe goes after the cooldown,
+    # which doubles with each failed probe up to the maximum.
+    circuit_failures: int = 10
+    circuit_cooldown: float = 1.0
+    circuit_cooldown_max: float = 30.0
+    # A run may retry `floor` times plus `ratio` times per successful request (see RunRetries).
+    retry_budget_floor: int = 20
+    retry_budget_ratio: float = 1.0

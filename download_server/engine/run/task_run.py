@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from enum import StrEnum
 
 from download_server.domain.lifecycle import Action
 from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus
 from download_server.domain.ports import TaskStore
 from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.http.budget import RUN_RETRIES, RunRetries
 from download_server.engine.jobs.hls import HlsJob
 from download_server.engine.jobs.image import ImageJob
 from download_server.engine.jobs.ledger import WHOLE, EngineParts, Job, RunLedger
 from download_server.engine.jobs.mp4 import Mp4Job
 from download_server.engine.progress.events import TaskEvents
 from download_server.engine.progress.tracker import ProgressTracker
+from download_server.engine.run.sweep import sweep
 from mediadl_common.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -112,7 +115,7 @@ class TaskRun:
             tracker.start()
             crashed = False
             if self.stop_reason is None:
-                self._inner = asyncio.create_task(job.run(ctx), name=f"job-{self.task.id}")
+                self._inner = asyncio.create_task(self._work(job, ctx), name=f"job-{self.task.id}")
                 await asyncio.wait([self._inner])
                 crashed = not self._inner.cancelled() and self._inner.exception() is not None
                 if crashed:
@@ -126,6 +129,14 @@ class TaskRun:
             await tracker.stop()
         finally:
             self.done.set()
+
+    async def _work(self, job: Job, ctx: RunLedger) -> None:
+        """The job, then the final sweep; every fetch of both draws on one retry budget (in this task's context)."""
+        fetch = self.parts.settings.fetch
+        budget = RunRetries(floor=fetch.retry_budget_floor, ratio=fetch.retry_budget_ratio, note=_noter(ctx))
+        RUN_RETRIES.set(budget)
+        await job.run(ctx)
+        await sweep(ctx, job, budget)
 
     async def _record_crash(self, ctx: RunLedger, exc: BaseException | None) -> None:
         log.error("download job crashed", exc_info=exc, extra={"task_id": self.task.id})
@@ -165,6 +176,13 @@ class TaskRun:
         await save_state(store, task)
         self.final = tracker.event(message)
         self.parts.metrics.run_ended(task.status.value)
+
+
+def _noter(ctx: RunLedger) -> Callable[[str], None]:
+    def note(message: str) -> None:
+        ctx.tracker.message = message
+
+    return note
 
 
 def _end_message(task: Task, detail: str) -> str:

@@ -94,7 +94,8 @@ async def test_mp4_that_never_arrives_whole_fails_with_one_record(harness: Harne
 
     assert done.status is TaskStatus.FAILED
     [failure] = await harness.store.task_failures(task.id)
-    assert (failure.segment_index, failure.error_type, failure.attempts) == (-1, "truncated", ENGINE.fetch.max_attempts)
+    assert (failure.segment_index, failure.error_type) == (-1, "truncated")
+    assert failure.attempts > ENGINE.fetch.max_attempts  # the final sweep tried again before giving up
     assert not harness.storage.mp4_path(task).exists()
     assert task.id not in harness.store.videos
 
