@@ -10,7 +10,7 @@ import aiohttp
 
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.http.budget import RUN_RETRIES, RunRetries
-from download_server.engine.http.circuit import Circuit, Circuits, CircuitState
+from download_server.engine.http.circuit import Circuit, CircuitRefusal, Circuits, CircuitState
 from download_server.engine.http.errors import classify_exception
 from download_server.engine.http.fetch_settings import FetchSettings
 
@@ -49,13 +49,16 @@ class Retrier:
         """(the first successful result, the number of attempts it took); the last FetchError otherwise."""
         budget = RUN_RETRIES.get()
         circuit = self.circuits.for_url(url)
+        sent = 0  # attempts that reached the origin: a request the open circuit held back is not one
         for number in range(1, self.settings.max_attempts + 1):
             try:
-                return await self._once(circuit, attempt, budget), number
+                return await self._once(circuit, attempt, budget), sent + 1
+            except CircuitRefusal as exc:
+                error: FetchError = exc
             except FetchError as exc:
-                error = exc
+                error, sent = exc, sent + 1
             if not self._may_retry(error, number, budget):
-                error.attempts = number
+                error.attempts = sent
                 raise error
             if self._on_retry is not None:
                 self._on_retry(error)

@@ -124,11 +124,29 @@ class TaskRun:
                     self.stop_reason = None  # it ended on its own before the stop took effect
             await tracker.stop()
             await self._finish(ctx, job, tracker, crashed)
-        except Exception:
-            log.exception("a download run failed while persisting its end state", extra={"task_id": self.task.id})
+        except Exception as exc:
             await tracker.stop()
+            await self._fail_safely(ctx, tracker, exc)
         finally:
             self.done.set()
+
+    async def _fail_safely(self, ctx: RunLedger, tracker: ProgressTracker, exc: Exception) -> None:
+        """An exception outside the job (loading, the end state): the run still ends FAILED, never runnable
+        again by itself, with the incident's reference in the failure record and in the logged stack."""
+        incident = uuid.uuid4().hex[:12]
+        log.error("download run failed [incident %s]", incident, exc_info=exc, extra={"task_id": self.task.id})
+        if self.stop_reason in (Halt.LOST, Action.DELETE, Halt.SHUTDOWN):
+            return  # another replica's task now, rows going, or handed back: nothing to write here
+        task = self.task
+        error = _internal(exc, incident)
+        try:
+            if task.status is TaskStatus.PROCESSING:
+                task.apply(Action.FINISH, outcome=TaskStatus.FAILED)
+            await ctx.record_failure(WHOLE, task.resource_url, error)
+            await save_state(self.parts.store, task)
+            self.final = tracker.event(f"failed: {error.message}")
+        except Exception:
+            log.exception("the failed run could not be persisted [incident %s]", incident, extra={"task_id": task.id})
 
     async def _work(self, job: Job, ctx: RunLedger) -> None:
         """The job, then the final sweep; every fetch of both draws on one retry budget (in this task's context)."""
@@ -139,9 +157,9 @@ class TaskRun:
         await sweep(ctx, job, budget)
 
     async def _record_crash(self, ctx: RunLedger, exc: BaseException | None) -> None:
-        log.error("download job crashed", exc_info=exc, extra={"task_id": self.task.id})
-        error = FetchError(ErrorType.INTERNAL, f"internal error ({type(exc).__name__}); see the server log")
-        await ctx.record_failure(WHOLE, self.task.resource_url, error)
+        incident = uuid.uuid4().hex[:12]
+        log.error("download job crashed [incident %s]", incident, exc_info=exc, extra={"task_id": self.task.id})
+        await ctx.record_failure(WHOLE, self.task.resource_url, _internal(exc, incident))
 
     async def _finish(self, ctx: RunLedger, job: Job, tracker: ProgressTracker, crashed: bool) -> None:
         task, store = self.task, self.parts.store
@@ -176,6 +194,14 @@ class TaskRun:
         await save_state(store, task)
         self.final = tracker.event(message)
         self.parts.metrics.run_ended(task.status.value)
+
+
+def _internal(exc: BaseException | None, incident: str) -> FetchError:
+    """The failure record of an unexpected exception: its cause, and the reference to find its stack in the log."""
+    cause = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown"
+    # The message may quote what an origin sent: no control character reaches a record or a database.
+    cause = "".join(ch if ch.isprintable() else "?" for ch in cause)
+    return FetchError(ErrorType.INTERNAL, f"internal error ({cause[:120]}) [incident {incident}]; see the server log")
 
 
 def _noter(ctx: RunLedger) -> Callable[[str], None]:

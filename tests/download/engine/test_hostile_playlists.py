@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -70,3 +71,26 @@ async def test_an_infinite_duration_fails_the_task_instead_of_wedging_it(harness
     assert (failure.segment_index, failure.error_type) == (-1, "bad_content")
     assert "EXTINF duration out of range: inf" in failure.error_message
     assert harness.origin.requests["inf/index.m3u8"] == 1  # not re-claimed
+
+
+async def test_an_exception_outside_the_job_fails_the_run_with_an_incident_reference(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not only the job: an exception while writing the end state left the task runnable, re-claimed at once."""
+
+    def broken(*_args: object, **_kwargs: object) -> str:
+        raise RuntimeError("the local playlist\x00 could not be written")
+
+    monkeypatch.setattr("download_server.engine.jobs.local_playlist.render", broken)
+    task = await harness.create("hls_ts/index.m3u8")
+    async with asyncio.timeout(30):  # a hang guard: before the fix the run was claimed again and again
+        done = await harness.run(task)
+
+    assert done.status is TaskStatus.FAILED
+    (failure,) = await harness.store.task_failures(task.id)
+    assert failure.error_type == "internal_error"
+    match = re.search(r"\[incident ([0-9a-f]{12})\]", failure.error_message)
+    assert match is not None and "RuntimeError: the local playlist? could not be written" in failure.error_message
+    assert any(match.group(1) in r.getMessage() and r.exc_info for r in caplog.records)
+    assert harness.origin.requests["hls_ts/index.m3u8"] == 1
+    assert done.last_error.endswith(failure.error_message)
