@@ -105,7 +105,7 @@ def build_servicer(
     return DownloadServicer(
         tasks=TaskService(transactions, scheduler, tokens, url_checker, files),
         failures=FailureService(transactions, scheduler, tokens),
-        videos=VideoService(transactions, tokens),
+        videos=VideoService(transactions, tokens, files),
     )
 
 

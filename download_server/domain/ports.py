@@ -98,6 +98,15 @@ class TaskFiles(Protocol):
 
     async def remove(self, task: Task, video: Video | None) -> None: ...
 
+    def owned(self, task: Task, file_path: str) -> str | None:
+        """Blocking (resolves symlinks). The path relative to the storage root if it is one of the task's own
+        files (inside its folder, or a file named for it), else None."""
+        ...
+
+    def relative(self, file_path: str) -> str:
+        """A stored path as responses show it: relative to the storage root, never absolute."""
+        ...
+
 
 class Leases(Protocol):
     """Lease persistence. Every method is one transaction; `act` holds the task's row lock while `decide` runs."""

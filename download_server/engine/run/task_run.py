@@ -190,6 +190,7 @@ class TaskRun:
             message = _end_message(task, "" if tracker.message == self.note else tracker.message)
             if video is not None:
                 video.id = str(uuid.uuid4())
+                video.file_path = self.parts.storage.relative(video.file_path)  # as API.md shows paths
                 await store.save_video(video)
         await save_state(store, task)
         self.final = tracker.event(message)

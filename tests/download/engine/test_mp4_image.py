@@ -30,7 +30,7 @@ async def test_mp4_is_streamed_to_its_standard_name(harness: Harness, manifest: 
     assert (done.bytes_downloaded, done.bytes_total) == (expected["size"], expected["size"])
     video = harness.store.videos[task.id]
     assert (video.format, video.file_path, video.file_size, video.sha256) == (
-        VideoFormat.MP4, str(path), expected["size"], expected["sha256"])  # fmt: skip
+        VideoFormat.MP4, str(path.relative_to(harness.storage.root)), expected["size"], expected["sha256"])  # fmt: skip
     assert video.duration_seconds == pytest.approx(6.0, abs=0.1)
     assert decoded_video_frames(path) == expected["video_frames"]
     assert not temp_path(path).exists()
@@ -121,7 +121,11 @@ async def test_images_are_saved_with_their_type(
     assert (sha256(saved), saved.stat().st_size) == (expected["sha256"], expected["size"])
     assert [p.name for p in saved.parent.iterdir()] == [saved.name]
     video = harness.store.videos[task.id]
-    assert (video.format, video.file_path, video.sha256) == (VideoFormat.IMAGE, str(saved), expected["sha256"])
+    assert (video.format, video.file_path, video.sha256) == (
+        VideoFormat.IMAGE,
+        str(saved.relative_to(harness.storage.root)),
+        expected["sha256"],
+    )
 
 
 async def test_an_image_url_serving_something_else_fails(harness: Harness) -> None:
