@@ -126,6 +126,7 @@ def engine_settings(settings: DownloadSettings) -> EngineSettings:
         segment_concurrency=settings.segment_concurrency,
         allow_private_networks=settings.allow_private_networks,
         sweep_seconds=settings.guard.sweep_seconds,
+        max_active_tasks_per_user=settings.guard.max_active_tasks_per_user,
     )
 
 

@@ -21,10 +21,15 @@ class GuardSettings:
 
     # The final sweep re-attempts retryable failures for at most this long before a run may end partial.
     sweep_seconds: float = 60.0
+    # Running tasks one user may have (0: no cap): a strict cap, across replicas; free slots go round-robin.
+    max_active_tasks_per_user: int = 2
 
     @classmethod
     def from_env(cls, env: Env) -> GuardSettings:
-        return cls(sweep_seconds=_finite(env, "DOWNLOAD_SWEEP_SECONDS", 60.0, minimum=0.0))
+        return cls(
+            sweep_seconds=_finite(env, "DOWNLOAD_SWEEP_SECONDS", 60.0, minimum=0.0),
+            max_active_tasks_per_user=env.integer("DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER", 2, minimum=0, maximum=1000),
+        )
 
 
 @dataclass(frozen=True)

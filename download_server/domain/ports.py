@@ -127,7 +127,12 @@ class Leases(Protocol):
         transaction and answers what they held."""
         ...
 
-    async def claim(self, owner: str, limit: int, seconds: float, exclude: Collection[str]) -> list[Claim]: ...
+    async def claim(
+        self, owner: str, limit: int, seconds: float, exclude: Collection[str], per_user: int = 0
+    ) -> list[Claim]:
+        """Claim up to `limit` runnable tasks, round-robin across users (domain.leases.fair_pick), no user past
+        `per_user` running tasks (0: no cap). Strict across replicas: claims and takes take turns."""
+        ...
 
     async def renew(self, held: Mapping[str, str], seconds: float) -> dict[str, Action | None]:
         """Extend the leases `held` (task id -> token); answer those still held, with any command left for them."""
@@ -139,7 +144,9 @@ class Leases(Protocol):
 
     async def inspect(self, task_id: str) -> LeaseState | None: ...
 
-    async def queue(self, limit: int) -> Queue: ...
+    async def queue(self, limit: int, per_user: int = 0) -> Queue:
+        """The first `limit` queued tasks, the total, and which of their users are at `per_user`."""
+        ...
 
     async def position(self, task_id: str) -> tuple[int, int] | None:
         """(1-based place, total) of a queued task; None if it is not queued."""

@@ -12,6 +12,8 @@ from download_server.engine.http.fetch_settings import FetchSettings
 class EngineSettings:
     storage_dir: Path = Path("storage")
     max_active_tasks: int = 4
+    # Running tasks one user may have (0: no cap); free slots go round-robin across users (domain.leases).
+    max_active_tasks_per_user: int = 0
     segment_concurrency: int = 8
     allow_private_networks: bool = False
     fetch: FetchSettings = field(default_factory=FetchSettings)

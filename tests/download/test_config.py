@@ -94,3 +94,10 @@ def test_the_engine_guard_block() -> None:
     assert settings(DOWNLOAD_SWEEP_SECONDS="0").guard.sweep_seconds == 0.0
     with pytest.raises(ConfigError, match="DOWNLOAD_SWEEP_SECONDS"):
         settings(DOWNLOAD_SWEEP_SECONDS="-1")
+
+
+def test_the_per_user_cap() -> None:
+    assert settings().guard.max_active_tasks_per_user == 2
+    assert settings(DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER="0").guard.max_active_tasks_per_user == 0
+    with pytest.raises(ConfigError, match="DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER"):
+        settings(DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER="-1")
