@@ -26,6 +26,7 @@ from download_server.domain.ports import Relay, Scheduler
 from download_server.domain.repositories import Transactions
 from download_server.engine.files.layout import Storage
 from download_server.engine.files.removal import StorageTaskFiles
+from download_server.engine.http.fetch_settings import FetchSettings
 from download_server.engine.http.guard import UrlGuard
 from download_server.engine.http.url_policy import Resolver, check_url
 from download_server.engine.progress.relay import LocalRelay
@@ -126,6 +127,7 @@ def engine_settings(settings: DownloadSettings) -> EngineSettings:
         segment_concurrency=settings.segment_concurrency,
         allow_private_networks=settings.allow_private_networks,
         sweep_seconds=settings.guard.sweep_seconds,
+        fetch=FetchSettings().bounded(settings.guard.max_file_bytes),
         max_active_tasks_per_user=settings.guard.max_active_tasks_per_user,
     )
 

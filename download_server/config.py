@@ -23,12 +23,15 @@ class GuardSettings:
     sweep_seconds: float = 60.0
     # Running tasks one user may have (0: no cap): a strict cap, across replicas; free slots go round-robin.
     max_active_tasks_per_user: int = 2
+    # Any one file, declared or streamed (DOWNLOAD_MAX_FILE_BYTES).
+    max_file_bytes: int = 20 * 1024**3
 
     @classmethod
     def from_env(cls, env: Env) -> GuardSettings:
         return cls(
             sweep_seconds=_finite(env, "DOWNLOAD_SWEEP_SECONDS", 60.0, minimum=0.0),
             max_active_tasks_per_user=env.integer("DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER", 2, minimum=0, maximum=1000),
+            max_file_bytes=env.integer("DOWNLOAD_MAX_FILE_BYTES", 20 * 1024**3, minimum=1, maximum=2**62),
         )
 
 

@@ -101,3 +101,10 @@ def test_the_per_user_cap() -> None:
     assert settings(DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER="0").guard.max_active_tasks_per_user == 0
     with pytest.raises(ConfigError, match="DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER"):
         settings(DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER="-1")
+
+
+def test_the_file_limit() -> None:
+    assert settings().guard.max_file_bytes == 20 * 1024**3
+    assert settings(DOWNLOAD_MAX_FILE_BYTES="1000").guard.max_file_bytes == 1000
+    with pytest.raises(ConfigError, match="DOWNLOAD_MAX_FILE_BYTES"):
+        settings(DOWNLOAD_MAX_FILE_BYTES="0")

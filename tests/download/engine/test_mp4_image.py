@@ -159,3 +159,23 @@ def test_standard_file_name_is_safe_and_stable() -> None:
 def test_storage_refuses_a_task_id_that_is_not_one(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         Storage(tmp_path).hls_dir("../../etc")
+
+
+async def test_an_mp4_over_the_file_limit_fails_at_once_with_one_record(
+    origin: Origin, storage: Storage, tmp_path: Path
+) -> None:
+    """Finding 3 of issue 15: MP4 size was unbounded. A declared size over DOWNLOAD_MAX_FILE_BYTES fails the
+    task at the first response, with no retry and no file left."""
+    settings = replace(ENGINE, fetch=ENGINE.fetch.bounded(10_000))
+    harness = Harness(origin, storage, settings)
+    try:
+        task = await harness.create(MP4, ResourceType.MP4)
+        done = await harness.run(task)
+        assert done.status is TaskStatus.FAILED
+        [failure] = await harness.store.task_failures(task.id)
+        assert (failure.error_type, failure.attempts) == ("too_large", 1)
+        assert "over the 10000 byte limit" in failure.error_message
+        assert origin.requests[MP4] == 1
+        assert not storage.mp4_path(task).exists()
+    finally:
+        await harness.scheduler.close()
