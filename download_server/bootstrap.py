@@ -6,6 +6,7 @@ Tests and `python -m download_server` call the same start_download_server(), so 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -127,7 +128,11 @@ def engine_settings(settings: DownloadSettings) -> EngineSettings:
         segment_concurrency=settings.segment_concurrency,
         allow_private_networks=settings.allow_private_networks,
         sweep_seconds=settings.guard.sweep_seconds,
-        fetch=FetchSettings().bounded(settings.guard.max_file_bytes),
+        fetch=dataclasses.replace(
+            FetchSettings().bounded(settings.guard.max_file_bytes),
+            min_rate_bytes=settings.guard.min_rate_bytes,
+            min_rate_window=settings.guard.min_rate_window_seconds,
+        ),
         max_active_tasks_per_user=settings.guard.max_active_tasks_per_user,
     )
 

@@ -25,6 +25,9 @@ class GuardSettings:
     max_active_tasks_per_user: int = 2
     # Any one file, declared or streamed (DOWNLOAD_MAX_FILE_BYTES).
     max_file_bytes: int = 20 * 1024**3
+    # A transfer slower than this many bytes a second over the window is aborted and retried like a timeout.
+    min_rate_bytes: float = 1024.0
+    min_rate_window_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Env) -> GuardSettings:
@@ -32,6 +35,8 @@ class GuardSettings:
             sweep_seconds=_finite(env, "DOWNLOAD_SWEEP_SECONDS", 60.0, minimum=0.0),
             max_active_tasks_per_user=env.integer("DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER", 2, minimum=0, maximum=1000),
             max_file_bytes=env.integer("DOWNLOAD_MAX_FILE_BYTES", 20 * 1024**3, minimum=1, maximum=2**62),
+            min_rate_bytes=_finite(env, "DOWNLOAD_MIN_RATE_BYTES_PER_SECOND", 1024.0, minimum=0.0),
+            min_rate_window_seconds=_finite(env, "DOWNLOAD_MIN_RATE_WINDOW_SECONDS", 30.0, minimum=1.0),
         )
 
 

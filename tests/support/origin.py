@@ -34,7 +34,7 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 @dataclass
 class Fault:
-    kind: str  # status | reset | truncate | stall | slow | ignore_range | redirect | gate | hold
+    kind: str  # status | reset | truncate | stall | slow | trickle | ignore_range | redirect | gate | hold
     times: int | None = 1  # None: until healed
     status: int = 503
     delay: float = 0.0
@@ -126,6 +126,10 @@ class Origin:
 
     def slow(self, path: str, *, delay: float, times: int | None = None) -> None:
         self.add(path, Fault("slow", times, delay=delay))
+
+    def trickle(self, path: str, *, delay: float, times: int | None = 1) -> None:
+        """Send the body one byte every `delay` seconds: never silent long enough for a read timeout."""
+        self.add(path, Fault("trickle", times, delay=delay))
 
     def ignore_range(self, path: str, *, times: int | None = None) -> None:
         self.add(path, Fault("ignore_range", times))
@@ -230,6 +234,8 @@ class Origin:
         elif fault.kind == "reset":
             _reset(request)
             raise asyncio.CancelledError  # nothing more to send on a dead connection
+        elif fault.kind == "trickle":
+            return await self._trickle(request, path, fault.delay)
         elif fault.kind == "hold":
             assert fault.gate is not None
             data = self._body(path)
@@ -252,6 +258,17 @@ class Origin:
             _reset(request)
             raise asyncio.CancelledError
         return None
+
+    async def _trickle(self, request: web.Request, path: str, delay: float) -> web.StreamResponse:
+        data = self._body(path)
+        response = web.StreamResponse(headers={"Content-Type": self._content_type(path)})
+        response.content_length = len(data)
+        await response.prepare(request)
+        for i in range(len(data)):
+            await response.write(data[i : i + 1])
+            await asyncio.sleep(delay)
+        await response.write_eof()
+        return response
 
     async def _serve(self, request: web.Request, path: str, *, honour_range: bool) -> web.StreamResponse:
         if path in self._sequences:

@@ -33,6 +33,9 @@ class FetchSettings:
     segment_max_bytes: int = 1024 * MiB
     # DOWNLOAD_MAX_FILE_BYTES: any one file (an MP4), declared or streamed; the bounds above never exceed it.
     max_file_bytes: int = 20 * 1024 * MiB
+    # A transfer slower than this over the window is aborted and retried like a timeout (0: no minimum).
+    min_rate_bytes: float = 1024.0
+    min_rate_window: float = 30.0
     user_agent: str = "mediadl/0.1"
     # Circuit breaker per origin host: this many failures in a row open it; a probe goes after the cooldown,
     # which doubles with each failed probe up to the maximum.

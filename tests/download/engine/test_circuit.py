@@ -1,8 +1,11 @@
-"""The circuit breaker per host and the run's retry budget, on a hand-driven clock."""
+"""The circuit breaker per host, the run's retry budget and the minimum transfer rate, on a hand-driven clock."""
 
 from __future__ import annotations
 
+import pytest
+
 from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.http.body import Pace
 from download_server.engine.http.budget import RunRetries
 from download_server.engine.http.circuit import Circuits, CircuitState, host_of
 
@@ -81,3 +84,17 @@ def test_no_retry_after_the_sweep_deadline() -> None:
     assert budget.take()
     clock.now += 1.0
     assert not budget.take()
+
+
+def test_a_transfer_slower_than_the_minimum_over_the_window_is_a_timeout() -> None:
+    clock = Clock()
+    pace = Pace(100.0, 10.0, clock)
+    clock.now += 5
+    pace.observe(10)  # within the first window: not judged yet
+    clock.now += 5
+    pace.observe(1500)  # 150 B/s over the window: fine, a new window starts
+    clock.now += 10
+    with pytest.raises(FetchError) as slow:
+        pace.observe(1600)  # 10 B/s
+    assert (slow.value.error_type, slow.value.retryable) == (ErrorType.TIMEOUT, True)
+    assert "slower than 100 B/s over 10s" in slow.value.message

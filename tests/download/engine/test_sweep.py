@@ -101,3 +101,21 @@ async def test_an_origin_down_for_everything_fails_early(origin: Origin, storage
         assert any("failing every request (circuit open" in e.message for e in harness.last_events)
     finally:
         await harness.scheduler.close()
+
+
+async def test_a_trickling_origin_is_aborted_and_retried_like_a_timeout(origin: Origin, storage: object) -> None:
+    """Finding 3 of issue 15: one byte every few seconds never tripped the read timeout and held a slot."""
+    fetch = replace(ENGINE.fetch, min_rate_bytes=200.0, min_rate_window=0.3)
+    harness = Harness(origin, storage, replace(ENGINE, fetch=fetch))  # type: ignore[arg-type]
+    try:
+        _stream(origin, "trickle", count=3)
+        origin.trickle("trickle/seg1.ts", delay=0.05)  # 20 B/s: never silent for the 2 s read timeout
+        task = await harness.create("trickle/index.m3u8")
+        async with asyncio.timeout(30):
+            done = await harness.run(task)
+        assert done.status is TaskStatus.COMPLETED
+        segments = await harness.store.list_segments(task.id)
+        assert [s.attempts for s in segments] == [1, 2, 1]
+        assert origin.requests["trickle/seg1.ts"] == 2
+    finally:
+        await harness.scheduler.close()
