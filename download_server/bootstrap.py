@@ -128,6 +128,7 @@ def engine_settings(settings: DownloadSettings) -> EngineSettings:
         segment_concurrency=settings.segment_concurrency,
         allow_private_networks=settings.allow_private_networks,
         sweep_seconds=settings.guard.sweep_seconds,
+        quarantine_after=settings.guard.quarantine_after,
         fetch=dataclasses.replace(
             FetchSettings().bounded(settings.guard.max_file_bytes),
             min_rate_bytes=settings.guard.min_rate_bytes,

@@ -28,6 +28,8 @@ class GuardSettings:
     # A transfer slower than this many bytes a second over the window is aborted and retried like a timeout.
     min_rate_bytes: float = 1024.0
     min_rate_window_seconds: float = 30.0
+    # Runs in a row ending in an unexpected exception before a task is quarantined (FAILED, not run again).
+    quarantine_after: int = 3
 
     @classmethod
     def from_env(cls, env: Env) -> GuardSettings:
@@ -37,6 +39,7 @@ class GuardSettings:
             max_file_bytes=env.integer("DOWNLOAD_MAX_FILE_BYTES", 20 * 1024**3, minimum=1, maximum=2**62),
             min_rate_bytes=_finite(env, "DOWNLOAD_MIN_RATE_BYTES_PER_SECOND", 1024.0, minimum=0.0),
             min_rate_window_seconds=_finite(env, "DOWNLOAD_MIN_RATE_WINDOW_SECONDS", 30.0, minimum=1.0),
+            quarantine_after=env.integer("DOWNLOAD_QUARANTINE_AFTER", 3, minimum=1, maximum=1000),
         )
 
 

@@ -155,6 +155,7 @@ Decide = Callable[[Task, Lease, datetime], Decision]
 def claim(task: Task, lease: Lease, now: datetime, owner: str, seconds: float) -> None:
     """A replica takes the task: PROCESSING under a fresh lease."""
     task.apply(Action.CLAIM, now=now)
+    task.reclaims += 1  # back to 0 when a run ends by itself: more than 1 means the last run was interrupted
     lease.grant(owner, now, seconds)
 
 

@@ -29,3 +29,9 @@ class EngineSettings:
     # The final sweep: segments that failed with a retryable error are tried again for at most this long
     # after the rest of the run, before it may end PARTIAL_COMPLETED.
     sweep_seconds: float = 60.0
+    # A task whose runs end in an unexpected exception this many times in a row is quarantined (FAILED).
+    quarantine_after: int = 3
+    # A task re-claimed after an interrupted run (a process death, a restart) waits this long first, doubling
+    # with each further interruption up to the maximum: a task that kills its process cannot hot-loop.
+    reclaim_backoff: float = 1.0
+    reclaim_backoff_max: float = 30.0

@@ -114,3 +114,9 @@ def test_the_minimum_transfer_rate() -> None:
     guard = settings(DOWNLOAD_MIN_RATE_BYTES_PER_SECOND="0", DOWNLOAD_MIN_RATE_WINDOW_SECONDS="5").guard
     assert (guard.min_rate_bytes, guard.min_rate_window_seconds) == (0.0, 5.0)
     assert (settings().guard.min_rate_bytes, settings().guard.min_rate_window_seconds) == (1024.0, 30.0)
+
+
+def test_the_quarantine() -> None:
+    assert settings().guard.quarantine_after == 3
+    with pytest.raises(ConfigError, match="DOWNLOAD_QUARANTINE_AFTER"):
+        settings(DOWNLOAD_QUARANTINE_AFTER="0")

@@ -103,6 +103,7 @@ class SqlLeaseRepository:
                 lease_owner=lease.owner,
                 lease_token=lease.token,
                 lease_expires=lease.expires,
+                reclaims=task.reclaims,
             )
             .execution_options(synchronize_session=False)
         )

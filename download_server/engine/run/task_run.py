@@ -38,6 +38,8 @@ ENGINE_FIELDS = (
     "update_time",
     "complete_time",
     "queued_time",
+    "crash_count",
+    "reclaims",
 )
 
 
@@ -111,6 +113,9 @@ class TaskRun:
         tracker.message = self.note
         try:
             tracker.publish()
+            if 0 < settings.quarantine_after <= self.task.crash_count:
+                await self._quarantine(tracker)
+                return
             await ctx.load()
             tracker.start()
             crashed = False
@@ -139,10 +144,13 @@ class TaskRun:
             return  # another replica's task now, rows going, or handed back: nothing to write here
         task = self.task
         error = _internal(exc, incident)
+        self._count_crash(True)
         try:
             if task.status is TaskStatus.PROCESSING:
                 task.apply(Action.FINISH, outcome=TaskStatus.FAILED)
             await ctx.record_failure(WHOLE, task.resource_url, error)
+            if task.crash_count >= self.parts.settings.quarantine_after > 0:
+                task.last_error = _quarantined(task.crash_count)
             await save_state(self.parts.store, task)
             self.final = tracker.event(f"failed: {error.message}")
         except Exception:
@@ -153,8 +161,36 @@ class TaskRun:
         fetch = self.parts.settings.fetch
         budget = RunRetries(floor=fetch.retry_budget_floor, ratio=fetch.retry_budget_ratio, note=_noter(ctx))
         RUN_RETRIES.set(budget)
+        await self._back_off(ctx)
         await job.run(ctx)
         await sweep(ctx, job, budget)
+
+    def _count_crash(self, crashed: bool) -> None:
+        """The run ended by itself (or failed unexpectedly): the crash streak and the re-claim count follow."""
+        self.task.crash_count = self.task.crash_count + 1 if crashed else 0
+        self.task.reclaims = 0
+
+    async def _back_off(self, ctx: RunLedger) -> None:
+        """After an interrupted run (reclaims > 1), wait a short, growing while (inside the job's task: a stop
+        cancels the wait)."""
+        settings = self.parts.settings
+        if self.task.reclaims <= 1 or settings.reclaim_backoff <= 0:
+            return
+        wait = min(settings.reclaim_backoff_max, settings.reclaim_backoff * 2.0 ** min(self.task.reclaims - 2, 30))
+        ctx.tracker.message = f"resuming after an interrupted run in {wait:.1f}s"
+        ctx.tracker.publish()
+        log.info("re-claimed after an interrupted run: waiting %.1fs", wait, extra={"task_id": self.task.id})
+        await asyncio.sleep(wait)
+        ctx.tracker.message = self.note
+
+    async def _quarantine(self, tracker: ProgressTracker) -> None:
+        """Runs of this task ended in an unexpected exception too often in a row: it is not run again."""
+        task = self.task
+        task.apply(Action.FINISH, outcome=TaskStatus.FAILED)
+        task.last_error = _quarantined(task.crash_count)
+        task.reclaims = 0
+        await save_state(self.parts.store, task)
+        self.final = tracker.event(f"failed: {task.last_error}")
 
     async def _record_crash(self, ctx: RunLedger, exc: BaseException | None) -> None:
         incident = uuid.uuid4().hex[:12]
@@ -170,6 +206,7 @@ class TaskRun:
         await tracker.flush()
         if reason is Halt.SHUTDOWN:
             return
+        self._count_crash(crashed)
         message = tracker.message
         if reason is Action.PAUSE:
             task.apply(Action.PAUSE)
@@ -184,6 +221,8 @@ class TaskRun:
                 video = await job.result(ctx, ended=True)
             if status is TaskStatus.COMPLETED:
                 task.last_error = ""
+            if crashed and task.crash_count >= self.parts.settings.quarantine_after > 0:
+                task.last_error = _quarantined(task.crash_count)
             task.apply(Action.FINISH, outcome=status)
             # Keep what the job said along the way (the chosen variant, why a live recording ended); drop
             # only the run's start note, which would be stale now.
@@ -195,6 +234,13 @@ class TaskRun:
         await save_state(store, task)
         self.final = tracker.event(message)
         self.parts.metrics.run_ended(task.status.value)
+
+
+def _quarantined(crashes: int) -> str:
+    return (
+        f"quarantined: {crashes} runs in a row ended in an internal error (see the server log); it is not run "
+        "again: create a new task to try once more"
+    )
 
 
 def _internal(exc: BaseException | None, incident: str) -> FetchError:

@@ -62,6 +62,7 @@ ENGINE = EngineSettings(
     flush_interval=0.1,
     live_poll_interval=0.02,
     sweep_seconds=1.0,
+    reclaim_backoff=0.05,
 )
 
 
