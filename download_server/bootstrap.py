@@ -105,7 +105,7 @@ def build_servicer(
     url_checker = functools.partial(check_url, allow_private=settings.allow_private_networks, resolve=resolve)
     files = StorageTaskFiles(Storage(settings.storage_dir))
     return DownloadServicer(
-        tasks=TaskService(transactions, scheduler, tokens, url_checker, files),
+        tasks=TaskService(transactions, scheduler, tokens, url_checker, files, settings.guard.user_quota_bytes),
         failures=FailureService(transactions, scheduler, tokens),
         videos=VideoService(transactions, tokens, files),
     )
@@ -129,6 +129,7 @@ def engine_settings(settings: DownloadSettings) -> EngineSettings:
         allow_private_networks=settings.allow_private_networks,
         sweep_seconds=settings.guard.sweep_seconds,
         quarantine_after=settings.guard.quarantine_after,
+        user_quota_bytes=settings.guard.user_quota_bytes,
         fetch=dataclasses.replace(
             FetchSettings().bounded(settings.guard.max_file_bytes),
             min_rate_bytes=settings.guard.min_rate_bytes,

@@ -30,6 +30,8 @@ class GuardSettings:
     min_rate_window_seconds: float = 30.0
     # Runs in a row ending in an unexpected exception before a task is quarantined (FAILED, not run again).
     quarantine_after: int = 3
+    # Bytes a user's tasks may hold (0: no quota), counted in the database: starts over it are refused.
+    user_quota_bytes: int = 0
 
     @classmethod
     def from_env(cls, env: Env) -> GuardSettings:
@@ -40,6 +42,7 @@ class GuardSettings:
             min_rate_bytes=_finite(env, "DOWNLOAD_MIN_RATE_BYTES_PER_SECOND", 1024.0, minimum=0.0),
             min_rate_window_seconds=_finite(env, "DOWNLOAD_MIN_RATE_WINDOW_SECONDS", 30.0, minimum=1.0),
             quarantine_after=env.integer("DOWNLOAD_QUARANTINE_AFTER", 3, minimum=1, maximum=1000),
+            user_quota_bytes=env.integer("DOWNLOAD_USER_QUOTA_BYTES", 0, minimum=0, maximum=2**62),
         )
 
 

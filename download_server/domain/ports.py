@@ -48,6 +48,10 @@ class TaskStore(Protocol):
     async def task_failures(self, task_id: str, statuses: Sequence[FailureStatus] = ()) -> list[Failure]: ...
 
     # Videos
+    async def user_bytes(self, user_id: str) -> int:
+        """What the user's tasks hold, counted in the database (the quota's measure)."""
+        ...
+
     async def save_video(self, video: Video) -> Video:
         """Insert or replace the task's video record (one per task)."""
         ...

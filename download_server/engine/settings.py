@@ -35,3 +35,5 @@ class EngineSettings:
     # with each further interruption up to the maximum: a task that kills its process cannot hot-loop.
     reclaim_backoff: float = 1.0
     reclaim_backoff_max: float = 30.0
+    # DOWNLOAD_USER_QUOTA_BYTES (0: none): a run that crosses it stops fetching, with failure records.
+    user_quota_bytes: int = 0

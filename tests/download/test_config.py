@@ -120,3 +120,8 @@ def test_the_quarantine() -> None:
     assert settings().guard.quarantine_after == 3
     with pytest.raises(ConfigError, match="DOWNLOAD_QUARANTINE_AFTER"):
         settings(DOWNLOAD_QUARANTINE_AFTER="0")
+
+
+def test_the_user_quota() -> None:
+    assert settings().guard.user_quota_bytes == 0
+    assert settings(DOWNLOAD_USER_QUOTA_BYTES="5000").guard.user_quota_bytes == 5000

@@ -6,6 +6,9 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 
+from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.http.circuit import CircuitRefusal
+
 
 class RunRetries:
     """Retries a run may still spend: `floor` plus `ratio` per successful attempt.
@@ -31,6 +34,17 @@ class RunRetries:
         self.note = note
         self._clock = clock
         self._told_spent = False
+        # DOWNLOAD_USER_QUOTA_BYTES: how many more bytes the run may store, and what it has stored so far.
+        self.quota_left: int | None = None
+        self.stored: Callable[[], int] = lambda: 0
+
+    def quota_refusal(self) -> FetchError | None:
+        """The error of a request not sent because the user's storage quota is used up (None: go ahead)."""
+        if self.quota_left is None or self.stored() < self.quota_left:
+            return None
+        return CircuitRefusal(
+            ErrorType.QUOTA_EXCEEDED, "not fetched: the user's storage quota (DOWNLOAD_USER_QUOTA_BYTES) is used up"
+        )
 
     def succeeded(self) -> None:
         self.successes += 1

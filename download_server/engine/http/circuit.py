@@ -12,7 +12,8 @@ from download_server.engine.failures import ErrorType, FetchError
 
 
 class CircuitRefusal(FetchError):
-    """A request that was never sent: its host's circuit is open. Not a failure of the host itself."""
+    """A request that was never sent (its host's circuit is open, or the user's quota is used up): not an
+    attempt, and not a failure of the host itself."""
 
 
 class CircuitState(enum.StrEnum):

@@ -82,6 +82,9 @@ class Retrier:
 
     async def _once(self, circuit: Circuit, attempt: Callable[[], Awaitable[T]], budget: RunRetries | None) -> T:
         """One attempt through the host's breaker, its outcome recorded there (and in the run's budget)."""
+        refused = budget.quota_refusal() if budget is not None else None
+        if refused is not None:
+            raise refused
         if not circuit.admit():
             raise circuit.refusal()
         try:

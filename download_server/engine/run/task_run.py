@@ -161,6 +161,12 @@ class TaskRun:
         fetch = self.parts.settings.fetch
         budget = RunRetries(floor=fetch.retry_budget_floor, ratio=fetch.retry_budget_ratio, note=_noter(ctx))
         RUN_RETRIES.set(budget)
+        quota = self.parts.settings.user_quota_bytes
+        if quota > 0:
+            # Counted in the database (every replica's flushed counters): what this run may add on top.
+            start, task = self.task.bytes_downloaded, self.task
+            budget.quota_left = quota - await self.parts.store.user_bytes(task.user_id)
+            budget.stored = lambda: task.bytes_downloaded - start
         await self._back_off(ctx)
         await job.run(ctx)
         await sweep(ctx, job, budget)

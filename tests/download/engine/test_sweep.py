@@ -119,3 +119,21 @@ async def test_a_trickling_origin_is_aborted_and_retried_like_a_timeout(origin: 
         assert origin.requests["trickle/seg1.ts"] == 2
     finally:
         await harness.scheduler.close()
+
+
+async def test_a_run_that_crosses_the_user_quota_stops_fetching_with_records(origin: Origin, storage: object) -> None:
+    settings = replace(ENGINE, segment_concurrency=1, user_quota_bytes=3 * 256)
+    harness = Harness(origin, storage, settings)  # type: ignore[arg-type]
+    try:
+        bodies = _stream(origin, "quota", count=6)
+        assert {len(b) for b in bodies} == {256}
+        task = await harness.create("quota/index.m3u8")
+        done = await harness.run(task)
+        assert (done.status, done.segments_done, done.bytes_downloaded) == (TaskStatus.PARTIAL_COMPLETED, 3, 768)
+        failures = await harness.store.task_failures(task.id)
+        assert [(f.segment_index, f.error_type, f.attempts) for f in failures] == [
+            (i, "quota_exceeded", 0) for i in (3, 4, 5)
+        ]
+        assert not any(origin.requests[f"quota/seg{i}.ts"] for i in (3, 4, 5))  # nothing fetched past it
+    finally:
+        await harness.scheduler.close()
