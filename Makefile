@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BUF    := tools/node_modules/.bin/buf
 
-.PHONY: run test install install-dev env migrate protos check-protos lint-proto lint typecheck pytest bench clean
+.PHONY: run test test-slow install install-dev env migrate protos check-protos lint-proto lint typecheck pytest bench clean
 
 $(VENV)/.run-stamp: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,7 +58,11 @@ typecheck: install-dev
 	$(VENV)/bin/mypy .
 
 pytest: install-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+## test-slow: the long property runs (marker `slow`: 500 generated playlists); .ci/run runs it after `make test`
+test-slow: install-dev
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 ## test: everything CI checks
 test: install-dev lint-proto check-protos lint typecheck pytest

@@ -111,7 +111,8 @@ def measure(options: Mp4Options, say: Callable[[str], None] = print) -> Mp4Resul
                 sources.add("VmHWM reset before, and 50 Hz VmRSS samples" if exact else "VmRSS sampled at 50 Hz")
                 video = server.video(outcome.task_id)
                 problems = []
-                if video.file_size != size or Path(video.file_path).stat().st_size != size:
+                # file_path is relative to the server's STORAGE_DIR (API.md): never an absolute server path.
+                if video.file_size != size or (server.storage / video.file_path).stat().st_size != size:
                     problems.append(f"size {video.file_size}, expected {size}")
                 if video.sha256 != expected:
                     problems.append("sha256 differs from the origin's file")

@@ -6,6 +6,7 @@ Tests and `python -m download_server` call the same start_download_server(), so 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,6 +27,7 @@ from download_server.domain.ports import Relay, Scheduler
 from download_server.domain.repositories import Transactions
 from download_server.engine.files.layout import Storage
 from download_server.engine.files.removal import StorageTaskFiles
+from download_server.engine.http.fetch_settings import FetchSettings
 from download_server.engine.http.guard import UrlGuard
 from download_server.engine.http.url_policy import Resolver, check_url
 from download_server.engine.progress.relay import LocalRelay
@@ -103,9 +105,9 @@ def build_servicer(
     url_checker = functools.partial(check_url, allow_private=settings.allow_private_networks, resolve=resolve)
     files = StorageTaskFiles(Storage(settings.storage_dir))
     return DownloadServicer(
-        tasks=TaskService(transactions, scheduler, tokens, url_checker, files),
+        tasks=TaskService(transactions, scheduler, tokens, url_checker, files, settings.guard.user_quota_bytes),
         failures=FailureService(transactions, scheduler, tokens),
-        videos=VideoService(transactions, tokens),
+        videos=VideoService(transactions, tokens, files),
     )
 
 
@@ -125,6 +127,15 @@ def engine_settings(settings: DownloadSettings) -> EngineSettings:
         max_active_tasks=settings.max_active_tasks,
         segment_concurrency=settings.segment_concurrency,
         allow_private_networks=settings.allow_private_networks,
+        sweep_seconds=settings.guard.sweep_seconds,
+        quarantine_after=settings.guard.quarantine_after,
+        user_quota_bytes=settings.guard.user_quota_bytes,
+        fetch=dataclasses.replace(
+            FetchSettings().bounded(settings.guard.max_file_bytes),
+            min_rate_bytes=settings.guard.min_rate_bytes,
+            min_rate_window=settings.guard.min_rate_window_seconds,
+        ),
+        max_active_tasks_per_user=settings.guard.max_active_tasks_per_user,
     )
 
 

@@ -16,6 +16,37 @@ _REPLICA_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass(frozen=True)
+class GuardSettings:
+    """The engine guard's block (issues 19 and 15), kept apart from the other settings."""
+
+    # The final sweep re-attempts retryable failures for at most this long before a run may end partial.
+    sweep_seconds: float = 60.0
+    # Running tasks one user may have (0: no cap): a strict cap, across replicas; free slots go round-robin.
+    max_active_tasks_per_user: int = 2
+    # Any one file, declared or streamed (DOWNLOAD_MAX_FILE_BYTES).
+    max_file_bytes: int = 20 * 1024**3
+    # A transfer slower than this many bytes a second over the window is aborted and retried like a timeout.
+    min_rate_bytes: float = 1024.0
+    min_rate_window_seconds: float = 30.0
+    # Runs in a row ending in an unexpected exception before a task is quarantined (FAILED, not run again).
+    quarantine_after: int = 3
+    # Bytes a user's tasks may hold (0: no quota), counted in the database: starts over it are refused.
+    user_quota_bytes: int = 0
+
+    @classmethod
+    def from_env(cls, env: Env) -> GuardSettings:
+        return cls(
+            sweep_seconds=_finite(env, "DOWNLOAD_SWEEP_SECONDS", 60.0, minimum=0.0),
+            max_active_tasks_per_user=env.integer("DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER", 2, minimum=0, maximum=1000),
+            max_file_bytes=env.integer("DOWNLOAD_MAX_FILE_BYTES", 20 * 1024**3, minimum=1, maximum=2**62),
+            min_rate_bytes=_finite(env, "DOWNLOAD_MIN_RATE_BYTES_PER_SECOND", 1024.0, minimum=0.0),
+            min_rate_window_seconds=_finite(env, "DOWNLOAD_MIN_RATE_WINDOW_SECONDS", 30.0, minimum=1.0),
+            quarantine_after=env.integer("DOWNLOAD_QUARANTINE_AFTER", 3, minimum=1, maximum=1000),
+            user_quota_bytes=env.integer("DOWNLOAD_USER_QUOTA_BYTES", 0, minimum=0, maximum=2**62),
+        )
+
+
+@dataclass(frozen=True)
 class DownloadSettings:
     """Everything the composition root needs. Secrets (the JWT key, a database password) stay out of repr()."""
 
@@ -39,6 +70,8 @@ class DownloadSettings:
     replica_id: str | None = None
     lease_seconds: float = 15.0
     claim_interval_seconds: float = 2.0
+    # Retries, sweeps and limits that neither an origin nor a user can wedge (GuardSettings below).
+    guard: GuardSettings = field(default_factory=lambda: GuardSettings())
 
     @classmethod
     def from_env(cls, env: Env) -> DownloadSettings:
@@ -67,6 +100,7 @@ class DownloadSettings:
             replica_id=_replica_id(env),
             lease_seconds=_finite(env, "DOWNLOAD_LEASE_SECONDS", 15.0, minimum=1.0),
             claim_interval_seconds=_finite(env, "DOWNLOAD_CLAIM_INTERVAL_SECONDS", 2.0, minimum=0.1),
+            guard=GuardSettings.from_env(env),
         )
 
 

@@ -31,7 +31,7 @@ class SqlLeases:
         return self._tx.postgres
 
     async def act(self, task_id: str, decide: Callable[[Task, Lease, datetime], T]) -> T:
-        return await self._run(lambda uow: _decide(uow, task_id, None, decide))
+        return await self._run(lambda uow: _decide(uow, task_id, None, decide, may_take=True))
 
     async def remove(
         self, task_id: str, user_id: str, decide: Callable[[Task, Lease, datetime], Decision]
@@ -46,8 +46,10 @@ class SqlLeases:
 
         return await self._run(work)
 
-    async def claim(self, owner: str, limit: int, seconds: float, exclude: Collection[str]) -> list[Claim]:
-        return await self._run(lambda uow: uow.leases.claim(owner, limit, seconds, exclude, uow.now()))
+    async def claim(
+        self, owner: str, limit: int, seconds: float, exclude: Collection[str], per_user: int = 0
+    ) -> list[Claim]:
+        return await self._run(lambda uow: uow.leases.claim(owner, limit, seconds, exclude, uow.now(), per_user))
 
     async def renew(self, held: Mapping[str, str], seconds: float) -> dict[str, Action | None]:
         if not held:
@@ -60,8 +62,8 @@ class SqlLeases:
     async def inspect(self, task_id: str) -> LeaseState | None:
         return await self._run(lambda uow: uow.leases.inspect(task_id, uow.now()))
 
-    async def queue(self, limit: int) -> Queue:
-        return await self._run(lambda uow: uow.leases.queue(limit))
+    async def queue(self, limit: int, per_user: int = 0) -> Queue:
+        return await self._run(lambda uow: uow.leases.queue(limit, per_user, uow.now()))
 
     async def position(self, task_id: str) -> tuple[int, int] | None:
         return await self._run(lambda uow: uow.leases.position(task_id))
@@ -85,11 +87,26 @@ class SqlLeases:
                 yield
 
 
-def _decide(uow: SqlUnitOfWork, task_id: str, user_id: str | None, decide: Callable[[Task, Lease, datetime], T]) -> T:
-    """Lock the task's row (scoped to `user_id` if given), let `decide` change task and lease, write both."""
+def _decide(
+    uow: SqlUnitOfWork,
+    task_id: str,
+    user_id: str | None,
+    decide: Callable[[Task, Lease, datetime], T],
+    *,
+    may_take: bool = False,
+) -> T:
+    """Lock the task's row (scoped to `user_id` if given), let `decide` change task and lease, write both.
+
+    A decision that `may_take` the task (start, resume, retry here) takes turns with every claim first, and
+    learns how many tasks the user runs: the per-user cap holds across replicas."""
+    if may_take:
+        uow.leases.take_turns()  # before the row lock, in the same order as every claim: no deadlock
     row = uow.tasks.row(task_id, user_id, lock=True)
     task, lease = rows.to_task(row), lease_of(row)
     before = (rows.to_task(row), lease_of(row))
-    result = decide(task, lease, uow.now())
+    now = uow.now()
+    if may_take:
+        lease.user_running = uow.leases.running_of(row.user_id, now, besides=row.id)
+    result = decide(task, lease, now)
     uow.leases.write(row, task, lease, before)
     return result

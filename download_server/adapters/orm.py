@@ -43,6 +43,9 @@ class TaskRow(Base):
     complete_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # When a started task began waiting for a slot (NULL unless queued): recover() queues these again in order.
     queued_time: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Migration 0004: unexpected-exception runs in a row (quarantine) and claims since a run ended (back-off).
+    crash_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reclaims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Several replicas on one database (migration 0003). The replica that holds (or last held) the task's
     # lease, the token of that claim and until when it holds; NULL token: nobody runs it now.
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)

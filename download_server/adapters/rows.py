@@ -21,7 +21,7 @@ from download_server.domain.models import (
 TASK_FIELDS = (
     "user_id video_id liveroom_id liveroom_title liveroom_url resource_url resource_type status progress "
     "bytes_downloaded bytes_total segments_total segments_done segments_failed retry_count last_error "
-    "create_time update_time complete_time queued_time"
+    "create_time update_time complete_time queued_time crash_count reclaims"
 ).split()
 COUNTER_FIELDS = (
     "progress bytes_downloaded bytes_total segments_total segments_done segments_failed last_error update_time"

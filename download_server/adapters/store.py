@@ -21,6 +21,9 @@ class SqlTaskStore:
     async def save_task(self, task: Task) -> None:
         await self._tx.run(lambda uow: uow.tasks.add(task))
 
+    async def user_bytes(self, user_id: str) -> int:
+        return await self._tx.run(lambda uow: uow.tasks.stored_bytes(user_id))
+
     async def tasks_with_status(self, statuses: Sequence[TaskStatus]) -> list[Task]:
         return await self._tx.run(lambda uow: uow.tasks.with_status(statuses))
 

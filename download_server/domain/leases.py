@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +27,8 @@ class Lease:
     expires: datetime | None = None
     command: Action | None = None  # one of lifecycle.COMMANDS, left for the holder
     targets: frozenset[int] | None = None  # a retry's segment indexes
+    # Filled by the lease store under the lock: how many other tasks of the same user run now (live leases).
+    user_running: int = 0
 
     def live(self, now: datetime) -> bool:
         return self.token is not None and self.expires is not None and self.expires > now
@@ -56,6 +58,8 @@ class Claim:
 class Queue:
     head: list[Task]  # the first queued tasks, in claim order
     total: int
+    # Users of the head who run as many tasks as they may: theirs wait for one of their own slots.
+    busy: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,29 @@ def runnable(task: Task, lease: Lease | None, now: datetime) -> bool:
 def claim_order(task: Task) -> tuple[int, datetime, str]:
     """Interrupted runs first, then the queue in the order tasks joined it."""
     return (0 if task.status is TaskStatus.PROCESSING else 1, task.queued_time or task.update_time, task.id)
+
+
+def fair_pick(candidates: Sequence[Task], running: Mapping[str, int], per_user: int, limit: int) -> list[Task]:
+    """Which runnable tasks to claim: round-robin across users, so no user starves another.
+
+    `candidates` come in claim_order; each user's tasks keep that order. Every round gives each user with
+    work one more task (those running fewest first, then whose next task has waited longest), never taking a user past
+    `per_user` running tasks (0: no cap), until `limit` tasks are picked."""
+    lines: dict[str, list[Task]] = {}
+    for task in candidates:
+        lines.setdefault(task.user_id, []).append(task)
+    taken = {user: running.get(user, 0) for user in lines}
+    picked: list[Task] = []
+    while len(picked) < limit:
+        turn = [line[0] for user, line in lines.items() if line and (per_user <= 0 or taken[user] < per_user)]
+        if not turn:
+            break
+        # Users running fewest go first (a user with none is never behind one already running), then the
+        # longest wait.
+        for task in sorted(turn, key=lambda t: (taken[t.user_id], claim_order(t)))[: limit - len(picked)]:
+            picked.append(lines[task.user_id].pop(0))
+            taken[task.user_id] += 1
+    return picked
 
 
 def queued(task: Task) -> bool:
@@ -109,14 +136,17 @@ class Decision:
     owner: str | None = None  # OWNER: who must act
     was_active: bool = False  # it was running or queued (watchers of a deleted task are told)
     token: str | None = None  # CLAIMED: the new lease's token; OWNER: the token of the lease that must end
+    user_running: int = 0  # QUEUED: how many other tasks of the same user run now
 
 
 @dataclass(frozen=True)
 class Take:
-    """Run the task here at once instead of queuing it: this replica has a free slot and nothing else waits."""
+    """Run the task here at once instead of queuing it: this replica has a free slot and nothing else waits
+    (and its user runs fewer than `per_user` tasks; 0: no cap)."""
 
     owner: str
     seconds: float
+    per_user: int = 0
 
 
 Decide = Callable[[Task, Lease, datetime], Decision]
@@ -125,17 +155,19 @@ Decide = Callable[[Task, Lease, datetime], Decision]
 def claim(task: Task, lease: Lease, now: datetime, owner: str, seconds: float) -> None:
     """A replica takes the task: PROCESSING under a fresh lease."""
     task.apply(Action.CLAIM, now=now)
+    task.reclaims += 1  # back to 0 when a run ends by itself: more than 1 means the last run was interrupted
     lease.grant(owner, now, seconds)
 
 
 def _enqueue(task: Task, lease: Lease, now: datetime, targets: frozenset[int] | None, take: Take | None) -> Decision:
     lease.targets, lease.command = targets, None
-    if take is not None and not lease.live(now):
+    under_cap = take is not None and (take.per_user <= 0 or lease.user_running < take.per_user)
+    if take is not None and under_cap and not lease.live(now):
         claim(task, lease, now, take.owner, take.seconds)
         return Decision(Outcome.CLAIMED, task, token=lease.token)
     # A live lease here belongs to a run that is just ending: its release makes the task claimable.
     task.queued_time = now
-    return Decision(Outcome.QUEUED, task)
+    return Decision(Outcome.QUEUED, task, user_running=lease.user_running)
 
 
 def start(take: Take | None = None) -> Decide:

@@ -61,6 +61,10 @@ class Task:
     complete_time: datetime | None = None
     # Set while the task waits (PENDING) for a free slot after a start, so a restart queues it again in order.
     queued_time: datetime | None = None
+    # Runs in a row that ended in an unexpected exception (the task is quarantined at DOWNLOAD_QUARANTINE_AFTER),
+    # and claims since a run last ended by itself (more than one: the runs before were interrupted).
+    crash_count: int = 0
+    reclaims: int = 0
 
     def apply(self, action: Action, *, now: datetime | None = None, outcome: TaskStatus | None = None) -> None:
         """Change status as `action` does (domain/lifecycle.py), or raise FailedPrecondition (TASK_STATE)."""

@@ -48,6 +48,10 @@ class TaskStore(Protocol):
     async def task_failures(self, task_id: str, statuses: Sequence[FailureStatus] = ()) -> list[Failure]: ...
 
     # Videos
+    async def user_bytes(self, user_id: str) -> int:
+        """What the user's tasks hold, counted in the database (the quota's measure)."""
+        ...
+
     async def save_video(self, video: Video) -> Video:
         """Insert or replace the task's video record (one per task)."""
         ...
@@ -98,6 +102,15 @@ class TaskFiles(Protocol):
 
     async def remove(self, task: Task, video: Video | None) -> None: ...
 
+    def owned(self, task: Task, file_path: str) -> str | None:
+        """Blocking (resolves symlinks). The path relative to the storage root if it is one of the task's own
+        files (inside its folder, or a file named for it), else None."""
+        ...
+
+    def relative(self, file_path: str) -> str:
+        """A stored path as responses show it: relative to the storage root, never absolute."""
+        ...
+
 
 class Leases(Protocol):
     """Lease persistence. Every method is one transaction; `act` holds the task's row lock while `decide` runs."""
@@ -118,7 +131,12 @@ class Leases(Protocol):
         transaction and answers what they held."""
         ...
 
-    async def claim(self, owner: str, limit: int, seconds: float, exclude: Collection[str]) -> list[Claim]: ...
+    async def claim(
+        self, owner: str, limit: int, seconds: float, exclude: Collection[str], per_user: int = 0
+    ) -> list[Claim]:
+        """Claim up to `limit` runnable tasks, round-robin across users (domain.leases.fair_pick), no user past
+        `per_user` running tasks (0: no cap). Strict across replicas: claims and takes take turns."""
+        ...
 
     async def renew(self, held: Mapping[str, str], seconds: float) -> dict[str, Action | None]:
         """Extend the leases `held` (task id -> token); answer those still held, with any command left for them."""
@@ -130,7 +148,9 @@ class Leases(Protocol):
 
     async def inspect(self, task_id: str) -> LeaseState | None: ...
 
-    async def queue(self, limit: int) -> Queue: ...
+    async def queue(self, limit: int, per_user: int = 0) -> Queue:
+        """The first `limit` queued tasks, the total, and which of their users are at `per_user`."""
+        ...
 
     async def position(self, task_id: str) -> tuple[int, int] | None:
         """(1-based place, total) of a queued task; None if it is not queued."""

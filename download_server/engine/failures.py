@@ -26,6 +26,7 @@ class ErrorType(enum.StrEnum):
     IO = "io_error"
     DISK_FULL = "disk_full"
     INTERNAL = "internal_error"
+    QUOTA_EXCEEDED = "quota_exceeded"
 
 
 # Messages reach failure records, GetTask's last_error and the logs: an origin must not fill them (aiohttp

@@ -12,6 +12,8 @@ from download_server.engine.http.fetch_settings import FetchSettings
 class EngineSettings:
     storage_dir: Path = Path("storage")
     max_active_tasks: int = 4
+    # Running tasks one user may have (0: no cap); free slots go round-robin across users (domain.leases).
+    max_active_tasks_per_user: int = 0
     segment_concurrency: int = 8
     allow_private_networks: bool = False
     fetch: FetchSettings = field(default_factory=FetchSettings)
@@ -24,3 +26,14 @@ class EngineSettings:
     live_poll_interval: float | None = None
     # A live playlist that stops changing for this many polls is taken as ended (a room that went quiet).
     live_max_idle_polls: int = 30
+    # The final sweep: segments that failed with a retryable error are tried again for at most this long
+    # after the rest of the run, before it may end PARTIAL_COMPLETED.
+    sweep_seconds: float = 60.0
+    # A task whose runs end in an unexpected exception this many times in a row is quarantined (FAILED).
+    quarantine_after: int = 3
+    # A task re-claimed after an interrupted run (a process death, a restart) waits this long first, doubling
+    # with each further interruption up to the maximum: a task that kills its process cannot hot-loop.
+    reclaim_backoff: float = 1.0
+    reclaim_backoff_max: float = 30.0
+    # DOWNLOAD_USER_QUOTA_BYTES (0: none): a run that crosses it stops fetching, with failure records.
+    user_quota_bytes: int = 0

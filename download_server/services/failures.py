@@ -56,7 +56,7 @@ class FailureService:
         v.check(new.segment_index >= -1, "segment_index", "must be -1 (whole resource) or a segment index >= 0")
         check_length(v, new.segment_url, "segment_url", maximum=MAX_SEGMENT_URL)
         check_length(v, new.error_type, "error_type", minimum=1, maximum=MAX_ERROR_TYPE)
-        check_length(v, new.error_message, "error_message", maximum=MAX_ERROR_MESSAGE)
+        check_length(v, new.error_message, "error_message", maximum=MAX_ERROR_MESSAGE, multiline=True)
         v.check(
             new.http_status == 0 or 100 <= new.http_status <= 599,
             "http_status",

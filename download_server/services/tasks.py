@@ -22,7 +22,7 @@ from download_server.services.validation import (
     check_uuid,
     require_uuid,
 )
-from mediadl_common.errors import InvalidArgument, Validator
+from mediadl_common.errors import InvalidArgument, ResourceExhausted, Validator
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,9 @@ class TaskService:
         tokens: PageTokens,
         check_url: UrlChecker,
         files: TaskFiles,
+        quota_bytes: int = 0,
     ) -> None:
+        self._quota = quota_bytes  # DOWNLOAD_USER_QUOTA_BYTES (0: none)
         self._tx = transactions
         self._scheduler = scheduler
         self._tokens = tokens
@@ -183,14 +185,29 @@ class TaskService:
         self, user_id: str, task_id: str, action: str, step: Callable[[str], Awaitable[None]] | None
     ) -> AsyncGenerator[TaskEvent, None]:
         task_id = require_uuid(task_id, "task_id")
-        await self._get(user_id, task_id)
+        task = await self._get(user_id, task_id)
         if step is not None:
+            if task.status is not TaskStatus.PROCESSING and task.queued_time is None:
+                await self._check_quota(user_id)  # attaching to a running or queued task costs nothing
             await step(task_id)
             log.info("task %s", action, extra={"task_id": task_id})
         # Downloads belong to the scheduler: leaving this loop (the client went away) only unsubscribes.
         async with aclosing(self._scheduler.watch(task_id, lambda: self._get(user_id, task_id))) as events:
             async for event in events:
                 yield event
+
+    async def _check_quota(self, user_id: str) -> None:
+        """StartTask/RetryTask while the user's tasks hold the quota or more: RESOURCE_EXHAUSTED, QUOTA_EXCEEDED.
+        Counted in the database, so every replica gives the same answer."""
+        if self._quota <= 0:
+            return
+        used = await self._tx.run(lambda uow: uow.tasks.stored_bytes(user_id))
+        if used >= self._quota:
+            raise ResourceExhausted(
+                f"your downloads hold {used} bytes, the quota is {self._quota} (DOWNLOAD_USER_QUOTA_BYTES): "
+                "delete some tasks (with their files) to start more",
+                reason="QUOTA_EXCEEDED",
+            )
 
     async def _act(self, user_id: str, task_id: str, action: Action, step: Callable[[str], Awaitable[None]]) -> Task:
         task_id = require_uuid(task_id, "task_id")

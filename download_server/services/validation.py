@@ -15,6 +15,11 @@ MAX_LIVEROOM_ID = 20
 MAX_ERROR_TYPE = 64
 MAX_ERROR_MESSAGE = 4096
 MAX_FILE_PATH = 1024
+# C0 and C1 controls (NUL included), DEL, and the bidirectional embeddings, overrides and isolates that
+# make a name display as something else. PostgreSQL refuses NUL in text while SQLite stores it: refused here,
+# before any database sees them, every database gives the same answer.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -39,7 +44,19 @@ def check_uuid(v: Validator, value: str, field: str) -> str:
     return checked or value
 
 
-def check_length(v: Validator, value: str, field: str, *, maximum: int, minimum: int = 0) -> None:
+def check_text(v: Validator, value: str, field: str, *, multiline: bool = False) -> bool:
+    """No control characters or bidirectional overrides (`multiline` text may hold newlines and tabs)."""
+    found = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
+    if found is not None:
+        v.check(False, field, f"must not contain control or bidirectional-override characters (U+{ord(found[0]):04X})")
+    return found is None
+
+
+def check_length(
+    v: Validator, value: str, field: str, *, maximum: int, minimum: int = 0, multiline: bool = False
+) -> None:
+    if not check_text(v, value, field, multiline=multiline):
+        return
     if minimum > 0 and not value.strip():
         v.check(False, field, "is required")
     elif len(value) > maximum or len(value) < minimum:
@@ -55,6 +72,8 @@ async def check_url_field(v: Validator, value: str, field: str, checker: UrlChec
     """Length and scheme first (cheap, no I/O), then the URL policy, which may resolve the host."""
     if not value:
         v.check(not required, field, "is required")
+        return
+    if not check_text(v, value, field):
         return
     if len(value) > MAX_URL_LENGTH:
         v.check(False, field, f"must be at most {MAX_URL_LENGTH} characters long (got {len(value)})")

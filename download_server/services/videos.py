@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from download_server.domain.listing import VideoQuery
 from download_server.domain.models import Video, VideoFormat
+from download_server.domain.ports import TaskFiles
 from download_server.domain.repositories import Transactions, UnitOfWork
 from download_server.services.pagination import Listing, PageTokens, paginate, scope_of
 from download_server.services.validation import MAX_FILE_PATH, check_finite, check_length, check_uuid, require_uuid
-from mediadl_common.errors import Validator
+from mediadl_common.errors import InvalidArgument, Validator
 
 log = logging.getLogger(__name__)
 FORMATS = tuple(f.value for f in VideoFormat)
@@ -27,9 +28,10 @@ class NewVideo:
 
 
 class VideoService:
-    def __init__(self, transactions: Transactions, tokens: PageTokens) -> None:
+    def __init__(self, transactions: Transactions, tokens: PageTokens, files: TaskFiles) -> None:
         self._tx = transactions
         self._tokens = tokens
+        self._files = files
 
     async def create_video(self, user_id: str, new: NewVideo) -> Video:
         """Record (or replace) the task's one video record; video_id and segment count come from the task."""
@@ -43,12 +45,18 @@ class VideoService:
 
         def record(uow: UnitOfWork) -> Video:
             task = uow.tasks.get(task_id, user_id, lock=True)
+            # Only the task's own files: a record naming another task's file would let DeleteTask remove it.
+            file_path = self._files.owned(task, new.file_path)
+            if file_path is None:
+                raise InvalidArgument.field(
+                    "file_path", "must name a file of this task (inside its folder under the storage directory)"
+                )
             return uow.videos.save(
                 Video(
                     id=str(uuid.uuid4()),
                     task_id=task.id,
                     video_id=task.video_id,
-                    file_path=new.file_path,
+                    file_path=file_path,
                     file_size=new.file_size,
                     duration_seconds=new.duration_seconds,
                     format=VideoFormat(new.format),
@@ -58,21 +66,28 @@ class VideoService:
 
         stored = await self._tx.run(record)
         log.info("video recorded", extra={"task_id": task_id, "video_record": stored.id})
-        return stored
+        return self._shown(stored)
 
     async def list_task_videos(self, user_id: str, task_id: str, page_size: int, page_token: str) -> Listing[Video]:
         task_id = require_uuid(task_id, "task_id")
         # Someone else's task is NOT_FOUND (before any page argument is judged), not an empty page.
         await self._tx.run(lambda uow: uow.tasks.get(task_id, user_id))
         query = VideoQuery(user_id=user_id, task_id=task_id)
-        return await paginate(
+        listing = await paginate(
             self._tokens,
             scope_of("ListTaskVideos", user_id, task_id),
             page_size,
             page_token,
             lambda cursor, limit: self._tx.run(lambda uow: uow.videos.page(query, cursor, limit)),
         )
+        listing.items[:] = [self._shown(video) for video in listing.items]
+        return listing
 
     async def get_video(self, user_id: str, video_id: str) -> Video:
         video_id = require_uuid(video_id, "video_id")
-        return await self._tx.run(lambda uow: uow.videos.newest(video_id, user_id))
+        return self._shown(await self._tx.run(lambda uow: uow.videos.newest(video_id, user_id)))
+
+    def _shown(self, video: Video) -> Video:
+        """Responses never reveal where the storage directory is: paths relative to it (older rows held absolute)."""
+        video.file_path = self._files.relative(video.file_path)
+        return video

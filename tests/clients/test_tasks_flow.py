@@ -121,7 +121,7 @@ async def test_failures_and_videos(servers: MediadlServers) -> None:
     with pytest.raises((InvalidArgumentError, NotFoundError, FailedPreconditionError)):
         await client.abandon_failure(failures[1].id, task_id=other.id)  # the task must match
 
-    video = await client.create_video(task.id, file_path="hls/x/index.m3u8", file_size=2048, format="hls")
+    video = await client.create_video(task.id, file_path=f"hls/{task.id}/index.m3u8", file_size=2048, format="hls")
     assert (video.task_id, video.video_id, video.file_size) == (task.id, task.video_id, 2048)
     assert await client.get_video(task.video_id) == video
     assert [v.id async for v in client.iter_task_videos(task.id)] == [video.id]

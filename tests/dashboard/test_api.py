@@ -116,7 +116,9 @@ async def test_create_list_detail_and_delete(servers: MediadlServers, browsers: 
     assert status == 200 and only["tasks"] == []
 
     failure = await account.client.create_failure(task["id"], error_type="http", http_status=404, segment_index=3)
-    video = await account.client.create_video(task["id"], file_path="hls/x/index.m3u8", file_size=2048, format="hls")
+    video = await account.client.create_video(
+        task["id"], file_path=f"hls/{task['id']}/index.m3u8", file_size=2048, format="hls"
+    )
     status, detail = await browser.get(f"/api/tasks/{task['id']}")
     assert status == 200 and detail["task"]["id"] == task["id"] and detail["failures_total"] == 1
     assert [(f["id"], f["segment_index"], f["http_status"]) for f in detail["failures"]] == [(failure.id, 3, 404)]

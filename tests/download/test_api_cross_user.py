@@ -56,7 +56,9 @@ async def test_other_users_ids_are_not_found_and_nothing_changes(api: DownloadAp
     failure = (
         await api.stub.CreateFailure(pb.CreateFailureRequest(task_id=task.id, error_type="HTTP_ERROR"), metadata=a)
     ).failure
-    await api.stub.CreateVideo(pb.CreateVideoRequest(task_id=task.id, file_path="v.mp4", format="mp4"), metadata=a)
+    await api.stub.CreateVideo(
+        pb.CreateVideoRequest(task_id=task.id, file_path=f"hls/{task.id}/v.mp4", format="mp4"), metadata=a
+    )
     before = await _snapshot(api, task.id, failure.id, task.video_id)
 
     b = api.auth(BOB)

@@ -183,5 +183,6 @@ async def test_video_input_rules(api: DownloadApi) -> None:
     assert wrong == []
     bad_id = await rpc_failure(api.stub.GetVideo(pb.GetVideoRequest(video_id="v-1"), metadata=md))
     assert bad_id.code == grpc.StatusCode.INVALID_ARGUMENT and "video_id" in bad_id.violations
-    edge = (await api.stub.CreateVideo(video_request(task.id, file_path="p" * 1024, file_size=0), metadata=md)).video
+    longest = f"hls/{task.id}/" + "p" * (1024 - len(f"hls/{task.id}/"))
+    edge = (await api.stub.CreateVideo(video_request(task.id, file_path=longest, file_size=0), metadata=md)).video
     assert (len(edge.file_path), edge.file_size) == (1024, 0)

@@ -87,3 +87,41 @@ def test_env_file_is_read(tmp_path: Path) -> None:
     env_file.write_text(f"JWT_SECRET_KEY={SECRET}\nSTORAGE_DIR=/from/file\nDOWNLOAD_MAX_ACTIVE_TASKS=7\n")
     s = DownloadSettings.from_env(Env.load(env_file, environ={"DOWNLOAD_MAX_ACTIVE_TASKS": "9"}))
     assert (s.storage_dir, s.max_active_tasks) == (Path("/from/file"), 9)
+
+
+def test_the_engine_guard_block() -> None:
+    assert settings().guard.sweep_seconds == 60.0
+    assert settings(DOWNLOAD_SWEEP_SECONDS="0").guard.sweep_seconds == 0.0
+    with pytest.raises(ConfigError, match="DOWNLOAD_SWEEP_SECONDS"):
+        settings(DOWNLOAD_SWEEP_SECONDS="-1")
+
+
+def test_the_per_user_cap() -> None:
+    assert settings().guard.max_active_tasks_per_user == 2
+    assert settings(DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER="0").guard.max_active_tasks_per_user == 0
+    with pytest.raises(ConfigError, match="DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER"):
+        settings(DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER="-1")
+
+
+def test_the_file_limit() -> None:
+    assert settings().guard.max_file_bytes == 20 * 1024**3
+    assert settings(DOWNLOAD_MAX_FILE_BYTES="1000").guard.max_file_bytes == 1000
+    with pytest.raises(ConfigError, match="DOWNLOAD_MAX_FILE_BYTES"):
+        settings(DOWNLOAD_MAX_FILE_BYTES="0")
+
+
+def test_the_minimum_transfer_rate() -> None:
+    guard = settings(DOWNLOAD_MIN_RATE_BYTES_PER_SECOND="0", DOWNLOAD_MIN_RATE_WINDOW_SECONDS="5").guard
+    assert (guard.min_rate_bytes, guard.min_rate_window_seconds) == (0.0, 5.0)
+    assert (settings().guard.min_rate_bytes, settings().guard.min_rate_window_seconds) == (1024.0, 30.0)
+
+
+def test_the_quarantine() -> None:
+    assert settings().guard.quarantine_after == 3
+    with pytest.raises(ConfigError, match="DOWNLOAD_QUARANTINE_AFTER"):
+        settings(DOWNLOAD_QUARANTINE_AFTER="0")
+
+
+def test_the_user_quota() -> None:
+    assert settings().guard.user_quota_bytes == 0
+    assert settings(DOWNLOAD_USER_QUOTA_BYTES="5000").guard.user_quota_bytes == 5000

@@ -38,3 +38,22 @@ async def test_queued_time_migrates_down_and_up_over_existing_tasks(download_db:
 
     kept = await store.get_task(task.id)
     assert (kept.liveroom_title, kept.queued_time) == (task.liveroom_title, None)
+
+
+async def test_crash_counts_migrate_down_and_up_over_existing_tasks(download_db: Database, database_url: str) -> None:
+    """Migration 0004 (issue 15): existing tasks get 0 crashes and 0 re-claims; down and up again keeps them."""
+    store = sql_store(download_db)
+    task = make_task("user-1", crash_count=2, reclaims=3)
+    await store.save_task(task)
+    assert ((got := await store.get_task(task.id)).crash_count, got.reclaims) == (2, 3)
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    download_db.engine.dispose()
+    downgrade(cfg, "0003")
+    run_migrations(database_url, SCRIPT_LOCATION)
+    download_db.engine.dispose()
+
+    kept = await store.get_task(task.id)
+    assert (kept.liveroom_title, kept.crash_count, kept.reclaims) == (task.liveroom_title, 0, 0)

@@ -99,7 +99,8 @@ async def test_a_body_always_cut_short_fails_after_the_policy_s_attempts(
     assert done.status is TaskStatus.PARTIAL_COMPLETED
     [failure] = await harness.store.task_failures(task.id)
     assert (failure.segment_index, failure.error_type) == (4, "truncated")
-    assert failure.attempts == FAST.max_attempts == harness.origin.requests[SEG.format(4)]
+    # The final sweep (issue 19) tries a retryable failure again: every request counted, more than one policy's worth.
+    assert failure.attempts == harness.origin.requests[SEG.format(4)] > FAST.max_attempts
     assert_clean(harness, task, expected, [0, 1, 2, 3, 5])
 
 
@@ -174,7 +175,8 @@ async def test_a_content_length_longer_than_the_body_is_a_truncation(
     assert done.status is TaskStatus.PARTIAL_COMPLETED
     [failure] = await harness.store.task_failures(task.id)
     assert (failure.segment_index, failure.error_type) == (1, "truncated")
-    assert failure.attempts == FAST.max_attempts == lying.requests[SEG.format(1)]
+    # The final sweep (issue 19) tries a retryable failure again: every request counted, more than one policy's worth.
+    assert failure.attempts == lying.requests[SEG.format(1)] > FAST.max_attempts
     assert_clean(harness, task, expected, [0, 2, 3, 4, 5])
 
 
@@ -194,7 +196,8 @@ async def test_a_content_length_shorter_than_the_body_is_refused_and_never_poiso
     assert done.status is TaskStatus.PARTIAL_COMPLETED
     [failure] = await harness.store.task_failures(task.id)
     assert (failure.segment_index, failure.error_type, failure.http_status) == (1, "bad_content", 0)
-    assert failure.attempts == FAST.max_attempts == lying.requests[SEG.format(1)]
+    # The final sweep (issue 19) tries a retryable failure again: every request counted, more than one policy's worth.
+    assert failure.attempts == lying.requests[SEG.format(1)] > FAST.max_attempts
     assert "malformed HTTP response" in failure.error_message and len(failure.error_message) <= 300
     assert len(done.last_error) <= 320
     assert_clean(harness, task, expected, [0, 2, 3, 4, 5])
@@ -218,7 +221,8 @@ async def test_a_stalled_origin_times_out_each_attempt_and_the_run_ends(
     assert done.status is TaskStatus.PARTIAL_COMPLETED
     [failure] = await harness.store.task_failures(task.id)
     assert (failure.segment_index, failure.error_type) == (3, "timeout")
-    assert failure.attempts == STALL.fetch.max_attempts == harness.origin.requests[SEG.format(3)]
+    # The final sweep (issue 19) tries a retryable failure again: every request counted, more than one policy's worth.
+    assert failure.attempts == harness.origin.requests[SEG.format(3)] > STALL.fetch.max_attempts
     assert_clean(harness, task, expected, [0, 1, 2, 4, 5])
 
 

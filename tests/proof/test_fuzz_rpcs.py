@@ -153,7 +153,10 @@ async def seed_download(api: Any, owner: str) -> Known:
         failures.append((await api.stub.CreateFailure(request, metadata=md)).failure)
     video = (
         await api.stub.CreateVideo(
-            pb.CreateVideoRequest(task_id=tasks[1].id, file_path="mp4/a.mp4", file_size=10, format="mp4"), metadata=md
+            pb.CreateVideoRequest(
+                task_id=tasks[1].id, file_path=f"hls/{tasks[1].id}/a.mp4", file_size=10, format="mp4"
+            ),
+            metadata=md,
         )
     ).video
     tokens = [

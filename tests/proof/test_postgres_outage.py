@@ -86,7 +86,8 @@ async def write_some(stack: Stack) -> Before:
     ).failure
     video = (
         await stack.api.stub.CreateVideo(
-            pb.CreateVideoRequest(task_id=tasks[1].id, file_path="mp4/v.mp4", file_size=1, format="mp4"), metadata=md
+            pb.CreateVideoRequest(task_id=tasks[1].id, file_path=f"hls/{tasks[1].id}/v.mp4", file_size=1, format="mp4"),
+            metadata=md,
         )
     ).video
     # A started download (its DNS never answers in tests): the engine holds it across the outage.

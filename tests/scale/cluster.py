@@ -44,6 +44,8 @@ CLUSTER_ENV = {
     "DOWNLOAD_LEASE_SECONDS": "2",
     "DOWNLOAD_CLAIM_INTERVAL_SECONDS": "0.5",
     "DOWNLOAD_MAX_ACTIVE_TASKS": "2",
+    # One user's tasks spread over the replicas here: the per-user cap (tested on its own) stays out of the way.
+    "DOWNLOAD_MAX_ACTIVE_TASKS_PER_USER": "0",
     "DOWNLOAD_SEGMENT_CONCURRENCY": "1",  # one segment after another: a crash point a test can name
     "DOWNLOAD_SHUTDOWN_GRACE_SECONDS": "5",
     "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": "true",  # the origin is on loopback

@@ -34,7 +34,7 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 @dataclass
 class Fault:
-    kind: str  # status | reset | truncate | stall | slow | ignore_range | redirect | gate | hold
+    kind: str  # status | reset | truncate | stall | slow | trickle | ignore_range | redirect | gate | hold
     times: int | None = 1  # None: until healed
     status: int = 503
     delay: float = 0.0
@@ -127,6 +127,10 @@ class Origin:
     def slow(self, path: str, *, delay: float, times: int | None = None) -> None:
         self.add(path, Fault("slow", times, delay=delay))
 
+    def trickle(self, path: str, *, delay: float, times: int | None = 1) -> None:
+        """Send the body one byte every `delay` seconds: never silent long enough for a read timeout."""
+        self.add(path, Fault("trickle", times, delay=delay))
+
     def ignore_range(self, path: str, *, times: int | None = None) -> None:
         self.add(path, Fault("ignore_range", times))
 
@@ -210,7 +214,8 @@ class Origin:
                     self._consecutive[path] += 1
                     kind = chaos.rng.choice(chaos.kinds)
                     if kind == "503":
-                        return Fault("status", status=503)
+                        # Retry-After: 0, as a CDN edge in trouble sends it: "try again, at once if you like".
+                        return Fault("status", status=503, retry_after="0")
                     return Fault(kind, delay=chaos.delay)
                 self._consecutive[path] = 0
         return None
@@ -229,6 +234,8 @@ class Origin:
         elif fault.kind == "reset":
             _reset(request)
             raise asyncio.CancelledError  # nothing more to send on a dead connection
+        elif fault.kind == "trickle":
+            return await self._trickle(request, path, fault.delay)
         elif fault.kind == "hold":
             assert fault.gate is not None
             data = self._body(path)
@@ -251,6 +258,17 @@ class Origin:
             _reset(request)
             raise asyncio.CancelledError
         return None
+
+    async def _trickle(self, request: web.Request, path: str, delay: float) -> web.StreamResponse:
+        data = self._body(path)
+        response = web.StreamResponse(headers={"Content-Type": self._content_type(path)})
+        response.content_length = len(data)
+        await response.prepare(request)
+        for i in range(len(data)):
+            await response.write(data[i : i + 1])
+            await asyncio.sleep(delay)
+        await response.write_eof()
+        return response
 
     async def _serve(self, request: web.Request, path: str, *, honour_range: bool) -> web.StreamResponse:
         if path in self._sequences:

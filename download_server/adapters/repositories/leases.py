@@ -41,21 +41,51 @@ class SqlLeaseRepository:
         if lease.targets != before_lease.targets:
             row.run_targets = encode_targets(lease.targets)
 
-    def claim(self, owner: str, limit: int, seconds: float, exclude: Collection[str], now: datetime) -> list[Claim]:
+    def claim(
+        self, owner: str, limit: int, seconds: float, exclude: Collection[str], now: datetime, per_user: int = 0
+    ) -> list[Claim]:
+        self.take_turns()
         conditions = [_runnable(now)]
         if exclude:
             conditions.append(TaskRow.id.not_in(list(exclude)))
-        first = case((TaskRow.status == PROCESSING, 0), else_=1)
-        query = (
-            select(TaskRow)
-            .where(*conditions)
-            .order_by(first, func.coalesce(TaskRow.queued_time, TaskRow.update_time), TaskRow.id)
-            .limit(limit)
-        )
-        if self._s.get_bind().dialect.name == "postgresql":
-            # Rows another replica is claiming right now are skipped, not waited for.
+        order = (_FIRST, func.coalesce(TaskRow.queued_time, TaskRow.update_time), TaskRow.id)
+        # Each user's first `per_user` runnable tasks are the candidates (a user with 10,000 queued costs no more).
+        place = func.row_number().over(partition_by=TaskRow.user_id, order_by=order).label("place")
+        ranked = select(TaskRow.id, place).where(*conditions).subquery()
+        wanted = select(ranked.c.id)
+        if per_user > 0:
+            wanted = wanted.where(ranked.c.place <= per_user)
+        else:
+            wanted = wanted.where(ranked.c.place <= limit)
+        candidates = [rows.to_task(row) for row in self._s.scalars(select(TaskRow).where(TaskRow.id.in_(wanted)))]
+        users = {task.user_id for task in candidates}
+        running = {user: self.running_of(user, now) for user in users} if per_user > 0 else {}
+        chosen = decisions.fair_pick(sorted(candidates, key=decisions.claim_order), running, per_user, limit)
+        if not chosen:
+            return []
+        query = select(TaskRow).where(TaskRow.id.in_([task.id for task in chosen]))
+        if self._postgres():
+            # Rows another transaction holds (a StartTask deciding) are skipped, not waited for.
             query = query.with_for_update(skip_locked=True)
-        return [c for row in list(self._s.scalars(query)) if (c := self._take(row, owner, seconds, now)) is not None]
+        by_id = {row.id: row for row in self._s.scalars(query)}
+        taken = (self._take(by_id[task.id], owner, seconds, now) for task in chosen if task.id in by_id)
+        return [claim for claim in taken if claim is not None]
+
+    def take_turns(self) -> None:
+        """PostgreSQL: claims and decisions of every replica take turns (a transaction-scoped advisory lock),
+        so the per-user cap holds across replicas. SQLite: one process, already in turn."""
+        if self._postgres():
+            self._s.execute(select(func.pg_advisory_xact_lock(_CLAIM_LOCK)))
+
+    def running_of(self, user_id: str, now: datetime, *, besides: str | None = None) -> int:
+        """How many of the user's tasks run now (PROCESSING under a live lease)."""
+        conditions = [TaskRow.user_id == user_id, _running(now)]
+        if besides is not None:
+            conditions.append(TaskRow.id != besides)
+        return self._count(*conditions)
+
+    def _postgres(self) -> bool:
+        return self._s.get_bind().dialect.name == "postgresql"
 
     def _take(self, row: TaskRow, owner: str, seconds: float, now: datetime) -> Claim | None:
         task, lease = rows.to_task(row), lease_of(row)
@@ -73,6 +103,7 @@ class SqlLeaseRepository:
                 lease_owner=lease.owner,
                 lease_token=lease.token,
                 lease_expires=lease.expires,
+                reclaims=task.reclaims,
             )
             .execution_options(synchronize_session=False)
         )
@@ -111,11 +142,14 @@ class SqlLeaseRepository:
             return None
         return LeaseState(TaskStatus(row.status), lease_of(row).live(now), row.lease_owner, row.lease_token)
 
-    def queue(self, limit: int) -> Queue:
+    def queue(self, limit: int, per_user: int = 0, now: datetime | None = None) -> Queue:
         head: list[TaskRow] = []
         if limit:
             head = list(self._s.scalars(select(TaskRow).where(_queued()).order_by(*_QUEUE_ORDER).limit(limit)))
-        return Queue([rows.to_task(row) for row in head], self._count(_queued()))
+        busy: set[str] = set()
+        if per_user > 0 and now is not None:
+            busy = {u for u in {row.user_id for row in head} if self.running_of(u, now) >= per_user}
+        return Queue([rows.to_task(row) for row in head], self._count(_queued()), frozenset(busy))
 
     def position(self, task_id: str) -> tuple[int, int] | None:
         row = self._s.get(TaskRow, task_id)
@@ -146,6 +180,12 @@ class SqlLeaseRepository:
 
 
 _QUEUE_ORDER = (TaskRow.queued_time, TaskRow.id)
+_FIRST = case((TaskRow.status == PROCESSING, 0), else_=1)  # interrupted runs before the queue
+_CLAIM_LOCK = 0x6D6564_6C  # "medl": the advisory lock key claims and lease decisions share
+
+
+def _running(now: datetime) -> ColumnElement[bool]:
+    return and_(TaskRow.status == PROCESSING, TaskRow.lease_token.is_not(None), TaskRow.lease_expires > now)
 
 
 def _queued() -> ColumnElement[bool]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from download_server.adapters import rows
@@ -66,6 +66,13 @@ class SqlTaskRepository:
             chunk = list(task_ids[start : start + IN_CHUNK])
             found += [rows.to_task(row) for row in self._s.scalars(select(TaskRow).where(TaskRow.id.in_(chunk)))]
         return found
+
+    def stored_bytes(self, user_id: str) -> int:
+        """What the user's tasks hold (their bytes_downloaded): the quota's measure, the same for every replica."""
+        total = self._s.scalar(
+            select(func.coalesce(func.sum(TaskRow.bytes_downloaded), 0)).where(TaskRow.user_id == user_id)
+        )
+        return int(total or 0)
 
     def of_user(self, user_id: str, statuses: Sequence[TaskStatus] = ()) -> list[Task]:
         query = select(TaskRow).where(TaskRow.user_id == user_id)

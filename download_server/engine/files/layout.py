@@ -13,6 +13,9 @@ PART_SUFFIX = ".part"
 # Task ids are UUIDs; anything else must never become a path component (no "..", no slashes).
 _TASK_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 _UNSAFE = re.compile(r"[^0-9A-Za-z_-]")
+# Folders holding one folder per task, and folders holding files named by the task's standard stem.
+_TASK_FOLDERS = ("hls", "dash")
+_NAMED_FOLDERS = ("mp4", "images", "flv")
 
 
 def standard_file_name(liveroom_id: str, video_id: str, day: date, task_id: str) -> str:
@@ -81,6 +84,34 @@ class Storage:
             if candidate.suffix != PART_SUFFIX:
                 return candidate
         return None
+
+    # Ownership: which paths are a task's own (blocking: resolving follows symlinks on disk)
+    def resolve(self, file_path: str) -> Path:
+        """`file_path` (relative to the root, or absolute) with every symlink and `..` resolved."""
+        candidate = Path(file_path)
+        return (candidate if candidate.is_absolute() else self.root / candidate).resolve()
+
+    def owns(self, task: Task, resolved: Path) -> bool:
+        """Whether a resolved path is the task's own: inside its folders, or one of the files named for it.
+
+        Resolved first, so a `..` or a symlink leading out of the task's folder is not the task's."""
+        if not _TASK_ID.fullmatch(task.id):
+            return False
+        for kind in _TASK_FOLDERS:
+            folder = self.root / kind / task.id
+            if resolved != folder and resolved.is_relative_to(folder):
+                return True
+        if resolved == self.root / "thumbnails" / f"{task.id}.jpg":
+            return True
+        named = resolved.parent in {self.root / kind for kind in _NAMED_FOLDERS}
+        return named and resolved.name.startswith(self.file_stem(task) + ".")
+
+    def relative(self, file_path: str) -> str:
+        """The path as responses show it: relative to the root; '' for one outside it (never an absolute path)."""
+        candidate = Path(file_path)
+        if not candidate.is_absolute():
+            return file_path
+        return str(candidate.relative_to(self.root)) if candidate.is_relative_to(self.root) else ""
 
     # Clean-up (blocking: call through a thread)
     def delete_files(self, task: Task) -> None:

@@ -1,10 +1,9 @@
-"""StorageTaskFiles: deletes what a task left under STORAGE_DIR, never anything outside it."""
+"""StorageTaskFiles: which files are a task's own, and deleting those (never another task's, never outside)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 from download_server.domain.models import Task, Video
 from download_server.engine.files.layout import Storage
@@ -16,7 +15,7 @@ class StorageTaskFiles:
     """Removes the task's files in the standard layout, plus the file its video record names.
 
     The video record's path is data, not a trusted location: it is removed only when it resolves (symlinks
-    followed) to a regular file strictly inside the storage root.
+    followed) to a regular file of the task's own (Storage.owns), so no record can reach another task's files.
     """
 
     def __init__(self, storage: Storage) -> None:
@@ -29,17 +28,17 @@ class StorageTaskFiles:
     def _remove(self, task: Task, video: Video | None) -> None:
         self._storage.delete_files(task)
         if video is not None:
-            path = self.inside_root(video.file_path)
-            if path is not None and path.is_file():
-                path.unlink(missing_ok=True)
-            elif path is None:
-                log.warning("not deleting a video file outside the storage directory", extra={"task_id": task.id})
+            path = self._storage.resolve(video.file_path)
+            if self._storage.owns(task, path):
+                if path.is_file():
+                    path.unlink(missing_ok=True)
+            else:
+                log.warning("not deleting a video file that is not the task's own", extra={"task_id": task.id})
 
-    def inside_root(self, file_path: str) -> Path | None:
-        """The resolved path if it lies strictly inside the storage root, else None."""
-        root = self._storage.root
-        candidate = Path(file_path)
-        resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-        if resolved == root or not resolved.is_relative_to(root):
-            return None
-        return resolved
+    def owned(self, task: Task, file_path: str) -> str | None:
+        """Blocking. The path relative to the storage root if it is the task's own, else None."""
+        path = self._storage.resolve(file_path)
+        return str(path.relative_to(self._storage.root)) if self._storage.owns(task, path) else None
+
+    def relative(self, file_path: str) -> str:
+        return self._storage.relative(file_path)

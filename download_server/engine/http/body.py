@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import errno
 import re
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 
@@ -55,6 +56,7 @@ async def pump(
     take: int | None,
     limit: int | None,
     base: int,
+    pace: Pace | None = None,
 ) -> int:
     """Write the planned part of the body into `sink` (after `base` held bytes); the bytes written."""
     declared = resp.content_length
@@ -63,6 +65,8 @@ async def pump(
     received = written = 0
     async for chunk in resp.content.iter_chunked(chunk_size):
         received += len(chunk)
+        if pace is not None:
+            pace.observe(received)
         if skip >= len(chunk):
             skip -= len(chunk)
             continue
@@ -80,6 +84,29 @@ async def pump(
         expected = take if take is not None else declared
         raise FetchError(ErrorType.TRUNCATED, f"the body ended after {written} of {expected} bytes", retryable=True)
     return written
+
+
+class Pace:
+    """A minimum transfer rate over a window: an origin that trickles (a byte every few seconds never trips
+    the read timeout) is aborted like a timeout, so the attempt is retried and a slot is not held forever."""
+
+    def __init__(self, min_rate: float, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._min_rate, self._window, self._clock = min_rate, window, clock
+        self._start, self._bytes = clock(), 0
+
+    def observe(self, received: int) -> None:
+        now = self._clock()
+        elapsed = now - self._start
+        if elapsed < self._window:
+            return
+        rate = (received - self._bytes) / elapsed
+        if rate < self._min_rate:
+            raise FetchError(
+                ErrorType.TIMEOUT,
+                f"the transfer was slower than {self._min_rate:.0f} B/s over {elapsed:.0f}s ({rate:.1f} B/s)",
+                retryable=True,
+            )
+        self._start, self._bytes = now, received
 
 
 async def sink_call(step: Awaitable[None]) -> None:

@@ -15,7 +15,7 @@ from aiohttp.abc import AbstractResolver
 from download_server.domain.urls import UrlRefused
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.files.sinks import BufferSink, Sink
-from download_server.engine.http.body import plan_body, pump, sink_call
+from download_server.engine.http.body import Pace, plan_body, pump, sink_call
 from download_server.engine.http.errors import parse_retry_after
 from download_server.engine.http.fetch_settings import FetchSettings
 from download_server.engine.http.guard import GuardedResolver, UrlGuard
@@ -120,8 +120,9 @@ class Fetcher:
                     skip, take, keep = plan_body(resp, byterange, held, expected_total)
                     await sink_call(sink.begin(keep=keep))
                     base = held if keep else 0
+                    pace = Pace(s.min_rate_bytes, s.min_rate_window) if s.min_rate_bytes > 0 else None
                     written = await pump(
-                        resp, sink, chunk_size=s.chunk_size, skip=skip, take=take, limit=max_bytes, base=base
+                        resp, sink, chunk_size=s.chunk_size, skip=skip, take=take, limit=max_bytes, base=base, pace=pace
                     )
                     content_type = resp.headers.get("Content-Type", "")
                     status, final_url = resp.status, str(resp.url)

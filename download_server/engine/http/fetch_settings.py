@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MiB = 1024 * 1024
 
@@ -31,4 +31,27 @@ class FetchSettings:
     init_max_bytes: int = 16 * MiB
     image_max_bytes: int = 50 * MiB
     segment_max_bytes: int = 1024 * MiB
+    # DOWNLOAD_MAX_FILE_BYTES: any one file (an MP4), declared or streamed; the bounds above never exceed it.
+    max_file_bytes: int = 20 * 1024 * MiB
+    # A transfer slower than this over the window is aborted and retried like a timeout (0: no minimum).
+    min_rate_bytes: float = 1024.0
+    min_rate_window: float = 30.0
     user_agent: str = "mediadl/0.1"
+    # Circuit breaker per origin host: this many failures in a row open it; a probe goes after the cooldown,
+    # which doubles with each failed probe up to the maximum.
+    circuit_failures: int = 10
+    circuit_cooldown: float = 1.0
+    circuit_cooldown_max: float = 30.0
+    # A run may retry `floor` times plus `ratio` times per successful request (see RunRetries).
+    retry_budget_floor: int = 20
+    retry_budget_ratio: float = 1.0
+
+    def bounded(self, max_file_bytes: int) -> FetchSettings:
+        """These settings with every body bound at most `max_file_bytes` (DOWNLOAD_MAX_FILE_BYTES)."""
+        return replace(
+            self,
+            max_file_bytes=max_file_bytes,
+            segment_max_bytes=min(self.segment_max_bytes, max_file_bytes),
+            image_max_bytes=min(self.image_max_bytes, max_file_bytes),
+            init_max_bytes=min(self.init_max_bytes, max_file_bytes),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from urllib.parse import urljoin
@@ -17,6 +18,11 @@ _INIT_RANGE = re.compile(r"#mediadl-range=(\d+)@(\d+)$")
 # Segments (or variants) one playlist may list. The byte cap alone admits ~450k short entries, which
 # the m3u8 parser turns into ~40 s of CPU and ~650 MiB (measured); 100k is a day of 1 s segments.
 MAX_ENTRIES = 100_000
+# Every number a playlist gives is checked before it reaches arithmetic, a database column or a sleep:
+# `#EXTINF:inf,` once wedged a task (math.ceil(inf) raised in a loop). A day is beyond any real segment.
+MAX_SECONDS = 86_400.0
+MAX_SEQUENCE = 2**63 - 1  # RFC 8216 allows 2^64-1; the rows and the IV arithmetic take signed 64 bits
+MAX_BYTES = 2**50  # a byte range past a petabyte is a lie
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ def pick_variant(text: str, url: str) -> Variant | None:
         # m3u8 calls a playlist a variant only for a line starting with this tag: without it, the full
         # parse (the costliest step of planning a long media playlist, which is parsed again next) is moot.
         return None
-    parsed = m3u8.loads(text)
+    parsed = _loads(text)
     if not parsed.is_variant:
         return None
     choices = [(p.stream_info.bandwidth or 0, p.uri) for p in parsed.playlists if p.uri]
@@ -88,14 +94,15 @@ def parse_media(text: str, url: str) -> MediaPlaylist:
     Raises FetchError (unsupported_encryption) for SAMPLE-AES or any DRM key: such a stream cannot be
     saved as playable files, so it fails as a whole instead of leaving garbage.
     """
-    parsed = m3u8.loads(text)
+    parsed = _loads(text)
     if parsed.is_variant:
         raise FetchError(ErrorType.PLAYLIST, "a master playlist where a media playlist was expected")
     segments: list[RemoteSegment] = []
     range_end: dict[str, int] = {}  # where the last sub-range of each resource ended (implicit offsets)
-    first_sequence = parsed.media_sequence or 0
+    first_sequence = _whole(parsed.media_sequence or 0, "EXT-X-MEDIA-SEQUENCE", MAX_SEQUENCE)
     for position, seg in enumerate(parsed.segments):
         sequence = seg.media_sequence if seg.media_sequence is not None else first_sequence + position
+        sequence = _whole(sequence, "media sequence number", MAX_SEQUENCE)
         uri = urljoin(url, seg.uri)
         byterange = _byterange(seg.byterange, range_end.get(uri, 0)) if seg.byterange else None
         if byterange is not None:
@@ -107,11 +114,12 @@ def parse_media(text: str, url: str) -> MediaPlaylist:
             if seg.init_section.byterange:
                 offset_, length = _byterange(seg.init_section.byterange, 0)
                 init_uri += f"#mediadl-range={length}@{offset_}"
-        duration = float(seg.duration or 0.0)
+        duration = _seconds(seg.duration or 0.0, "EXTINF duration")
         segments.append(
             RemoteSegment(sequence, uri, duration, byterange, key_uri, key_iv, init_uri, bool(seg.discontinuity))
         )
-    return MediaPlaylist(url, float(parsed.target_duration or 0.0), bool(parsed.is_endlist), segments)
+    target = _seconds(parsed.target_duration or 0.0, "EXT-X-TARGETDURATION")
+    return MediaPlaylist(url, target, bool(parsed.is_endlist), segments)
 
 
 def split_init_uri(init_uri: str) -> tuple[str, tuple[int, int] | None]:
@@ -125,9 +133,40 @@ def split_init_uri(init_uri: str) -> tuple[str, tuple[int, int] | None]:
 def _byterange(spec: str, implicit_offset: int) -> tuple[int, int]:
     length, _, offset = str(spec).partition("@")
     try:
-        return (int(offset) if offset else implicit_offset), int(length)
+        start, size = (int(offset) if offset else implicit_offset), int(length)
     except ValueError:
-        raise FetchError(ErrorType.PLAYLIST, f"bad EXT-X-BYTERANGE {spec!r}") from None
+        raise FetchError(ErrorType.BAD_CONTENT, f"bad EXT-X-BYTERANGE {str(spec)[:40]!r}") from None
+    if not (0 <= start <= MAX_BYTES and 0 < size <= MAX_BYTES):
+        raise FetchError(ErrorType.BAD_CONTENT, f"EXT-X-BYTERANGE out of range: {str(spec)[:40]!r}")
+    return start, size
+
+
+def _loads(text: str) -> m3u8.M3U8:
+    """The m3u8 parser's view; whatever it raises on hostile input is the origin's bad content, not ours."""
+    try:
+        return m3u8.loads(text)
+    except Exception as exc:  # a third-party parser on hostile text may raise anything
+        raise FetchError(ErrorType.BAD_CONTENT, f"the playlist could not be parsed: {type(exc).__name__}") from None
+
+
+def _seconds(value: object, what: str) -> float:
+    """A duration: a finite number of seconds from 0 to a day."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise FetchError(ErrorType.BAD_CONTENT, f"{what} is not a number") from None
+    if not (math.isfinite(seconds) and 0.0 <= seconds <= MAX_SECONDS):
+        raise FetchError(ErrorType.BAD_CONTENT, f"{what} out of range: {str(value)[:40]}")
+    return seconds
+
+
+def _whole(value: object, what: str, maximum: int) -> int:
+    """A whole number from 0 to `maximum` (sequence numbers arrive as int, or float from a lenient parser)."""
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise FetchError(ErrorType.BAD_CONTENT, f"{what} is not a whole number: {str(value)[:40]}")
+    if not isinstance(value, int | float) or not 0 <= int(value) <= maximum:
+        raise FetchError(ErrorType.BAD_CONTENT, f"{what} out of range: {str(value)[:40]}")
+    return int(value)
 
 
 def _key(key: m3u8.Key | None, url: str, sequence: int) -> tuple[str | None, str | None]:

@@ -83,6 +83,10 @@ class RunLedger:
         self.replan = targets is None or WHOLE in targets
         self.segments: dict[int, Segment] = {}
         self.open_failures: dict[int, Failure] = {}
+        # This run's last error per open failure: the final sweep takes those that may pass later.
+        self.errors: dict[int, FetchError] = {}
+        # A live recording's current window (segment URIs still listed); None: everything may be fetched.
+        self.window: frozenset[str] | None = None
         self.done_bytes = 0
 
     async def load(self) -> None:
@@ -130,6 +134,23 @@ class RunLedger:
         if segment is not None and segment.status is SegmentStatus.FAILED:
             segment.status = SegmentStatus.PENDING
             self.tracker.touched(segment)
+
+    async def prepare_retries(self, indexes: Sequence[int]) -> None:
+        """Make these failures' segments PENDING again (their records RETRYING) for another pass of the job."""
+        for index in indexes:
+            await self._prepare_retry(index)
+        self.recount()
+
+    def sweepable(self) -> list[int]:
+        """Failure indexes of FAILED segments whose last error may pass later (and, live, still listed)."""
+        due = []
+        for index, error in self.errors.items():
+            segment = self.segments.get(0 if self.job.whole_file else index)
+            if not error.retryable or segment is None or segment.status is not SegmentStatus.FAILED:
+                continue
+            if self.window is None or segment.uri in self.window:
+                due.append(index)
+        return sorted(due)
 
     def failure_index(self, segment: Segment) -> int:
         return WHOLE if self.job.whole_file else segment.index
@@ -187,6 +208,7 @@ class RunLedger:
     async def record_failure(self, index: int, url: str, error: FetchError) -> None:
         """One record per failing segment (or resource): a repeated failure updates the open record."""
         where = "the resource" if index == WHOLE else f"segment {index}"
+        self.errors[index] = error
         self.task.last_error = f"{where}: {error.message}"
         failure = self.open_failures.get(index)
         if failure is not None:
@@ -213,6 +235,7 @@ class RunLedger:
 
     async def resolve(self, index: int, attempts: int) -> None:
         failure = self.open_failures.pop(index, None)
+        self.errors.pop(index, None)
         if failure is not None:
             failure.status, failure.update_time = FailureStatus.RESOLVED, utcnow()
             failure.attempts += attempts

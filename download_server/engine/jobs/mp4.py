@@ -53,7 +53,13 @@ class Mp4Job:
         # A .part left by a pause or a crash counts as downloaded: only the rest is requested.
         task.bytes_downloaded = await asyncio.to_thread(sink.held)
         try:
-            got = await fetcher.download(segment.uri, sink, check=check, expected_total=task.bytes_total)
+            got = await fetcher.download(
+                segment.uri,
+                sink,
+                check=check,
+                expected_total=task.bytes_total,
+                max_bytes=fetcher.settings.max_file_bytes,  # a declared size over it fails before any byte
+            )
         except FetchError as exc:
             await ctx.segment_failed(segment, exc)
             return

@@ -31,8 +31,12 @@ class TaskEvents:
     def progress(self, task: Task, message: str, *, speed: float, eta: float) -> None:
         self.publish(self.build(task, message, speed=speed, eta=eta))
 
-    def queued(self, task: Task, position: int, waiting: int, slots: int) -> None:
-        message = f"queued: position {position} of {waiting}, waiting for one of {slots} slots"
+    def queued(self, task: Task, position: int, waiting: int, slots: int, own_slots: int = 0) -> None:
+        """`own_slots`: the user runs as many tasks as they may (this many), so theirs waits for one of them."""
+        if own_slots:
+            message = f"queued: position {position} of {waiting}, waiting for one of your {own_slots} slots"
+        else:
+            message = f"queued: position {position} of {waiting}, waiting for one of {slots} slots"
         self.publish(self.build(replace(task), message))
 
     def stopped(self, task: Task, action: Action) -> None:

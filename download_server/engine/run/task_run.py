@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from enum import StrEnum
 
 from download_server.domain.lifecycle import Action
 from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus
 from download_server.domain.ports import TaskStore
 from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.http.budget import RUN_RETRIES, RunRetries
 from download_server.engine.jobs.hls import HlsJob
 from download_server.engine.jobs.image import ImageJob
 from download_server.engine.jobs.ledger import WHOLE, EngineParts, Job, RunLedger
 from download_server.engine.jobs.mp4 import Mp4Job
 from download_server.engine.progress.events import TaskEvents
 from download_server.engine.progress.tracker import ProgressTracker
+from download_server.engine.run.sweep import sweep
 from mediadl_common.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,8 @@ ENGINE_FIELDS = (
     "update_time",
     "complete_time",
     "queued_time",
+    "crash_count",
+    "reclaims",
 )
 
 
@@ -108,11 +113,14 @@ class TaskRun:
         tracker.message = self.note
         try:
             tracker.publish()
+            if 0 < settings.quarantine_after <= self.task.crash_count:
+                await self._quarantine(tracker)
+                return
             await ctx.load()
             tracker.start()
             crashed = False
             if self.stop_reason is None:
-                self._inner = asyncio.create_task(job.run(ctx), name=f"job-{self.task.id}")
+                self._inner = asyncio.create_task(self._work(job, ctx), name=f"job-{self.task.id}")
                 await asyncio.wait([self._inner])
                 crashed = not self._inner.cancelled() and self._inner.exception() is not None
                 if crashed:
@@ -121,16 +129,79 @@ class TaskRun:
                     self.stop_reason = None  # it ended on its own before the stop took effect
             await tracker.stop()
             await self._finish(ctx, job, tracker, crashed)
-        except Exception:
-            log.exception("a download run failed while persisting its end state", extra={"task_id": self.task.id})
+        except Exception as exc:
             await tracker.stop()
+            await self._fail_safely(ctx, tracker, exc)
         finally:
             self.done.set()
 
+    async def _fail_safely(self, ctx: RunLedger, tracker: ProgressTracker, exc: Exception) -> None:
+        """An exception outside the job (loading, the end state): the run still ends FAILED, never runnable
+        again by itself, with the incident's reference in the failure record and in the logged stack."""
+        incident = uuid.uuid4().hex[:12]
+        log.error("download run failed [incident %s]", incident, exc_info=exc, extra={"task_id": self.task.id})
+        if self.stop_reason in (Halt.LOST, Action.DELETE, Halt.SHUTDOWN):
+            return  # another replica's task now, rows going, or handed back: nothing to write here
+        task = self.task
+        error = _internal(exc, incident)
+        self._count_crash(True)
+        try:
+            if task.status is TaskStatus.PROCESSING:
+                task.apply(Action.FINISH, outcome=TaskStatus.FAILED)
+            await ctx.record_failure(WHOLE, task.resource_url, error)
+            if task.crash_count >= self.parts.settings.quarantine_after > 0:
+                task.last_error = _quarantined(task.crash_count)
+            await save_state(self.parts.store, task)
+            self.final = tracker.event(f"failed: {error.message}")
+        except Exception:
+            log.exception("the failed run could not be persisted [incident %s]", incident, extra={"task_id": task.id})
+
+    async def _work(self, job: Job, ctx: RunLedger) -> None:
+        """The job, then the final sweep; every fetch of both draws on one retry budget (in this task's context)."""
+        fetch = self.parts.settings.fetch
+        budget = RunRetries(floor=fetch.retry_budget_floor, ratio=fetch.retry_budget_ratio, note=_noter(ctx))
+        RUN_RETRIES.set(budget)
+        quota = self.parts.settings.user_quota_bytes
+        if quota > 0:
+            # Counted in the database (every replica's flushed counters): what this run may add on top.
+            start, task = self.task.bytes_downloaded, self.task
+            budget.quota_left = quota - await self.parts.store.user_bytes(task.user_id)
+            budget.stored = lambda: task.bytes_downloaded - start
+        await self._back_off(ctx)
+        await job.run(ctx)
+        await sweep(ctx, job, budget)
+
+    def _count_crash(self, crashed: bool) -> None:
+        """The run ended by itself (or failed unexpectedly): the crash streak and the re-claim count follow."""
+        self.task.crash_count = self.task.crash_count + 1 if crashed else 0
+        self.task.reclaims = 0
+
+    async def _back_off(self, ctx: RunLedger) -> None:
+        """After an interrupted run (reclaims > 1), wait a short, growing while (inside the job's task: a stop
+        cancels the wait)."""
+        settings = self.parts.settings
+        if self.task.reclaims <= 1 or settings.reclaim_backoff <= 0:
+            return
+        wait = min(settings.reclaim_backoff_max, settings.reclaim_backoff * 2.0 ** min(self.task.reclaims - 2, 30))
+        ctx.tracker.message = f"resuming after an interrupted run in {wait:.1f}s"
+        ctx.tracker.publish()
+        log.info("re-claimed after an interrupted run: waiting %.1fs", wait, extra={"task_id": self.task.id})
+        await asyncio.sleep(wait)
+        ctx.tracker.message = self.note
+
+    async def _quarantine(self, tracker: ProgressTracker) -> None:
+        """Runs of this task ended in an unexpected exception too often in a row: it is not run again."""
+        task = self.task
+        task.apply(Action.FINISH, outcome=TaskStatus.FAILED)
+        task.last_error = _quarantined(task.crash_count)
+        task.reclaims = 0
+        await save_state(self.parts.store, task)
+        self.final = tracker.event(f"failed: {task.last_error}")
+
     async def _record_crash(self, ctx: RunLedger, exc: BaseException | None) -> None:
-        log.error("download job crashed", exc_info=exc, extra={"task_id": self.task.id})
-        error = FetchError(ErrorType.INTERNAL, f"internal error ({type(exc).__name__}); see the server log")
-        await ctx.record_failure(WHOLE, self.task.resource_url, error)
+        incident = uuid.uuid4().hex[:12]
+        log.error("download job crashed [incident %s]", incident, exc_info=exc, extra={"task_id": self.task.id})
+        await ctx.record_failure(WHOLE, self.task.resource_url, _internal(exc, incident))
 
     async def _finish(self, ctx: RunLedger, job: Job, tracker: ProgressTracker, crashed: bool) -> None:
         task, store = self.task, self.parts.store
@@ -141,6 +212,7 @@ class TaskRun:
         await tracker.flush()
         if reason is Halt.SHUTDOWN:
             return
+        self._count_crash(crashed)
         message = tracker.message
         if reason is Action.PAUSE:
             task.apply(Action.PAUSE)
@@ -155,16 +227,41 @@ class TaskRun:
                 video = await job.result(ctx, ended=True)
             if status is TaskStatus.COMPLETED:
                 task.last_error = ""
+            if crashed and task.crash_count >= self.parts.settings.quarantine_after > 0:
+                task.last_error = _quarantined(task.crash_count)
             task.apply(Action.FINISH, outcome=status)
             # Keep what the job said along the way (the chosen variant, why a live recording ended); drop
             # only the run's start note, which would be stale now.
             message = _end_message(task, "" if tracker.message == self.note else tracker.message)
             if video is not None:
                 video.id = str(uuid.uuid4())
+                video.file_path = self.parts.storage.relative(video.file_path)  # as API.md shows paths
                 await store.save_video(video)
         await save_state(store, task)
         self.final = tracker.event(message)
         self.parts.metrics.run_ended(task.status.value)
+
+
+def _quarantined(crashes: int) -> str:
+    return (
+        f"quarantined: {crashes} runs in a row ended in an internal error (see the server log); it is not run "
+        "again: create a new task to try once more"
+    )
+
+
+def _internal(exc: BaseException | None, incident: str) -> FetchError:
+    """The failure record of an unexpected exception: its cause, and the reference to find its stack in the log."""
+    cause = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown"
+    # The message may quote what an origin sent: no control character reaches a record or a database.
+    cause = "".join(ch if ch.isprintable() else "?" for ch in cause)
+    return FetchError(ErrorType.INTERNAL, f"internal error ({cause[:120]}) [incident {incident}]; see the server log")
+
+
+def _noter(ctx: RunLedger) -> Callable[[str], None]:
+    def note(message: str) -> None:
+        ctx.tracker.message = message
+
+    return note
 
 
 def _end_message(task: Task, detail: str) -> str:

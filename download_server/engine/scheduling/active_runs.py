@@ -47,6 +47,7 @@ class ActiveRuns:
         self.events = events
         self.replica = replica
         self.slots = parts.settings.max_active_tasks
+        self.per_user = parts.settings.max_active_tasks_per_user
         self.queued = 0  # tasks waiting for a slot on any replica, as of the last look at the queue
         self.closing = False
         # One claim (or take) at a time; a command for a task waits for a launch in flight.
@@ -93,7 +94,9 @@ class ActiveRuns:
                 return []
             lapses = time.monotonic() + self.replica.lease_seconds
             exclude = set(self._active)
-            found = await self._leases.claim(self.replica.replica_id, free, self.replica.lease_seconds, exclude)
+            found = await self._leases.claim(
+                self.replica.replica_id, free, self.replica.lease_seconds, exclude, self.per_user
+            )
             for claim in found:
                 self.launch(claim, _note(claim), lapses)
         for claim in found:
@@ -106,10 +109,11 @@ class ActiveRuns:
         return [claim.task.id for claim in found]
 
     async def publish_queue(self) -> None:
-        queue = await self._leases.queue(QUEUE_EVENTS)
+        queue = await self._leases.queue(QUEUE_EVENTS, self.per_user)
         self.queued = queue.total
         for position, task in enumerate(queue.head, start=1):
-            self.events.queued(task, position, queue.total, self.slots)
+            own = self.per_user if task.user_id in queue.busy else 0
+            self.events.queued(task, position, queue.total, self.slots, own)
 
     def command_arrived(self, task_id: str) -> None:
         """A replica left a command for a task (its NOTIFY): act if the task is, or is about to be, ours."""

@@ -210,7 +210,7 @@ class ReplicaScheduler:
             take = None
             # Run it here at once if that keeps the line's order: a free slot, and nothing else waiting.
             if self._runs.free() > 0 and not await self._leases.runnable():
-                take = decisions.Take(self.replica_id, self.replica.lease_seconds)
+                take = decisions.Take(self.replica_id, self.replica.lease_seconds, self._runs.per_user)
             lapses = time.monotonic() + self.replica.lease_seconds
             decision = await self._leases.act(task_id, decide(take))
             if decision.outcome is Outcome.CLAIMED:
@@ -227,7 +227,9 @@ class ReplicaScheduler:
         place = await self._leases.position(task_id)
         if place is not None:  # else another replica has claimed it already
             position, self._runs.queued = place
-            self.events.queued(decision.task, position, place[1], self._runs.slots)
+            per_user = self._runs.per_user
+            own = per_user if 0 < per_user <= decision.user_running else 0
+            self.events.queued(decision.task, position, place[1], self._runs.slots, own)
 
     async def _stop(self, task_id: str, action: Action) -> None:
         target = action.target()

@@ -23,7 +23,15 @@ from tests.download.engine.memory_leases import MemoryLeases
 from tests.support.origin import Origin
 
 # Real timeouts and backoff, only shorter: a test that waits on a retry waits milliseconds.
-FAST = FetchSettings(read_timeout=2.0, connect_timeout=2.0, backoff_base=0.005, backoff_max=0.05, max_attempts=4)
+FAST = FetchSettings(
+    read_timeout=2.0,
+    connect_timeout=2.0,
+    backoff_base=0.005,
+    backoff_max=0.05,
+    max_attempts=4,
+    circuit_cooldown=0.05,
+    circuit_cooldown_max=0.2,
+)
 
 
 @pytest.fixture
@@ -53,6 +61,8 @@ ENGINE = EngineSettings(
     heartbeat=0.2,
     flush_interval=0.1,
     live_poll_interval=0.02,
+    sweep_seconds=1.0,
+    reclaim_backoff=0.05,
 )
 
 

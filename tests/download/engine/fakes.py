@@ -110,6 +110,9 @@ class FakeTaskStore:
         return [copy.deepcopy(f) for f in sorted(found, key=lambda f: (f.segment_index, f.create_time))]
 
     # Videos
+    async def user_bytes(self, user_id: str) -> int:
+        return sum(t.bytes_downloaded for t in self.tasks.values() if t.user_id == user_id)
+
     async def save_video(self, video: Video) -> Video:
         self._count("save_video")
         self.videos[video.task_id] = copy.deepcopy(video)

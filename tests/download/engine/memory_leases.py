@@ -20,6 +20,7 @@ from download_server.domain.leases import (
     Queue,
     claim,
     claim_order,
+    fair_pick,
     queued,
     runnable,
 )
@@ -47,6 +48,7 @@ class MemoryLeases:
             task = await self._store.get_task(task_id)
             before = dataclasses.replace(task)
             lease = dataclasses.replace(self._leases.get(task_id) or Lease())
+            lease.user_running = await self._running_of(task.user_id, besides=task.id)
             result = decide(task, lease, self._clock())
             if task != before:
                 await save_state(self._store, task)
@@ -66,13 +68,16 @@ class MemoryLeases:
             del self._leases[task_id]
             return decision, DeletedTask(decision.task, self._store.remove_task(task_id))
 
-    async def claim(self, owner: str, limit: int, seconds: float, exclude: Collection[str]) -> list[Claim]:
+    async def claim(
+        self, owner: str, limit: int, seconds: float, exclude: Collection[str], per_user: int = 0
+    ) -> list[Claim]:
         async with self._turn:
             now = self._clock()
             tasks = await self._store.tasks_with_status([TaskStatus.PROCESSING, TaskStatus.PENDING])
             found = [t for t in tasks if t.id not in exclude and runnable(t, self._leases.get(t.id), now)]
+            running = {t.user_id: await self._running_of(t.user_id) for t in found}
             found_claims: list[Claim] = []
-            for task in sorted(found, key=claim_order)[:limit]:
+            for task in fair_pick(sorted(found, key=claim_order), running, per_user, limit):
                 lease = self._leases.setdefault(task.id, Lease())
                 previous, lapsed, resumed = lease.owner, lease.token is not None, task.status is TaskStatus.PROCESSING
                 claim(task, lease, now, owner, seconds)
@@ -114,9 +119,20 @@ class MemoryLeases:
         lease = self._leases.get(task_id) or Lease()
         return LeaseState(task.status, lease.live(self._clock()), lease.owner, lease.token)
 
-    async def queue(self, limit: int) -> Queue:
+    async def queue(self, limit: int, per_user: int = 0) -> Queue:
         waiting = await self._waiting()
-        return Queue(waiting[:limit], len(waiting))
+        users = {t.user_id for t in waiting[:limit]}
+        busy = {u for u in users if per_user > 0 and await self._running_of(u) >= per_user}
+        return Queue(waiting[:limit], len(waiting), frozenset(busy))
+
+    async def _running_of(self, user_id: str, besides: str | None = None) -> int:
+        now = self._clock()
+        tasks = await self._store.tasks_with_status([TaskStatus.PROCESSING])
+        return sum(
+            1
+            for t in tasks
+            if t.user_id == user_id and t.id != besides and (lease := self._leases.get(t.id)) and lease.live(now)
+        )
 
     async def position(self, task_id: str) -> tuple[int, int] | None:
         waiting = await self._waiting()

@@ -36,7 +36,11 @@ async def test_media_playlists_reproduce_every_segment(
     assert decoded_video_frames(local) == expected["video_frames"]
 
     video = harness.store.videos[task.id]
-    assert (video.format, video.segment_count, video.file_path) == (VideoFormat.HLS, 6, str(local))
+    assert (video.format, video.segment_count, video.file_path) == (
+        VideoFormat.HLS,
+        6,
+        str(local.relative_to(harness.storage.root)),
+    )
     inits = list(harness.storage.hls_dir(task.id).glob("init_*.mp4"))
     assert video.file_size == sum(f.stat().st_size for f in files + inits)
     assert video.duration_seconds == pytest.approx(6.0)

@@ -30,7 +30,7 @@ async def test_mp4_is_streamed_to_its_standard_name(harness: Harness, manifest: 
     assert (done.bytes_downloaded, done.bytes_total) == (expected["size"], expected["size"])
     video = harness.store.videos[task.id]
     assert (video.format, video.file_path, video.file_size, video.sha256) == (
-        VideoFormat.MP4, str(path), expected["size"], expected["sha256"])  # fmt: skip
+        VideoFormat.MP4, str(path.relative_to(harness.storage.root)), expected["size"], expected["sha256"])  # fmt: skip
     assert video.duration_seconds == pytest.approx(6.0, abs=0.1)
     assert decoded_video_frames(path) == expected["video_frames"]
     assert not temp_path(path).exists()
@@ -94,7 +94,8 @@ async def test_mp4_that_never_arrives_whole_fails_with_one_record(harness: Harne
 
     assert done.status is TaskStatus.FAILED
     [failure] = await harness.store.task_failures(task.id)
-    assert (failure.segment_index, failure.error_type, failure.attempts) == (-1, "truncated", ENGINE.fetch.max_attempts)
+    assert (failure.segment_index, failure.error_type) == (-1, "truncated")
+    assert failure.attempts > ENGINE.fetch.max_attempts  # the final sweep tried again before giving up
     assert not harness.storage.mp4_path(task).exists()
     assert task.id not in harness.store.videos
 
@@ -120,7 +121,11 @@ async def test_images_are_saved_with_their_type(
     assert (sha256(saved), saved.stat().st_size) == (expected["sha256"], expected["size"])
     assert [p.name for p in saved.parent.iterdir()] == [saved.name]
     video = harness.store.videos[task.id]
-    assert (video.format, video.file_path, video.sha256) == (VideoFormat.IMAGE, str(saved), expected["sha256"])
+    assert (video.format, video.file_path, video.sha256) == (
+        VideoFormat.IMAGE,
+        str(saved.relative_to(harness.storage.root)),
+        expected["sha256"],
+    )
 
 
 async def test_an_image_url_serving_something_else_fails(harness: Harness) -> None:
@@ -154,3 +159,23 @@ def test_standard_file_name_is_safe_and_stable() -> None:
 def test_storage_refuses_a_task_id_that_is_not_one(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         Storage(tmp_path).hls_dir("../../etc")
+
+
+async def test_an_mp4_over_the_file_limit_fails_at_once_with_one_record(
+    origin: Origin, storage: Storage, tmp_path: Path
+) -> None:
+    """Finding 3 of issue 15: MP4 size was unbounded. A declared size over DOWNLOAD_MAX_FILE_BYTES fails the
+    task at the first response, with no retry and no file left."""
+    settings = replace(ENGINE, fetch=ENGINE.fetch.bounded(10_000))
+    harness = Harness(origin, storage, settings)
+    try:
+        task = await harness.create(MP4, ResourceType.MP4)
+        done = await harness.run(task)
+        assert done.status is TaskStatus.FAILED
+        [failure] = await harness.store.task_failures(task.id)
+        assert (failure.error_type, failure.attempts) == ("too_large", 1)
+        assert "over the 10000 byte limit" in failure.error_message
+        assert origin.requests[MP4] == 1
+        assert not storage.mp4_path(task).exists()
+    finally:
+        await harness.scheduler.close()

@@ -43,6 +43,7 @@ def fast_engine(settings: DownloadSettings) -> EngineSettings:
         heartbeat=0.2,
         flush_interval=0.1,
         live_poll_interval=0.02,
+        reclaim_backoff=0.05,
     )
 
 

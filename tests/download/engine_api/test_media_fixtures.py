@@ -58,7 +58,7 @@ async def test_hls_fixture_downloads_to_the_manifest_bytes_and_plays(
     video = await downloads.video(task)
     on_disk = sum(p.stat().st_size for p in files) + sum(p.stat().st_size for p in hls_dir.glob("init_*.mp4"))
     assert (video.task_id, video.format, video.segment_count, video.file_size) == (task.id, "hls", 6, on_disk)
-    assert video.file_path == str(local)
+    assert video.file_path == str(local.relative_to(downloads.storage.root))  # never an absolute path
     assert video.duration_seconds == pytest.approx(playlist_seconds(downloads.origin.root, playlist))
     frames = expected.get("video_frames") or expected["video_frames_high"]
     assert decoded_video_frames(local) == frames
@@ -78,7 +78,7 @@ async def test_mp4_fixture_downloads_whole_and_plays(downloads: Downloads, manif
     video = await downloads.video(task)
     assert (video.format, video.file_path, video.file_size, video.sha256, video.segment_count) == (
         "mp4",
-        str(path),
+        str(path.relative_to(downloads.storage.root)),
         expected["size"],
         expected["sha256"],
         0,
@@ -102,7 +102,7 @@ async def test_image_fixture_downloads_with_its_type_checked(
     video = await downloads.video(task)
     assert (video.format, video.file_path, video.file_size, video.sha256, video.segment_count) == (
         "image",
-        str(path),
+        str(path.relative_to(downloads.storage.root)),
         expected["size"],
         expected["sha256"],
         0,  # segments are an HLS notion: a whole file has none
