@@ -17,13 +17,26 @@ from typing import Any
 import grpc
 from sqlalchemy import Engine, event
 
+from download_server.adapters.rows import COUNTER_FIELDS
 from mediadl.download.v1 import download_pb2 as pb
 from tests.download.api import rpc_failure
 from tests.download.engine_api.flows import TS, Downloads, events_of, seg, until
 
 _WRITE = re.compile(r"^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+\"?(tasks|segments|failures|videos)\b", re.IGNORECASE)
-# A running lease renews itself every few seconds from a loop of its own: not part of any request.
+# The engine's own writes, not part of any request: a running lease renews itself every few seconds, and a
+# progress flush may still be on its way when the run is stopped (counters and segment states only).
 _RENEWAL = re.compile(r"^\s*UPDATE tasks SET lease_expires=\S+ WHERE", re.IGNORECASE)
+_SEGMENT_WRITE = re.compile(r"^\s*(UPDATE segments SET|INSERT INTO segments)", re.IGNORECASE)
+_TASK_UPDATE = re.compile(r"^\s*UPDATE tasks SET (.*?) WHERE", re.IGNORECASE)
+
+
+def _is_flush(statement: str) -> bool:
+    """A progress flush's write: segment states, or a task UPDATE of counter columns only (never status)."""
+    if _SEGMENT_WRITE.match(statement):
+        return True
+    update = _TASK_UPDATE.match(statement)
+    columns = {part.split("=")[0].strip() for part in update.group(1).split(",")} if update else set()
+    return bool(columns) and columns <= set(COUNTER_FIELDS)
 
 
 class Statements:
@@ -45,12 +58,13 @@ class Statements:
             self.seen.append((self._open.get(id(conn), 0), " ".join(statement.split())))
 
     def writes(self) -> dict[int, list[str]]:
-        """The writes to the task tables, by transaction (lease renewals left out)."""
+        """The writes to the task tables, by transaction: lease renewals and progress flushes left out (a
+        flush is a transaction of counter and segment-state writes only; anything else in it still counts)."""
         found: dict[int, list[str]] = {}
         for tx, statement in self.seen:
             if _WRITE.match(statement) and not _RENEWAL.match(statement):
                 found.setdefault(tx, []).append(statement)
-        return found
+        return {tx: written for tx, written in found.items() if not all(_is_flush(w) for w in written)}
 
     def of(self, tx: int) -> list[str]:
         return [statement for number, statement in self.seen if number == tx]
