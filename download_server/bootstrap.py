@@ -25,6 +25,7 @@ from download_server.config import DownloadSettings
 from download_server.domain.ports import Relay, Scheduler
 from download_server.domain.repositories import Transactions
 from download_server.engine.files.layout import Storage
+from download_server.engine.files.reading import StorageRecordingFiles
 from download_server.engine.files.removal import StorageTaskFiles
 from download_server.engine.http.guard import UrlGuard
 from download_server.engine.http.url_policy import Resolver, check_url
@@ -105,7 +106,7 @@ def build_servicer(
     return DownloadServicer(
         tasks=TaskService(transactions, scheduler, tokens, url_checker, files),
         failures=FailureService(transactions, scheduler, tokens),
-        videos=VideoService(transactions, tokens),
+        videos=VideoService(transactions, tokens, StorageRecordingFiles(Storage(settings.storage_dir))),
     )
 
 
@@ -125,6 +126,7 @@ def engine_settings(settings: DownloadSettings) -> EngineSettings:
         max_active_tasks=settings.max_active_tasks,
         segment_concurrency=settings.segment_concurrency,
         allow_private_networks=settings.allow_private_networks,
+        live_outage_seconds=settings.live_outage_seconds,
     )
 
 

@@ -22,5 +22,6 @@ class EngineSettings:
     flush_interval: float = 1.0
     # Live playlists are polled every target duration; None keeps that, a number overrides it (tests).
     live_poll_interval: float | None = None
-    # A live playlist that stops changing for this many polls is taken as ended (a room that went quiet).
-    live_max_idle_polls: int = 30
+    # A live playlist that errors or stops changing is polled this long (with backoff) before the recording
+    # is taken as ended: encoder restarts and CDN failovers last seconds to a minute (DOWNLOAD_LIVE_OUTAGE_SECONDS).
+    live_outage_seconds: float = 60.0

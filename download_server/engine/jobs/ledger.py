@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from download_server.domain.models import (
+    LIVE_GAP,
     Failure,
     FailureStatus,
     Segment,
@@ -84,13 +85,17 @@ class RunLedger:
         self.segments: dict[int, Segment] = {}
         self.open_failures: dict[int, Failure] = {}
         self.done_bytes = 0
+        self.media_lost = False  # a live recording has live_gap records: at best PARTIAL_COMPLETED
 
     async def load(self) -> None:
         """Read persisted state, check it against the disk, and prepare the retry targets."""
         segments = await self.store.list_segments(self.task.id)
         self.segments = {s.index: s for s in segments}
-        for failure in await self.store.task_failures(self.task.id, OPEN):
-            self.open_failures[failure.segment_index] = failure
+        for failure in await self.store.task_failures(self.task.id, (*OPEN, FailureStatus.ABANDONED)):
+            if failure.status.is_open:
+                self.open_failures[failure.segment_index] = failure
+            elif failure.error_type == LIVE_GAP:
+                self.media_lost = True
         if segments:
             for segment in await asyncio.to_thread(self._reconcile_with_disk):
                 self.tracker.touched(segment)
@@ -211,6 +216,23 @@ class RunLedger:
         self.parts.metrics.failure_recorded(error.error_type.value)
         _log_failure(logging.WARNING, "failure recorded", self.task.id, where, url, error)
 
+    async def record_live_gap(self, first_index: int, url: str, message: str) -> None:
+        """Media that left the live window before it could be fetched: closed at once (nothing can fetch it)."""
+        self.media_lost = True
+        self.task.last_error = f"segment {first_index}: {message}"
+        failure = Failure(
+            id=str(uuid.uuid4()),
+            task_id=self.task.id,
+            segment_index=first_index,
+            segment_url=url,
+            error_type=LIVE_GAP,
+            error_message=message,
+            status=FailureStatus.ABANDONED,
+        )
+        await self.store.add_failure(failure)
+        self.parts.metrics.failure_recorded(LIVE_GAP)
+        log.warning("live gap: %s", message, extra={"task_id": self.task.id})
+
     async def resolve(self, index: int, attempts: int) -> None:
         failure = self.open_failures.pop(index, None)
         if failure is not None:
@@ -229,7 +251,7 @@ class RunLedger:
         """COMPLETED when everything is on disk; PARTIAL_COMPLETED with gaps; FAILED with nothing usable."""
         if self.task.segments_done == 0:
             return TaskStatus.FAILED
-        if self.task.segments_failed or self.open_failures:
+        if self.task.segments_failed or self.open_failures or self.media_lost:
             return TaskStatus.PARTIAL_COMPLETED
         return TaskStatus.COMPLETED
 

@@ -35,6 +35,7 @@ ENGINE_FIELDS = (
     "update_time",
     "complete_time",
     "queued_time",
+    "live",
 )
 
 
