@@ -8,7 +8,15 @@ from dataclasses import replace
 
 import pytest
 
-from download_server.domain.models import LIVE_GAP, FailureStatus, Task, TaskEvent, TaskStatus
+from download_server.domain.models import (
+    LIVE_GAP,
+    FailureStatus,
+    OutputFormat,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    VideoFormat,
+)
 from download_server.engine.files.layout import Storage
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.support.media import decoded_video_frames
@@ -38,6 +46,8 @@ async def live(origin: Origin, storage: Storage) -> AsyncIterator[Harness]:
 async def record_until_four(harness: Harness, path: str = LIVE) -> Task:
     harness.origin.sequence(path, [playlist(0, 1), playlist(0, 3)])
     task = await harness.create(path)
+    task.output_format = OutputFormat.MP4  # every recording here is also checked as one MP4
+    await harness.store.save_task(task)
     await harness.start_until(task, lambda e: e.segments_done == 4)
     return task
 
@@ -48,7 +58,13 @@ async def final(harness: Harness, task: Task) -> tuple[Task, list[TaskEvent]]:
 
 
 def frames(harness: Harness, task: Task) -> int:
-    return decoded_video_frames(harness.storage.playlist_path(task.id))
+    """Frames of the local playlist; the MP4 (when the task asked for one) must play exactly as many."""
+    played = decoded_video_frames(harness.storage.playlist_path(task.id))
+    video = next(v for v in harness.store.videos.values() if v.task_id == task.id)
+    if task.output_format is OutputFormat.MP4:
+        assert video.format is VideoFormat.MP4
+        assert decoded_video_frames(harness.storage.root / video.file_path) == played
+    return played
 
 
 async def test_an_outage_shorter_than_the_grace_is_waited_out(live: Harness) -> None:
@@ -141,6 +157,7 @@ async def test_max_duration_ends_the_recording_cleanly(live: Harness) -> None:
     live.origin.sequence(LIVE, [playlist(0, 1), playlist(0, 3), playlist(0, 5)])
     task = await live.create(LIVE)
     task.max_duration_seconds = 3
+    task.output_format = OutputFormat.MP4
     await live.store.save_task(task)
     done = await live.run(task)
 
