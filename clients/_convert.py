@@ -136,6 +136,7 @@ def video(message: pb.Video) -> Video:
         segment_count=message.segment_count,
         sha256=message.sha256,
         create_time=_time(message, "create_time"),
+        thumbnail_path=message.thumbnail_path,
     )
 
 

@@ -147,6 +147,7 @@ class Video:
     segment_count: int
     sha256: str
     create_time: datetime | None
+    thumbnail_path: str = ""  # JPEG, relative to the server's storage root; empty when there is no picture
 
 
 @dataclass(frozen=True)
