@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from clients._transport import Transport
@@ -34,7 +34,7 @@ class VideoFilesApi:
         kind: str = "media",
         path: str = "",
         timeout: float | None = None,
-    ) -> AsyncIterator[VideoChunk]:
+    ) -> AsyncGenerator[VideoChunk, None]:
         """The recording's file in chunks (at most 1 MiB each) from ``offset``, so a broken read resumes.
 
         ``kind`` is ``"media"`` (the MP4 or image) or ``"thumbnail"``; ``path`` names a file of an HLS
