@@ -129,7 +129,7 @@ class Task:
             self.progress = 1.0
 
 
-@dataclass
+@dataclass(slots=True)  # a 100k-entry live window holds 100k of these: no per-object __dict__
 class Segment:
     """One piece of a resource: an HLS media segment, or index 0 for a whole MP4/image file.
 

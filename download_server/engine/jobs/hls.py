@@ -10,7 +10,7 @@ from pathlib import Path
 from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.files.sinks import FileSink, Transform
-from download_server.engine.jobs import hls_playlist, live
+from download_server.engine.jobs import hls_playlist, live, live_tail
 from download_server.engine.jobs import local_playlist as playlist
 from download_server.engine.jobs.crypto import Aes128CbcDecryptor
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
@@ -31,6 +31,7 @@ class HlsJob:
         self.variant_note = ""
         self.cursor: live.Cursor | None = None  # where the last playlist refresh ended (live streams)
         self.limit_reached = False  # a live recording has its max_duration_seconds
+        self.recorded: float | None = None  # seconds of live media planned so far (with a max duration)
 
     def final_path(self, ctx: RunLedger, segment: Segment) -> Path:
         return ctx.parts.storage.segment_path(ctx.task.id, segment.index, playlist.segment_extension(segment))
@@ -108,10 +109,16 @@ class HlsJob:
         )
 
     # Planning
-    async def load(self, ctx: RunLedger, url: str) -> MediaPlaylist:
+    async def load(self, ctx: RunLedger, url: str, *, after: int | None = None) -> MediaPlaylist:
+        """The media playlist at `url` (through a master playlist's best variant); with `after` (a live
+        poll) only the segments after that media sequence are parsed when that is safe."""
         fetcher = ctx.parts.fetcher
         got = await fetcher.fetch_bytes(url, max_bytes=fetcher.settings.playlist_max_bytes)
         text = hls_playlist.decode(got.body)
+        if after is not None and "#EXT-X-STREAM-INF" not in text:
+            tail = live_tail.parse_since(text, got.final_url, after)
+            if tail is not None:
+                return tail
         # Parsing a long playlist takes seconds of pure Python: in a thread, the event loop keeps serving.
         variant = await asyncio.to_thread(hls_playlist.pick_variant, text, got.final_url)
         if variant is not None:
@@ -120,7 +127,7 @@ class HlsJob:
             log.info("master playlist: %s", self.variant_note, extra={"task_id": ctx.task.id})
             got = await fetcher.fetch_bytes(variant.url, max_bytes=fetcher.settings.playlist_max_bytes)
             text = hls_playlist.decode(got.body)
-        return await asyncio.to_thread(hls_playlist.parse_media, text, got.final_url)
+        return await asyncio.to_thread(live_tail.parse_chunked, text, got.final_url)
 
     async def _merge(self, ctx: RunLedger, source: MediaPlaylist, elapsed: float = 0.0) -> list[Segment]:
         """Store the playlist's segments not stored yet (live.place says where); a live gap becomes an
@@ -135,8 +142,11 @@ class HlsJob:
             if not ctx.task.live:
                 ctx.task.live = True
                 await ctx.tracker.flush()  # at once: UpdateTask may swap a live recording's URL from now on
-            recorded = sum(s.duration for s in ctx.segments.values())
-            new, self.limit_reached = live.within_limit(ctx.task.max_duration_seconds, recorded, new)
+            if ctx.task.max_duration_seconds:
+                if self.recorded is None:  # summed once; then each poll adds only what it brings
+                    self.recorded = sum(s.duration for s in ctx.segments.values())
+                new, self.limit_reached = live.within_limit(ctx.task.max_duration_seconds, self.recorded, new)
+                self.recorded += sum(s.duration for s in new)
         if placement.gap is not None:
             await ctx.record_live_gap(placement.gap.first_index, source.url, _gap_message(placement.gap))
         await ctx.add_segments(new)
@@ -213,7 +223,7 @@ class HlsJob:
 
 def live_follower(ctx: RunLedger, job: HlsJob) -> live.LiveFollower:
     async def load(url: str) -> MediaPlaylist:
-        return await job.load(ctx, url)
+        return await job.load(ctx, url, after=job.cursor.sequence if job.cursor else None)
 
     async def merge(source: MediaPlaylist, elapsed: float) -> list[Segment]:
         return await job._merge(ctx, source, elapsed)

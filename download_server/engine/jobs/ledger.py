@@ -35,6 +35,7 @@ from download_server.engine.settings import EngineSettings
 log = logging.getLogger(__name__)
 WHOLE = -1  # the segment_index of a failure that concerns the whole resource (or an HLS playlist)
 OPEN = (FailureStatus.PENDING, FailureStatus.RETRYING)
+ADD_SLICE = 2000  # segment rows per insert
 
 
 class Job(Protocol):
@@ -159,10 +160,16 @@ class RunLedger:
     async def add_segments(self, segments: Sequence[Segment]) -> None:
         if not segments:
             return
-        await self.store.add_segments(self.task.id, segments)
+        # In slices: one statement per 100k rows costs the database layer a peak the process never gives back.
+        for start in range(0, len(segments), ADD_SLICE):
+            await self.store.add_segments(self.task.id, segments[start : start + ADD_SLICE])
         for segment in segments:
             self.segments[segment.index] = segment
-        self.recount()
+        # New segments are PENDING with nothing on disk: only the total moves (a live poll must not walk
+        # every segment of a long recording).
+        self.task.segments_total = len(self.segments)
+        self.task.recompute_progress()
+        self.tracker.touched()
 
     async def segment_done(self, segment: Segment, *, size: int, sha256: str, attempts: int) -> None:
         task = self.task

@@ -58,10 +58,11 @@ def place(cursor: Cursor | None, source: MediaPlaylist, known: Mapping[int, Segm
     remote = source.segments
     if not remote:
         return Placement([], cursor)
-    last_index = max(known, default=-1)
     if cursor is None:
+        last_index = max(known, default=-1)
         base = _anchored_base(remote, known)
         return _after(remote, base, last_index)
+    last_index = cursor.index  # the last placed segment: no walk over a long recording's every segment
     first, last = remote[0].sequence, remote[-1].sequence
     base = cursor.sequence - cursor.index
     if last < cursor.sequence:
