@@ -29,7 +29,13 @@ class Run:
 class _Output:
     container: Any  # av OutputContainer
     streams: dict[str, Any] = field(default_factory=dict)  # "video"/"audio" -> output stream
-    ends: dict[str, Fraction] = field(default_factory=dict)  # per kind: where its decode times end (s)
+    end_ticks: dict[str, tuple[int, Any]] = field(default_factory=dict)  # per kind: decode end, time base
+
+    @property
+    def ends(self) -> dict[str, Fraction]:
+        """Where each kind's decode times end so far, in seconds."""
+        return {kind: Fraction(ticks) * unit for kind, (ticks, unit) in self.end_ticks.items()}
+
     packets: int = 0
     last_dts: dict[int, int] = field(default_factory=dict)  # per output stream, in its time base
     started: bool = False
@@ -94,11 +100,13 @@ def _copy_run(run: Run, out: _Output) -> None:
             out.container.start_encoding()  # the header fixes each output stream's time base
             out.started = True
         shift = _shift(firsts, out)
+        moves = {source_stream: _Rescale.of(source_stream.time_base, target.time_base, shift)
+                 for source_stream, target in streams.items()}  # fmt: skip
         for packet in source.demux(list(streams)):
             if packet.dts is None and packet.pts is None:
                 continue  # a flush packet
             kind = "video" if packet.stream.type == "video" else "audio"
-            _write(packet, streams[packet.stream], kind, shift, out)
+            _write(packet, streams[packet.stream], kind, moves[packet.stream], out)
 
 
 def _shift(firsts: dict[str, Fraction], out: _Output) -> Fraction:
@@ -140,14 +148,29 @@ def _mapped(source: Any, out: _Output) -> dict[Any, Any]:
     return mapping
 
 
-def _write(packet: Any, target: Any, kind: str, shift: Fraction, out: _Output) -> None:
-    """Mux one packet `shift` seconds later, in the output stream's own time base (runs may differ)."""
-    base, unit = packet.time_base, target.time_base
+@dataclass(frozen=True)
+class _Rescale:
+    """One input stream of one run onto its output stream, in integers (Fraction per packet cost more than
+    the muxing itself): ticks_out = round(ticks_in * num / den) + offset."""
+
+    num: int
+    den: int
+    offset: int
+
+    @classmethod
+    def of(cls, source: Fraction, target: Fraction, shift: Fraction) -> _Rescale:
+        return cls(source.numerator * target.denominator, source.denominator * target.numerator, round(shift / target))
+
+    def __call__(self, ticks: int) -> int:
+        return (2 * ticks * self.num + self.den) // (2 * self.den) + self.offset
+
+
+def _write(packet: Any, target: Any, kind: str, rescale: _Rescale, out: _Output) -> None:
+    """Mux one packet moved by `rescale` into the output stream's own time base (runs may differ)."""
     dts = packet.dts if packet.dts is not None else packet.pts
     pts = packet.pts if packet.pts is not None else dts
     duration = packet.duration or 0
-    new_dts = round((Fraction(dts) * base + shift) / unit)
-    new_pts = round((Fraction(pts) * base + shift) / unit)
+    new_dts, new_pts = rescale(dts), rescale(pts)
     # B-frames decode before the run's first presentation time, and a join may overlap the previous run's
     # last decode times by a tick: the muxer needs decode times strictly rising per stream.
     floor = out.last_dts.get(target.index)
@@ -155,12 +178,13 @@ def _write(packet: Any, target: Any, kind: str, shift: Fraction, out: _Output) -
         new_pts += floor + 1 - new_dts
         new_dts = floor + 1
     out.last_dts[target.index] = new_dts
-    packet.time_base = unit
+    packet.time_base = target.time_base
     packet.dts, packet.pts = new_dts, max(new_pts, new_dts)
-    packet.duration = round(Fraction(duration) * base / unit)
+    packet.duration = rescale(duration) - rescale.offset
     packet.stream = target
-    end = Fraction(new_dts + packet.duration) * unit
-    out.ends[kind] = max(out.ends.get(kind, end), end)
+    end = new_dts + packet.duration
+    if end > out.end_ticks.get(kind, (end - 1, None))[0]:
+        out.end_ticks[kind] = (end, target.time_base)
     out.container.mux(packet)
     out.packets += 1
 
