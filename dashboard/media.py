@@ -1,5 +1,4 @@
-"""Recordings in the page: the media file with HTTP Range (for <video> seeking), the thumbnail, and the files
-of an HLS recording (for hls.js), each read through ReadVideo by the logged-in user's own client."""
+"""Recordings in the page through ReadVideo with the user's own client: media (HTTP Range), thumbnail, HLS files."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What a finished download adds to its video record: the MP4 of an HLS recording (OUTPUT_FORMAT_MP4) and a
-thumbnail for every record."""
+"""What a finished download adds to its video record: an HLS recording's MP4 and every record's thumbnail."""
 
 from __future__ import annotations
 
