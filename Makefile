@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BUF    := tools/node_modules/.bin/buf
 
-.PHONY: run test test-slow install install-dev env migrate protos check-protos lint-proto lint typecheck pytest bench clean
+.PHONY: run test test-slow install install-dev env migrate vendor-js protos check-protos lint-proto lint typecheck pytest bench clean
 
 $(VENV)/.run-stamp: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ $(BUF): tools/package.json tools/package-lock.json
 	# exact pin in package.json plus the lock's integrity hashes give the same install.
 	npm install --prefix tools --no-audit --no-fund --loglevel=error
 	touch $@
+
+## vendor-js: copy the pinned hls.js (tools/package.json) into the dashboard's static files (committed)
+vendor-js: $(BUF)
+	cp tools/node_modules/hls.js/dist/hls.light.min.mjs dashboard/static/js/vendor/hls.light.min.mjs
+	cp tools/node_modules/hls.js/LICENSE dashboard/static/js/vendor/hls.js.LICENSE
 
 ## protos: regenerate the committed stubs in mediadl/
 protos: install-dev

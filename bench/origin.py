@@ -4,7 +4,8 @@
 
 Routes: /hls/<count>/<size>/index.m3u8 and /hls/<count>/<size>/<index>.ts (a VOD playlist of `count`
 segments of `size` bytes); /mp4/<size>.mp4 (a synthetic MP4 of `size` bytes, streamed, Range honoured);
-/stats (requests and body bytes served so far, JSON).
+/live/<window>/index.m3u8 (a live window of `window` 1 s entries sliding by one each second) and its
+/live/<window>/<sequence>.ts; /stats (requests and body bytes served so far, JSON).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -32,12 +34,16 @@ class SyntheticOrigin:
         self._pools: dict[int, Pool] = {}
         self.requests = 0
         self.bytes_sent = 0
+        self._live_start = time.monotonic()
+        self._live_text: tuple[tuple[int, int], str] = ((0, -1), "")
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/hls/{count:\\d+}/{size:\\d+}/index.m3u8", self.playlist)
         app.router.add_get("/hls/{count:\\d+}/{size:\\d+}/{index:\\d+}.ts", self.segment)
         app.router.add_get("/mp4/{size:\\d+}.mp4", self.mp4)
+        app.router.add_get("/live/{window:\\d+}/index.m3u8", self.live_playlist)
+        app.router.add_get("/live/{window:\\d+}/{sequence:\\d+}.ts", self.live_segment)
         app.router.add_get("/stats", self.stats)
         return app
 
@@ -79,6 +85,24 @@ class SyntheticOrigin:
             self.bytes_sent += len(piece)
         await response.write_eof()
         return response
+
+    async def live_playlist(self, request: web.Request) -> web.Response:
+        """A live window of `window` 1-second entries that slides by one every second (never ends)."""
+        self.requests += 1
+        window = int(request.match_info["window"])
+        first = int(time.monotonic() - self._live_start)
+        if self._live_text[0] != (window, first):
+            lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:1", f"#EXT-X-MEDIA-SEQUENCE:{first}"]
+            for sequence in range(first, first + window):
+                lines += ["#EXTINF:1.0,", f"{sequence}.ts"]
+            self._live_text = ((window, first), "\n".join(lines) + "\n")
+        return web.Response(text=self._live_text[1], content_type="application/vnd.apple.mpegurl")
+
+    async def live_segment(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        body = self.pool(188).segment(int(request.match_info["sequence"]) % 64)  # one MPEG-TS packet's size
+        self.bytes_sent += len(body)
+        return web.Response(body=body, content_type="video/mp2t")
 
     async def stats(self, request: web.Request) -> web.Response:
         return web.json_response({"requests": self.requests, "bytes_sent": self.bytes_sent})

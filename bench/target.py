@@ -115,6 +115,15 @@ class DownloadServer:
                 self._proc.kill()
                 self._proc.wait()
 
+    @property
+    def stub(self) -> Any:
+        """The DownloadService stub, for benchmarks that drive more than one download."""
+        return self._stub
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str]]:
+        return self._metadata
+
     def warm_up(self) -> None:
         """One authenticated unary call, so what is measured next finds the whole stack loaded."""
         self._stub.ListTasks(pb.ListTasksRequest(), metadata=self._metadata, wait_for_ready=True)

@@ -11,6 +11,7 @@ tree of :mod:`clients.errors`.
 from __future__ import annotations
 
 from clients._transport import RetryPolicy
+from clients._video_files_api import VideoChunk
 from clients.aio import AsyncClient, connect
 from clients.errors import (
     AlreadyExistsError,
@@ -27,7 +28,18 @@ from clients.errors import (
     UnavailableError,
     UnimplementedError,
 )
-from clients.models import Failure, FailureStatus, Page, ResourceType, Task, TaskEvent, TaskStatus, User, Video
+from clients.models import (
+    Failure,
+    FailureStatus,
+    OutputFormat,
+    Page,
+    ResourceType,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    User,
+    Video,
+)
 from clients.streams import TaskEventStream
 from clients.sync import Client
 from clients.sync import connect as connect_sync
@@ -49,6 +61,7 @@ __all__ = [
     "MediadlError",
     "MemoryTokenStore",
     "NotFoundError",
+    "OutputFormat",
     "Page",
     "PermissionDeniedError",
     "ResourceExhaustedError",
@@ -65,6 +78,7 @@ __all__ = [
     "UnimplementedError",
     "User",
     "Video",
+    "VideoChunk",
     "connect",
     "connect_sync",
 ]

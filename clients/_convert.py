@@ -7,7 +7,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from clients.models import Failure, FailureStatus, Page, ResourceType, Task, TaskEvent, TaskStatus, User, Video
+from clients.models import (
+    Failure,
+    FailureStatus,
+    OutputFormat,
+    Page,
+    ResourceType,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    User,
+    Video,
+)
 from mediadl.auth.v1 import auth_pb2
 from mediadl.download.v1 import download_pb2 as pb
 
@@ -45,6 +56,10 @@ def task_status_to_proto(value: TaskStatus) -> Any:
 
 def resource_type_to_proto(value: ResourceType) -> Any:
     return _to_proto_enum(value, pb.ResourceType, "RESOURCE_TYPE_")
+
+
+def output_format_to_proto(value: OutputFormat) -> Any:
+    return _to_proto_enum(value, pb.OutputFormat, "OUTPUT_FORMAT_")
 
 
 def failure_status_to_proto(value: FailureStatus) -> Any:
@@ -88,6 +103,8 @@ def task(message: pb.Task) -> Task:
         create_time=_time(message, "create_time"),
         update_time=_time(message, "update_time"),
         complete_time=_time(message, "complete_time"),
+        output_format=_enum(message.output_format, pb.OutputFormat, "OUTPUT_FORMAT_", OutputFormat),
+        max_duration_seconds=message.max_duration_seconds,
     )
 
 
@@ -136,6 +153,7 @@ def video(message: pb.Video) -> Video:
         segment_count=message.segment_count,
         sha256=message.sha256,
         create_time=_time(message, "create_time"),
+        thumbnail_path=message.thumbnail_path,
     )
 
 

@@ -13,7 +13,7 @@ from google.protobuf import field_mask_pb2
 from clients import _convert
 from clients._pages import ALL_PAGES_SIZE, every_item
 from clients._transport import Transport
-from clients.models import Page, ResourceType, Task, TaskEvent, TaskStatus
+from clients.models import OutputFormat, Page, ResourceType, Task, TaskEvent, TaskStatus
 from clients.streams import TaskEventStream
 from mediadl.download.v1 import download_pb2 as pb
 
@@ -30,9 +30,12 @@ class TasksApi:
         resource_type: ResourceType,
         liveroom_title: str = "",
         liveroom_url: str = "",
+        output_format: OutputFormat = OutputFormat.UNSPECIFIED,
+        max_duration_seconds: int = 0,
         timeout: float | None = None,
     ) -> Task:
-        """Create a PENDING task; nothing is downloaded until :meth:`start`.
+        """Create a PENDING task; nothing is downloaded until :meth:`start`. HLS tasks may ask for one MP4
+        of the whole (``output_format=OutputFormat.MP4``) and a live recording for a ``max_duration_seconds``.
 
         >>> task = await client.create_task(video_id=str(uuid.uuid4()), liveroom_id="room1",
         ...     resource_url="https://cdn.example.com/live/index.m3u8", resource_type=ResourceType.HLS)
@@ -46,6 +49,8 @@ class TasksApi:
             liveroom_url=liveroom_url,
             resource_url=resource_url,
             resource_type=_convert.resource_type_to_proto(ResourceType(resource_type)),
+            output_format=_convert.output_format_to_proto(OutputFormat(output_format)),
+            max_duration_seconds=max_duration_seconds,
         )
         return await self._task_call(self._transport.download.CreateTask, request, timeout)
 

@@ -24,6 +24,7 @@ from clients._auth_api import AuthApi
 from clients._records_api import RecordsApi
 from clients._tasks_api import TasksApi
 from clients._transport import RetryPolicy, Transport, make_channel
+from clients._video_files_api import VideoFilesApi
 from clients.tokens import MemoryTokenStore, TokenStore
 
 DEFAULT_AUTH_ADDR = "127.0.0.1:50051"
@@ -31,7 +32,7 @@ DEFAULT_DOWNLOAD_ADDR = "127.0.0.1:50052"
 DEFAULT_TIMEOUT = 10.0
 
 
-class AsyncClient(AuthApi, TasksApi, RecordsApi):
+class AsyncClient(AuthApi, TasksApi, RecordsApi, VideoFilesApi):
     """Typed access to AuthService and DownloadService; returns the client's dataclasses, raises
     :mod:`clients.errors`. Create it with :func:`connect`; close it (or use ``async with``) when done.
 

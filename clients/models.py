@@ -11,6 +11,14 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
+class OutputFormat(StrEnum):
+    """What an HLS task leaves: its segments and playlist (``HLS``), plus one MP4 of the whole (``MP4``)."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    HLS = "HLS"
+    MP4 = "MP4"
+
+
 class ResourceType(StrEnum):
     """What a task downloads. The value is the API name without its prefix (``RESOURCE_TYPE_HLS`` -> ``"HLS"``)."""
 
@@ -96,6 +104,8 @@ class Task:
     create_time: datetime | None
     update_time: datetime | None
     complete_time: datetime | None
+    output_format: OutputFormat = OutputFormat.HLS
+    max_duration_seconds: int = 0  # a live recording ends cleanly after this much media; 0: no limit
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,7 @@ class Video:
     segment_count: int
     sha256: str
     create_time: datetime | None
+    thumbnail_path: str = ""  # JPEG, relative to the server's storage root; empty when there is no picture
 
 
 @dataclass(frozen=True)

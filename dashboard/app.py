@@ -18,6 +18,7 @@ from aiohttp import web
 from dashboard.api import add_routes
 from dashboard.config import DashboardSettings
 from dashboard.errors import error_middleware
+from dashboard.media import add_media_routes
 from dashboard.security import (
     COOKIE_SECURE,
     SESSIONS,
@@ -50,6 +51,7 @@ def create_app(
     app[UPSTREAM] = upstream or Upstream(settings.auth_addr, settings.download_addr, settings.grpc_timeout_seconds)
     app.on_response_prepare.append(add_security_headers)
     add_routes(app)
+    add_media_routes(app)
     app.router.add_get("/api/events", events)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)

@@ -23,6 +23,8 @@ LOGIN_PATH = "/api/login"
 # no plugins, no framing, no <base> tricks, forms post only here.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    # hls.js plays through Media Source Extensions: the <video> source is a blob: URL of this page.
+    "media-src 'self' blob:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 SECURITY_HEADERS = {

@@ -90,6 +90,7 @@ def video_json(video: Video) -> Json:
         "segment_count": video.segment_count,
         "sha256": video.sha256,
         "create_time": _time(video.create_time),
+        "thumbnail_path": video.thumbnail_path,
     }
 
 

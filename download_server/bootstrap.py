@@ -26,6 +26,7 @@ from download_server.config import DownloadSettings
 from download_server.domain.ports import Relay, Scheduler
 from download_server.domain.repositories import Transactions
 from download_server.engine.files.layout import Storage
+from download_server.engine.files.reading import StorageRecordingFiles
 from download_server.engine.files.removal import StorageTaskFiles
 from download_server.engine.http.fetch_settings import FetchSettings
 from download_server.engine.http.guard import UrlGuard
@@ -107,7 +108,7 @@ def build_servicer(
     return DownloadServicer(
         tasks=TaskService(transactions, scheduler, tokens, url_checker, files, settings.guard.user_quota_bytes),
         failures=FailureService(transactions, scheduler, tokens),
-        videos=VideoService(transactions, tokens, files),
+        videos=VideoService(transactions, tokens, files, StorageRecordingFiles(Storage(settings.storage_dir))),
     )
 
 
@@ -136,6 +137,7 @@ def engine_settings(settings: DownloadSettings) -> EngineSettings:
             min_rate_window=settings.guard.min_rate_window_seconds,
         ),
         max_active_tasks_per_user=settings.guard.max_active_tasks_per_user,
+        live_outage_seconds=settings.live_outage_seconds,
     )
 
 

@@ -73,6 +73,11 @@ class DownloadSettings:
     # Retries, sweeps and limits that neither an origin nor a user can wedge (GuardSettings below).
     guard: GuardSettings = field(default_factory=lambda: GuardSettings())
 
+    # --- Live recordings (issue 14) ---
+    # How long a live playlist that errors (404/403/5xx, timeouts, garbage) or stops changing is polled
+    # before the recording is taken as ended.
+    live_outage_seconds: float = 60.0
+
     @classmethod
     def from_env(cls, env: Env) -> DownloadSettings:
         """Build settings from `env`, raising ConfigError (one line) on the first bad value."""
@@ -101,6 +106,8 @@ class DownloadSettings:
             lease_seconds=_finite(env, "DOWNLOAD_LEASE_SECONDS", 15.0, minimum=1.0),
             claim_interval_seconds=_finite(env, "DOWNLOAD_CLAIM_INTERVAL_SECONDS", 2.0, minimum=0.1),
             guard=GuardSettings.from_env(env),
+            # --- Live recordings (issue 14) ---
+            live_outage_seconds=_finite(env, "DOWNLOAD_LIVE_OUTAGE_SECONDS", 60.0, minimum=0.0),
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from clients.cli import auth_commands, dashboard, record_commands, task_commands
+from clients.cli import auth_commands, dashboard, record_commands, task_commands, video_commands
 from clients.cli.context import DEFAULT_AUTH_ADDR, DEFAULT_DOWNLOAD_ADDR
 from clients.cli.exit_codes import EPILOG
 from clients.models import FailureStatus, TaskStatus
@@ -172,11 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("failure", metavar="FAILURE", help="failure id")
         sub.add_argument("--task", help="the failure's task (checked by the server)")
 
-    videos = commands.add_parser("videos", help="list or show what finished downloads produced")
+    videos = commands.add_parser(
+        "videos", aliases=["video"], help="list, show or get (download) what finished downloads produced"
+    )
     actions = videos.add_subparsers(dest="videos_command", metavar="ACTION", required=True)
     sub = command(actions, "list", "list a task's videos", record_commands.videos_list)
     _task_ref(sub)
     _paging(sub)
     sub = command(actions, "show", "show a video by its business video id", record_commands.videos_show)
     sub.add_argument("video_id", metavar="VIDEO_ID")
+    video_commands.add_get(command(actions, "get", video_commands.GET_HELP, video_commands.video_get))
     return parser

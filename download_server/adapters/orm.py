@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from mediadl_common.sql_types import UtcDateTime, new_metadata
@@ -56,6 +56,11 @@ class TaskRow(Base):
     # A retry's segment indexes (comma-separated), kept until its run ends so a claim after a crash fetches
     # the same parts; NULL: a normal run.
     run_targets: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Live recordings and one playable file (migration 0005): what to leave besides the segments, how
+    # much live media to record, and whether the source showed no end (a live recording may swap its URL).
+    output_format: Mapped[str] = mapped_column(String(8), server_default="HLS")
+    max_duration_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
+    live: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
         # The list queries: a user's tasks by creation or update time, with the id as tie-breaker.
@@ -123,5 +128,6 @@ class VideoRow(Base):
     segment_count: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    thumbnail_path: Mapped[str] = mapped_column(Text, server_default="")
 
     __table_args__ = (Index("ix_videos_user_video", "user_id", "video_id"),)

@@ -9,6 +9,7 @@ from download_server.adapters.orm import FailureRow, SegmentRow, TaskRow, VideoR
 from download_server.domain.models import (
     Failure,
     FailureStatus,
+    OutputFormat,
     ResourceType,
     Segment,
     SegmentStatus,
@@ -21,10 +22,10 @@ from download_server.domain.models import (
 TASK_FIELDS = (
     "user_id video_id liveroom_id liveroom_title liveroom_url resource_url resource_type status progress "
     "bytes_downloaded bytes_total segments_total segments_done segments_failed retry_count last_error "
-    "create_time update_time complete_time queued_time crash_count reclaims"
+    "create_time update_time complete_time queued_time crash_count reclaims output_format max_duration_seconds live"
 ).split()
 COUNTER_FIELDS = (
-    "progress bytes_downloaded bytes_total segments_total segments_done segments_failed last_error update_time"
+    "progress bytes_downloaded bytes_total segments_total segments_done segments_failed last_error update_time live"
 ).split()
 _SEGMENT_FIELDS = (
     "uri duration byterange_offset byterange_length key_uri key_iv init_uri discontinuity status bytes attempts sha256"
@@ -32,7 +33,9 @@ _SEGMENT_FIELDS = (
 _FAILURE_FIELDS = (
     "segment_index segment_url error_type error_message http_status attempts status create_time update_time"
 ).split()
-_VIDEO_FIELDS = "video_id file_path file_size duration_seconds format segment_count sha256 create_time".split()
+_VIDEO_FIELDS = (
+    "video_id file_path file_size duration_seconds format segment_count sha256 create_time thumbnail_path"
+).split()
 
 
 def _copy(source: object, target: object, fields: Sequence[str]) -> None:
@@ -44,6 +47,7 @@ def to_task(row: TaskRow) -> Task:
     values: dict[str, Any] = {name: getattr(row, name) for name in TASK_FIELDS}
     values["resource_type"] = ResourceType(row.resource_type)
     values["status"] = TaskStatus(row.status)
+    values["output_format"] = OutputFormat(row.output_format)
     return Task(id=row.id, **values)
 
 
@@ -53,6 +57,8 @@ def write_task(row: TaskRow, task: Task, fields: Sequence[str] = TASK_FIELDS) ->
         row.resource_type = task.resource_type.value
     if "status" in fields:
         row.status = task.status.value
+    if "output_format" in fields:
+        row.output_format = task.output_format.value
 
 
 def to_segment(row: SegmentRow) -> Segment:

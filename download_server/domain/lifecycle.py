@@ -52,6 +52,8 @@ class Action(enum.StrEnum):
     DELETE = "delete"  # user: the rows go (a command to the replica running it; no status of its own)
     FINISH = "finish"  # engine: the run ended by itself: COMPLETED, PARTIAL_COMPLETED or FAILED
     CHANGE_RESOURCE = "change_resource"  # user: a new resource_url starts the download over
+    # user: a live recording's refreshed URL, followed from the next playlist poll (no status change)
+    SWAP_RESOURCE = "swap_resource"
 
     @property
     def is_command(self) -> bool:
@@ -69,7 +71,7 @@ class Action(enum.StrEnum):
             )
 
     def target(self, outcome: TaskStatus | None = None) -> TaskStatus:
-        """The status the action leads to; FINISH leads to the run's `outcome`."""
+        """The status the action leads to; FINISH leads to the run's `outcome` (SWAP_RESOURCE: none)."""
         rule = RULES[self]
         if rule.target is not None:
             return rule.target
@@ -107,7 +109,14 @@ RULES: dict[Action, Rule] = {
     Action.CHANGE_RESOURCE: Rule(
         frozenset({TaskStatus.PENDING, TaskStatus.FAILED, TaskStatus.CANCELLED}), TaskStatus.PENDING
     ),
+    # A live recording keeps what it recorded while its URL changes (queued, running or paused): the
+    # status stays; a finished, failed or cancelled one takes CHANGE_RESOURCE (a new URL starts over).
+    Action.SWAP_RESOURCE: Rule(frozenset({TaskStatus.PENDING, TaskStatus.PROCESSING, TaskStatus.PAUSED}), None),
 }
 
 # How an action reads in "cannot ... a task that is ..." (RetryFailure is a retry to the caller).
-_VERBS = {Action.RETRY_ONE: "retry", Action.CHANGE_RESOURCE: "change resource"}
+_VERBS = {
+    Action.RETRY_ONE: "retry",
+    Action.CHANGE_RESOURCE: "change resource",
+    Action.SWAP_RESOURCE: "swap the resource of",
+}

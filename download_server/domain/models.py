@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from download_server.domain.lifecycle import Action
+from download_server.domain.lifecycle import RULES, Action
 from download_server.domain.lifecycle import TaskStatus as TaskStatus
 
 
@@ -14,10 +14,24 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+SWAPPABLE = RULES[Action.SWAP_RESOURCE].sources
+
+
 class ResourceType(enum.StrEnum):
     HLS = "HLS"
     MP4 = "MP4"
     IMAGE = "IMAGE"
+
+
+class OutputFormat(enum.StrEnum):
+    """What an HLS task leaves: its own segments and playlist (HLS), plus one MP4 of the whole (MP4)."""
+
+    HLS = "HLS"
+    MP4 = "MP4"
+
+
+# The error_type of media a live recording could not reach before it left the live window.
+LIVE_GAP = "live_gap"
 
 
 class FailureStatus(enum.StrEnum):
@@ -65,12 +79,19 @@ class Task:
     # and claims since a run last ended by itself (more than one: the runs before were interrupted).
     crash_count: int = 0
     reclaims: int = 0
+    output_format: OutputFormat = OutputFormat.HLS
+    max_duration_seconds: int = 0  # 0: no limit (live recordings only)
+    # Set by the engine once the source shows no end: only a live recording may swap its URL while it runs.
+    live: bool = False
 
     def apply(self, action: Action, *, now: datetime | None = None, outcome: TaskStatus | None = None) -> None:
         """Change status as `action` does (domain/lifecycle.py), or raise FailedPrecondition (TASK_STATE)."""
         action.check(self.status)
         if action is Action.DELETE:
             return  # the rows go; the status stays what it was until then
+        if action is Action.SWAP_RESOURCE:
+            self.update_time = now or utcnow()
+            return  # the recording goes on: no status of its own
         self.status = action.target(outcome)
         self.update_time = now or utcnow()
         self.queued_time = None  # whoever queues it again sets it again
@@ -80,6 +101,16 @@ class Task:
             self.complete_time = self.update_time
         if action is Action.FINISH:
             self.recompute_progress()
+
+    def change_resource(self, resource_url: str) -> bool:
+        """A new resource_url: a live recording swaps it (a refreshed signed URL, taken at the next poll)
+        and keeps everything; any other task starts over. True when the download state was reset."""
+        if self.live and self.status in SWAPPABLE:
+            self.apply(Action.SWAP_RESOURCE)
+            self.resource_url = resource_url
+            return False
+        self.start_over(resource_url)
+        return True
 
     def start_over(self, resource_url: str) -> None:
         """A new resource is a new download: nothing fetched for the old one counts any more."""
@@ -91,6 +122,7 @@ class Task:
         self.retry_count = 0
         self.last_error = ""
         self.complete_time = None
+        self.live = False  # the new source shows what it is when it is planned
 
     def recompute_progress(self) -> None:
         if self.segments_total > 0:
@@ -101,7 +133,7 @@ class Task:
             self.progress = 1.0
 
 
-@dataclass
+@dataclass(slots=True)  # a 100k-entry live window holds 100k of these: no per-object __dict__
 class Segment:
     """One piece of a resource: an HLS media segment, or index 0 for a whole MP4/image file.
 
@@ -147,6 +179,13 @@ class VideoFormat(enum.StrEnum):
     IMAGE = "image"
 
 
+class VideoFileKind(enum.StrEnum):
+    """Which file of a recording ReadVideo streams."""
+
+    MEDIA = "media"
+    THUMBNAIL = "thumbnail"
+
+
 @dataclass
 class Video:
     id: str
@@ -158,6 +197,7 @@ class Video:
     format: VideoFormat
     segment_count: int = 0
     sha256: str = ""
+    thumbnail_path: str = ""  # JPEG, relative to the storage root; empty when there is no picture
     create_time: datetime = field(default_factory=utcnow)
 
 

@@ -13,7 +13,16 @@ from typing import Protocol, TypeVar
 
 from download_server.domain.leases import Claim, Decision, Lease, LeaseState, Queue
 from download_server.domain.lifecycle import Action
-from download_server.domain.models import Failure, FailureStatus, Segment, Task, TaskEvent, TaskStatus, Video
+from download_server.domain.models import (
+    Failure,
+    FailureStatus,
+    Segment,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    Video,
+    VideoFileKind,
+)
 
 T = TypeVar("T")
 
@@ -109,6 +118,24 @@ class TaskFiles(Protocol):
 
     def relative(self, file_path: str) -> str:
         """A stored path as responses show it: relative to the storage root, never absolute."""
+        ...
+
+
+@dataclass(frozen=True)
+class FileChunk:
+    """A piece of a recording's file as ReadVideo streams it."""
+
+    data: bytes
+    offset: int  # where `data` starts in the file
+    total_size: int
+    content_type: str
+
+
+class RecordingFiles(Protocol):
+    """Reading back what a download produced, never a byte outside the recording (ReadVideo)."""
+
+    def read(self, video: Video, kind: VideoFileKind, path: str, offset: int) -> AsyncGenerator[FileChunk, None]:
+        """Chunks from `offset`; raises (at the first step) NotFound, InvalidArgument or FailedPrecondition."""
         ...
 
 

@@ -37,3 +37,6 @@ class EngineSettings:
     reclaim_backoff_max: float = 30.0
     # DOWNLOAD_USER_QUOTA_BYTES (0: none): a run that crosses it stops fetching, with failure records.
     user_quota_bytes: int = 0
+    # A live playlist that errors or stops changing is polled this long (with backoff) before the recording
+    # is taken as ended: encoder restarts and CDN failovers last seconds to a minute (DOWNLOAD_LIVE_OUTAGE_SECONDS).
+    live_outage_seconds: float = 60.0

@@ -6,10 +6,20 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-from download_server.domain.models import Failure, FailureStatus, ResourceType, Task, TaskEvent, TaskStatus, Video
+from download_server.domain.models import (
+    Failure,
+    FailureStatus,
+    OutputFormat,
+    ResourceType,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    Video,
+    VideoFileKind,
+)
 from download_server.services.failures import FailureListRequest, NewFailure
 from download_server.services.tasks import UPDATABLE_FIELDS, NewTask, TaskChanges, TaskListRequest, expand_mask
-from download_server.services.videos import NewVideo
+from download_server.services.videos import NewVideo, VideoRead
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl_common.errors import InvalidArgument
 from mediadl_common.proto_time import timestamp
@@ -37,6 +47,16 @@ RESOURCE_TYPES: dict[ResourceType, pb.ResourceType] = {
     ResourceType.HLS: pb.RESOURCE_TYPE_HLS,
     ResourceType.MP4: pb.RESOURCE_TYPE_MP4,
     ResourceType.IMAGE: pb.RESOURCE_TYPE_IMAGE,
+}
+
+OUTPUT_FORMATS: dict[OutputFormat, pb.OutputFormat] = {
+    OutputFormat.HLS: pb.OUTPUT_FORMAT_HLS,
+    OutputFormat.MP4: pb.OUTPUT_FORMAT_MP4,
+}
+
+VIDEO_FILE_KINDS: dict[VideoFileKind, pb.VideoFileKind] = {
+    VideoFileKind.MEDIA: pb.VIDEO_FILE_KIND_MEDIA,
+    VideoFileKind.THUMBNAIL: pb.VIDEO_FILE_KIND_THUMBNAIL,
 }
 
 
@@ -96,6 +116,8 @@ def task_to_proto(task: Task) -> pb.Task:
         last_error=task.last_error,
         create_time=timestamp(task.create_time),
         update_time=timestamp(task.update_time),
+        output_format=OUTPUT_FORMATS[task.output_format],
+        max_duration_seconds=task.max_duration_seconds,
     )
     if task.complete_time is not None:
         message.complete_time.CopyFrom(timestamp(task.complete_time))
@@ -147,6 +169,7 @@ def video_to_proto(video: Video) -> pb.Video:
         segment_count=video.segment_count,
         sha256=video.sha256,
         create_time=timestamp(video.create_time),
+        thumbnail_path=video.thumbnail_path,
     )
 
 
@@ -161,6 +184,8 @@ def new_task(request: pb.CreateTaskRequest) -> NewTask:
         liveroom_url=request.liveroom_url,
         resource_url=request.resource_url,
         resource_type=resource_type_from_proto(request.resource_type),
+        output_format=_enum_from_proto(request.output_format, OUTPUT_FORMATS, "output_format"),
+        max_duration_seconds=request.max_duration_seconds,
     )
 
 
@@ -212,3 +237,8 @@ def new_video(request: pb.CreateVideoRequest) -> NewVideo:
         duration_seconds=request.duration_seconds,
         format=request.format,
     )
+
+
+def video_read(request: pb.ReadVideoRequest) -> VideoRead:
+    kind = _enum_from_proto(request.kind, VIDEO_FILE_KINDS, "kind") or VideoFileKind.MEDIA
+    return VideoRead(video_id=request.video_id, offset=request.offset, kind=kind, path=request.path)

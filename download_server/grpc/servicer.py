@@ -163,3 +163,12 @@ class DownloadServicer(download_pb2_grpc.DownloadServiceServicer):  # type: igno
     async def GetVideo(self, request: pb.GetVideoRequest, context: Context) -> pb.GetVideoResponse:  # noqa: N802
         video = await self._videos.get_video(current_user_id(), request.video_id)
         return pb.GetVideoResponse(video=conv.video_to_proto(video))
+
+    async def ReadVideo(  # noqa: N802
+        self, request: pb.ReadVideoRequest, context: Context
+    ) -> AsyncIterator[pb.ReadVideoResponse]:
+        async with aclosing(self._videos.read_video(current_user_id(), conv.video_read(request))) as chunks:
+            async for chunk in chunks:
+                yield pb.ReadVideoResponse(
+                    data=chunk.data, offset=chunk.offset, total_size=chunk.total_size, content_type=chunk.content_type
+                )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from download_server.domain.lifecycle import Action
 from download_server.domain.listing import TaskQuery
-from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus, utcnow
+from download_server.domain.models import OutputFormat, ResourceType, Task, TaskEvent, TaskStatus, utcnow
 from download_server.domain.ports import Scheduler, TaskFiles, UrlChecker
 from download_server.domain.repositories import Transactions, UnitOfWork
 from download_server.services.pagination import Listing, PageTokens, paginate, parse_order_by, scope_of
@@ -37,6 +37,8 @@ class NewTask:
     liveroom_url: str
     resource_url: str
     resource_type: ResourceType | None  # None: the caller left it unspecified
+    output_format: OutputFormat | None = None  # None: unspecified (HLS, the source's own form)
+    max_duration_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class TaskService:
         v.check(new.resource_type is not None, "resource_type", "is required (HLS, MP4 or IMAGE)")
         await check_url_field(v, new.liveroom_url, "liveroom_url", self._check_url, required=False)
         await check_url_field(v, new.resource_url, "resource_url", self._check_url, required=True)
+        _check_output(v, new)
         v.raise_if_any()
         assert new.resource_type is not None
         task = Task(
@@ -96,6 +99,8 @@ class TaskService:
             liveroom_url=new.liveroom_url,
             resource_url=new.resource_url,
             resource_type=new.resource_type,
+            output_format=new.output_format or OutputFormat.HLS,
+            max_duration_seconds=new.max_duration_seconds,
         )
         await self._tx.run(lambda uow: uow.tasks.add(task))
         log.info("task created", extra={"task_id": task.id, "resource_type": task.resource_type.value})
@@ -230,9 +235,11 @@ def _apply_changes(uow: UnitOfWork, task_id: str, user_id: str, changes: TaskCha
         task.liveroom_title = changes.liveroom_title
     if "liveroom_url" in paths:
         task.liveroom_url = changes.liveroom_url
-    resource_changed = "resource_url" in paths and changes.resource_url != task.resource_url
+    resource_changed = False
+    if "resource_url" in paths and changes.resource_url != task.resource_url:
+        # A live recording swaps its URL and goes on (the run reads it at its next poll); else a new start.
+        resource_changed = task.change_resource(changes.resource_url)
     if resource_changed:
-        task.start_over(changes.resource_url)
         # What was downloaded so far is obsolete: its rows go, and no failure of it can be retried.
         uow.segments.remove_all(task_id)
         uow.videos.remove_of_task(task_id)
@@ -241,6 +248,26 @@ def _apply_changes(uow: UnitOfWork, task_id: str, user_id: str, changes: TaskCha
         task.update_time = utcnow()
     uow.tasks.save(task)
     return task, resource_changed
+
+
+# Output choices belong to the stream kinds that have segments; an MP4 or image is one file already.
+_STREAM_TYPES = (ResourceType.HLS,)
+MAX_DURATION_SECONDS = 7 * 24 * 3600
+
+
+def _check_output(v: Validator, new: NewTask) -> None:
+    streams = new.resource_type in _STREAM_TYPES or new.resource_type is None
+    v.check(
+        streams or new.output_format in (None, OutputFormat.HLS),
+        "output_format",
+        "applies to HLS tasks only (an MP4 or IMAGE task is one file already)",
+    )
+    v.check(
+        0 <= new.max_duration_seconds <= MAX_DURATION_SECONDS,
+        "max_duration_seconds",
+        f"must be between 0 (no limit) and {MAX_DURATION_SECONDS}",
+    )
+    v.check(streams or new.max_duration_seconds == 0, "max_duration_seconds", "applies to live HLS recordings only")
 
 
 def expand_mask(paths: Collection[str], set_fields: Collection[str]) -> tuple[str, ...]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from download_server.domain.listing import VideoQuery
-from download_server.domain.models import Video, VideoFormat
-from download_server.domain.ports import TaskFiles
+from download_server.domain.models import Video, VideoFileKind, VideoFormat
+from download_server.domain.ports import FileChunk, RecordingFiles, TaskFiles
 from download_server.domain.repositories import Transactions, UnitOfWork
 from download_server.services.pagination import Listing, PageTokens, paginate, scope_of
 from download_server.services.validation import MAX_FILE_PATH, check_finite, check_length, check_uuid, require_uuid
@@ -27,11 +29,24 @@ class NewVideo:
     format: str
 
 
+@dataclass(frozen=True)
+class VideoRead:
+    """ReadVideo: which recording (business video_id), which of its files, from where."""
+
+    video_id: str
+    offset: int = 0
+    kind: VideoFileKind = VideoFileKind.MEDIA
+    path: str = ""
+
+
 class VideoService:
-    def __init__(self, transactions: Transactions, tokens: PageTokens, files: TaskFiles) -> None:
+    def __init__(
+        self, transactions: Transactions, tokens: PageTokens, files: TaskFiles, recordings: RecordingFiles
+    ) -> None:
         self._tx = transactions
         self._tokens = tokens
         self._files = files
+        self._recordings = recordings
 
     async def create_video(self, user_id: str, new: NewVideo) -> Video:
         """Record (or replace) the task's one video record; video_id and segment count come from the task."""
@@ -91,3 +106,16 @@ class VideoService:
         """Responses never reveal where the storage directory is: paths relative to it (older rows held absolute)."""
         video.file_path = self._files.relative(video.file_path)
         return video
+
+    async def read_video(self, user_id: str, request: VideoRead) -> AsyncGenerator[FileChunk, None]:
+        """The recording's file in chunks from `offset`; another user's recording is NOT_FOUND."""
+        v = Validator()
+        video_id = check_uuid(v, request.video_id, "video_id")
+        check_length(v, request.path, "path", maximum=MAX_FILE_PATH)
+        v.check(request.offset >= 0, "offset", "must be >= 0")
+        v.check(not (request.path and request.kind is VideoFileKind.THUMBNAIL), "path", "not with the thumbnail")
+        v.raise_if_any()
+        video = await self._tx.run(lambda uow: uow.videos.newest(video_id, user_id))
+        async with aclosing(self._recordings.read(video, request.kind, request.path, request.offset)) as chunks:
+            async for chunk in chunks:
+                yield chunk

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
 
-from bench import baselines, hls_throughput, mp4_memory, run_all
+from bench import baselines, hls_throughput, live_window, mp4_memory, recording, run_all
 from bench.origin import OriginProcess
 from bench.report import Row, Spread, table
 from bench.synthetic import KiB, MiB, Mp4Layout, Pool
@@ -75,3 +76,16 @@ def test_table_shows_median_spread_and_verdict() -> None:
         "| ratio | 0.80 (0.70-0.90, n=3) | >= 0.67 | yes |",
         "| peak | 160 MiB | < 150 | **no** |",
     ]
+
+
+def test_recording_bench_runs_on_eight_mib_and_six_seconds_of_video(tmp_path: Path) -> None:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed: the remux part needs real media")
+    options = recording.RecordingOptions(size_mib=8, minutes=0.1, workdir=tmp_path)
+    rows = recording.bench_rows(options, lambda _: None)  # raises if ReadVideo returned other bytes
+    assert any("ReadVideo" in row.what for row in rows) and any("remux" in row.what for row in rows)
+
+
+def test_live_window_bench_runs_on_a_small_window(tmp_path: Path) -> None:
+    result = live_window.measure(live_window.LiveOptions(window=200, seconds=2.0, workdir=tmp_path), lambda _: None)
+    assert result.polls >= 1 and 0 <= result.cpu_share < 1

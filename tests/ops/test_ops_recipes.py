@@ -53,6 +53,7 @@ async def test_every_recipe_runs_as_written(servers: dict[str, str], origin: Ori
         **os.environ,
         **servers,
         "MEDIA_URL": origin.url("hls_ts/index.m3u8"),
+        "LIVE_URL": origin.url("hls_fmp4/index.m3u8"),
         "PATH": f"{GRPCURL.parent}{os.pathsep}{os.environ['PATH']}",
     }
     # Run without blocking the loop: the origin serves from this process.
@@ -76,3 +77,6 @@ async def test_every_recipe_runs_as_written(servers: dict[str, str], origin: Ori
     assert all(origin.completed[f"hls_ts/seg{i:02d}.ts"] == 1 for i in range(6))
     # The ListTaskVideos recipe printed the video record of the finished download.
     assert '"format":"hls"' in text and '"segment_count":6' in text
+    # The live-room recipe fetched its MP4 and thumbnail back through ReadVideo.
+    assert (tmp_path / "recording.mp4").read_bytes()[4:8] == b"ftyp"
+    assert (tmp_path / "thumbnail.jpg").read_bytes()[:3] == b"\xff\xd8\xff"

@@ -85,8 +85,8 @@ async def test_dot_dot_uris_resolve_on_the_origin_and_files_stay_in_the_task_fol
     files = harness.segment_files(task)
     assert [f.name for f in files] == ["0.ts", "1.ts", "3.ts", "4.ts", "5.ts"]  # named by index, never by URI
     assert [sha256(f) for f in files] == [expected[i] for i in (0, 1, 3, 4, 5)]
-    # Nothing written anywhere but the task's folder (the origin's own files aside).
-    written = files_under(tmp_path) - files_under(origin.root) - before
+    # Nothing written anywhere but the task's folder and its thumbnail (the origin's own files aside).
+    written = files_under(tmp_path) - files_under(origin.root) - before - {harness.storage.thumbnail_path(task.id)}
     task_dir = harness.storage.hls_dir(task.id)
     assert written and all(p.is_relative_to(task_dir) for p in written), sorted(map(str, written))
     assert written == {*files, harness.storage.playlist_path(task.id)}

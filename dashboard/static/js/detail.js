@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { el, safeLink, setText, show } from "./dom.js";
 import * as fmt from "./format.js";
+import { recordingView } from "./player.js";
 
 export class DetailView {
   constructor(store, notify) {
@@ -133,6 +134,13 @@ export class DetailView {
         ].flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]),
       ),
     );
+    // The same record drawn again keeps its player (redrawing would stop what is playing).
+    const key = videos.map((video) => `${video.id}:${video.file_path}`).join(",");
+    const recordings = document.getElementById("video-recordings");
+    if (recordings.dataset.key !== key) {
+      recordings.replaceChildren(...videos.map(recordingView));
+      recordings.dataset.key = key;
+    }
   }
 
   async failureAction(action, failureId, button) {

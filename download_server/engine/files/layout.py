@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
-from download_server.domain.models import Task
+from download_server.domain.models import Segment, Task
 
 PART_SUFFIX = ".part"
 # Task ids are UUIDs; anything else must never become a path component (no "..", no slashes).
@@ -59,6 +60,29 @@ class Storage:
 
     def playlist_path(self, task_id: str) -> Path:
         return self.hls_dir(task_id) / "index.m3u8"
+
+    def final_segment_path(self, task_id: str, segment: Segment) -> Path:
+        """Where a segment's file is: fMP4 media (it has an init section) as .m4s, MPEG-TS as .ts."""
+        return self.segment_path(task_id, segment.index, "m4s" if segment.init_uri else "ts")
+
+    def init_of(self, task_id: str, segments: Iterable[Segment], segment: Segment) -> Path | None:
+        """The init section file `segment` plays with (numbered by first use, as the local playlist does)."""
+        if not segment.init_uri:
+            return None
+        ordinals: dict[str, int] = {}
+        for other in sorted(segments, key=lambda s: s.index):
+            if other.init_uri and other.init_uri not in ordinals:
+                ordinals[other.init_uri] = len(ordinals)
+        return self.init_path(task_id, ordinals[segment.init_uri])
+
+    def hls_mp4_path(self, task: Task) -> Path:
+        """The one MP4 of an HLS recording (OUTPUT_FORMAT_MP4), beside its playlist."""
+        return self.hls_dir(task.id) / f"{self.file_stem(task)}.mp4"
+
+    def thumbnail_path(self, task_id: str) -> Path:
+        if not _TASK_ID.fullmatch(task_id):
+            raise ValueError(f"not a task id: {task_id!r}")
+        return self.root / "thumbnails" / f"{task_id}.jpg"
 
     # Single files
     def file_stem(self, task: Task) -> str:
@@ -117,6 +141,7 @@ class Storage:
     def delete_files(self, task: Task) -> None:
         """Remove everything the task wrote, finished or partial. Missing files are fine."""
         shutil.rmtree(self.hls_dir(task.id), ignore_errors=True)
+        self.thumbnail_path(task.id).unlink(missing_ok=True)
         mp4 = self.mp4_path(task)
         for path in (mp4, temp_path(mp4), self.image_temp_path(task)):
             path.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.files.sinks import FileSink, Transform
-from download_server.engine.jobs import hls_playlist
+from download_server.engine.jobs import hls_playlist, live, live_tail
 from download_server.engine.jobs import local_playlist as playlist
 from download_server.engine.jobs.crypto import Aes128CbcDecryptor
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
@@ -29,6 +29,9 @@ class HlsJob:
         self._inits: dict[str, FetchError | None] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.variant_note = ""
+        self.cursor: live.Cursor | None = None  # where the last playlist refresh ended (live streams)
+        self.limit_reached = False  # a live recording has its max_duration_seconds
+        self.recorded: float | None = None  # seconds of live media planned so far (with a max duration)
 
     def final_path(self, ctx: RunLedger, segment: Segment) -> Path:
         return ctx.parts.storage.segment_path(ctx.task.id, segment.index, playlist.segment_extension(segment))
@@ -40,7 +43,7 @@ class HlsJob:
         source: MediaPlaylist | None = None
         if ctx.replan:
             try:
-                source = await self._load(ctx, ctx.task.resource_url)
+                source = await self.load(ctx, ctx.task.resource_url)
             except FetchError as exc:
                 if not ctx.segments:
                     await ctx.record_failure(WHOLE, ctx.task.resource_url, exc)
@@ -77,8 +80,9 @@ class HlsJob:
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
                 group.create_task(self._worker(ctx, queue))
-            if live and source is not None:
-                await self._follow(ctx, source, queue)
+            if live and source is not None and not self.limit_reached:
+                follower = live_follower(ctx, self)
+                await follower.follow(source, queue)
             for _ in range(workers):
                 queue.put_nowait(None)
 
@@ -105,10 +109,16 @@ class HlsJob:
         )
 
     # Planning
-    async def _load(self, ctx: RunLedger, url: str) -> MediaPlaylist:
+    async def load(self, ctx: RunLedger, url: str, *, after: int | None = None) -> MediaPlaylist:
+        """The media playlist at `url` (through a master playlist's best variant); with `after` (a live
+        poll) only the segments after that media sequence are parsed when that is safe."""
         fetcher = ctx.parts.fetcher
         got = await fetcher.fetch_bytes(url, max_bytes=fetcher.settings.playlist_max_bytes)
         text = hls_playlist.decode(got.body)
+        if after is not None and "#EXT-X-STREAM-INF" not in text:
+            tail = live_tail.parse_since(text, got.final_url, after)
+            if tail is not None:
+                return tail
         # Parsing a long playlist takes seconds of pure Python: in a thread, the event loop keeps serving.
         variant = await asyncio.to_thread(hls_playlist.pick_variant, text, got.final_url)
         if variant is not None:
@@ -117,45 +127,30 @@ class HlsJob:
             log.info("master playlist: %s", self.variant_note, extra={"task_id": ctx.task.id})
             got = await fetcher.fetch_bytes(variant.url, max_bytes=fetcher.settings.playlist_max_bytes)
             text = hls_playlist.decode(got.body)
-        return await asyncio.to_thread(hls_playlist.parse_media, text, got.final_url)
+        return await asyncio.to_thread(live_tail.parse_chunked, text, got.final_url)
 
-    async def _merge(self, ctx: RunLedger, source: MediaPlaylist) -> list[Segment]:
-        """Add the playlist's segments not stored yet; index = media sequence - base, base anchored on a
-        segment both know. Without common ground (we fell behind a live window) a gap of one is left."""
-        if not source.segments:
-            return []
-        known = {_identity(s): s.index for s in ctx.segments.values()}
-        anchor = next((r for r in source.segments if r.identity in known), None)
-        if anchor is not None:
-            base = anchor.sequence - known[anchor.identity]
-        elif ctx.segments:
-            base = source.segments[0].sequence - (max(ctx.segments) + 2)
-        else:
-            base = source.segments[0].sequence
-        last = max(ctx.segments, default=-1)
-        new = [_segment(ctx.task.id, r.sequence - base, r) for r in source.segments if r.sequence - base > last]
+    async def _merge(self, ctx: RunLedger, source: MediaPlaylist, elapsed: float = 0.0) -> list[Segment]:
+        """Store the playlist's segments not stored yet (live.place says where); a live gap becomes an
+        ABANDONED live_gap record, and a live recording takes no more than its max_duration_seconds."""
+        placement = live.place(self.cursor, source, ctx.segments, elapsed)
+        self.cursor = placement.cursor
+        new = [_segment(ctx.task.id, index, remote) for index, remote in placement.new]
+        if placement.reset and new:
+            new[0].discontinuity = True  # an encoder restart: new numbers, never a reason to refetch
+            log.info("live media sequence reset or jump: a discontinuity", extra={"task_id": ctx.task.id})
+        if not source.endlist:
+            if not ctx.task.live:
+                ctx.task.live = True
+                await ctx.tracker.flush()  # at once: UpdateTask may swap a live recording's URL from now on
+            if ctx.task.max_duration_seconds:
+                if self.recorded is None:  # summed once; then each poll adds only what it brings
+                    self.recorded = sum(s.duration for s in ctx.segments.values())
+                new, self.limit_reached = live.within_limit(ctx.task.max_duration_seconds, self.recorded, new)
+                self.recorded += sum(s.duration for s in new)
+        if placement.gap is not None:
+            await ctx.record_live_gap(placement.gap.first_index, source.url, _gap_message(placement.gap))
         await ctx.add_segments(new)
         return new
-
-    async def _follow(self, ctx: RunLedger, source: MediaPlaylist, queue: asyncio.Queue[Segment | None]) -> None:
-        """Poll a live playlist every target duration until ENDLIST (or the run is stopped)."""
-        settings = ctx.parts.settings
-        idle = 0
-        while not source.endlist:
-            interval = settings.live_poll_interval or max(1.0, source.target_duration)
-            await asyncio.sleep(interval if idle == 0 else interval / 2)  # unchanged: RFC 8216 says half
-            try:
-                source = await self._load(ctx, source.url)
-            except FetchError as exc:
-                ctx.tracker.message = f"the live playlist stopped answering ({exc.message}); recording ended"
-                return
-            new = await self._merge(ctx, source)
-            for segment in new:
-                queue.put_nowait(segment)
-            idle = 0 if new else idle + 1
-            if idle >= settings.live_max_idle_polls:
-                ctx.tracker.message = "the live playlist stopped changing; recording ended"
-                return
 
     # Fetching
     async def _worker(self, ctx: RunLedger, queue: asyncio.Queue[Segment | None]) -> None:
@@ -226,6 +221,23 @@ class HlsJob:
             raise _derived(error, "the init section (EXT-X-MAP)")
 
 
+def live_follower(ctx: RunLedger, job: HlsJob) -> live.LiveFollower:
+    async def load(url: str) -> MediaPlaylist:
+        return await job.load(ctx, url, after=job.cursor.sequence if job.cursor else None)
+
+    async def merge(source: MediaPlaylist, elapsed: float) -> list[Segment]:
+        return await job._merge(ctx, source, elapsed)
+
+    return live.LiveFollower(ctx, load, merge, lambda: job.limit_reached)
+
+
+def _gap_message(gap: live.Gap) -> str:
+    return (
+        f"media sequences {gap.first_sequence}-{gap.last_sequence} ({gap.count} segment(s), about "
+        f"{gap.seconds:g} s) left the live window before they could be fetched"
+    )
+
+
 def _decryptor(key: bytes, iv: bytes) -> Callable[[], Transform]:
     def make() -> Transform:
         return Aes128CbcDecryptor(key, iv)
@@ -236,10 +248,6 @@ def _decryptor(key: bytes, iv: bytes) -> Callable[[], Transform]:
 def _derived(error: FetchError, what: str) -> FetchError:
     message = f"{what} could not be fetched: {error.message}"
     return FetchError(error.error_type, message, http_status=error.http_status, attempts=error.attempts)
-
-
-def _identity(segment: Segment) -> tuple[str, int | None, int | None]:
-    return segment.uri, segment.byterange_offset, segment.byterange_length
 
 
 def _segment(task_id: str, index: int, remote: RemoteSegment) -> Segment:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from download_server.domain.models import (
+    LIVE_GAP,
     Failure,
     FailureStatus,
     Segment,
@@ -34,6 +35,7 @@ from download_server.engine.settings import EngineSettings
 log = logging.getLogger(__name__)
 WHOLE = -1  # the segment_index of a failure that concerns the whole resource (or an HLS playlist)
 OPEN = (FailureStatus.PENDING, FailureStatus.RETRYING)
+ADD_SLICE = 2000  # segment rows per insert
 
 
 class Job(Protocol):
@@ -88,13 +90,17 @@ class RunLedger:
         # A live recording's current window (segment URIs still listed); None: everything may be fetched.
         self.window: frozenset[str] | None = None
         self.done_bytes = 0
+        self.media_lost = False  # a live recording has live_gap records: at best PARTIAL_COMPLETED
 
     async def load(self) -> None:
         """Read persisted state, check it against the disk, and prepare the retry targets."""
         segments = await self.store.list_segments(self.task.id)
         self.segments = {s.index: s for s in segments}
-        for failure in await self.store.task_failures(self.task.id, OPEN):
-            self.open_failures[failure.segment_index] = failure
+        for failure in await self.store.task_failures(self.task.id, (*OPEN, FailureStatus.ABANDONED)):
+            if failure.status.is_open:
+                self.open_failures[failure.segment_index] = failure
+            elif failure.error_type == LIVE_GAP:
+                self.media_lost = True
         if segments:
             for segment in await asyncio.to_thread(self._reconcile_with_disk):
                 self.tracker.touched(segment)
@@ -175,10 +181,16 @@ class RunLedger:
     async def add_segments(self, segments: Sequence[Segment]) -> None:
         if not segments:
             return
-        await self.store.add_segments(self.task.id, segments)
+        # In slices: one statement per 100k rows costs the database layer a peak the process never gives back.
+        for start in range(0, len(segments), ADD_SLICE):
+            await self.store.add_segments(self.task.id, segments[start : start + ADD_SLICE])
         for segment in segments:
             self.segments[segment.index] = segment
-        self.recount()
+        # New segments are PENDING with nothing on disk: only the total moves (a live poll must not walk
+        # every segment of a long recording).
+        self.task.segments_total = len(self.segments)
+        self.task.recompute_progress()
+        self.tracker.touched()
 
     async def segment_done(self, segment: Segment, *, size: int, sha256: str, attempts: int) -> None:
         task = self.task
@@ -233,6 +245,23 @@ class RunLedger:
         self.parts.metrics.failure_recorded(error.error_type.value)
         _log_failure(logging.WARNING, "failure recorded", self.task.id, where, url, error)
 
+    async def record_live_gap(self, first_index: int, url: str, message: str) -> None:
+        """Media that left the live window before it could be fetched: closed at once (nothing can fetch it)."""
+        self.media_lost = True
+        self.task.last_error = f"segment {first_index}: {message}"
+        failure = Failure(
+            id=str(uuid.uuid4()),
+            task_id=self.task.id,
+            segment_index=first_index,
+            segment_url=url,
+            error_type=LIVE_GAP,
+            error_message=message,
+            status=FailureStatus.ABANDONED,
+        )
+        await self.store.add_failure(failure)
+        self.parts.metrics.failure_recorded(LIVE_GAP)
+        log.warning("live gap: %s", message, extra={"task_id": self.task.id})
+
     async def resolve(self, index: int, attempts: int) -> None:
         failure = self.open_failures.pop(index, None)
         self.errors.pop(index, None)
@@ -252,7 +281,7 @@ class RunLedger:
         """COMPLETED when everything is on disk; PARTIAL_COMPLETED with gaps; FAILED with nothing usable."""
         if self.task.segments_done == 0:
             return TaskStatus.FAILED
-        if self.task.segments_failed or self.open_failures:
+        if self.task.segments_failed or self.open_failures or self.media_lost:
             return TaskStatus.PARTIAL_COMPLETED
         return TaskStatus.COMPLETED
 

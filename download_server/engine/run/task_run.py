@@ -17,6 +17,7 @@ from download_server.engine.jobs.hls import HlsJob
 from download_server.engine.jobs.image import ImageJob
 from download_server.engine.jobs.ledger import WHOLE, EngineParts, Job, RunLedger
 from download_server.engine.jobs.mp4 import Mp4Job
+from download_server.engine.output.finish import finish_output
 from download_server.engine.progress.events import TaskEvents
 from download_server.engine.progress.tracker import ProgressTracker
 from download_server.engine.run.sweep import sweep
@@ -40,6 +41,7 @@ ENGINE_FIELDS = (
     "queued_time",
     "crash_count",
     "reclaims",
+    "live",
 )
 
 
@@ -225,6 +227,8 @@ class TaskRun:
             video = None
             if status is not TaskStatus.FAILED:
                 video = await job.result(ctx, ended=True)
+            if video is not None:
+                video = await finish_output(self.parts.storage, task, ctx.ordered(), video)
             if status is TaskStatus.COMPLETED:
                 task.last_error = ""
             if crashed and task.crash_count >= self.parts.settings.quarantine_after > 0:

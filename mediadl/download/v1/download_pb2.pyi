@@ -36,6 +36,18 @@ class FailureStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAILURE_STATUS_RETRYING: _ClassVar[FailureStatus]
     FAILURE_STATUS_RESOLVED: _ClassVar[FailureStatus]
     FAILURE_STATUS_ABANDONED: _ClassVar[FailureStatus]
+
+class OutputFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTPUT_FORMAT_UNSPECIFIED: _ClassVar[OutputFormat]
+    OUTPUT_FORMAT_HLS: _ClassVar[OutputFormat]
+    OUTPUT_FORMAT_MP4: _ClassVar[OutputFormat]
+
+class VideoFileKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VIDEO_FILE_KIND_UNSPECIFIED: _ClassVar[VideoFileKind]
+    VIDEO_FILE_KIND_MEDIA: _ClassVar[VideoFileKind]
+    VIDEO_FILE_KIND_THUMBNAIL: _ClassVar[VideoFileKind]
 RESOURCE_TYPE_UNSPECIFIED: ResourceType
 RESOURCE_TYPE_HLS: ResourceType
 RESOURCE_TYPE_MP4: ResourceType
@@ -53,9 +65,15 @@ FAILURE_STATUS_PENDING: FailureStatus
 FAILURE_STATUS_RETRYING: FailureStatus
 FAILURE_STATUS_RESOLVED: FailureStatus
 FAILURE_STATUS_ABANDONED: FailureStatus
+OUTPUT_FORMAT_UNSPECIFIED: OutputFormat
+OUTPUT_FORMAT_HLS: OutputFormat
+OUTPUT_FORMAT_MP4: OutputFormat
+VIDEO_FILE_KIND_UNSPECIFIED: VideoFileKind
+VIDEO_FILE_KIND_MEDIA: VideoFileKind
+VIDEO_FILE_KIND_THUMBNAIL: VideoFileKind
 
 class Task(_message.Message):
-    __slots__ = ("id", "user_id", "video_id", "liveroom_id", "liveroom_title", "liveroom_url", "resource_url", "resource_type", "status", "progress", "bytes_downloaded", "bytes_total", "segments_total", "segments_done", "segments_failed", "retry_count", "last_error", "create_time", "update_time", "complete_time")
+    __slots__ = ("id", "user_id", "video_id", "liveroom_id", "liveroom_title", "liveroom_url", "resource_url", "resource_type", "status", "progress", "bytes_downloaded", "bytes_total", "segments_total", "segments_done", "segments_failed", "retry_count", "last_error", "create_time", "update_time", "complete_time", "output_format", "max_duration_seconds")
     ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +94,8 @@ class Task(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    MAX_DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     id: str
     user_id: str
     video_id: str
@@ -96,7 +116,9 @@ class Task(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     complete_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., video_id: _Optional[str] = ..., liveroom_id: _Optional[str] = ..., liveroom_title: _Optional[str] = ..., liveroom_url: _Optional[str] = ..., resource_url: _Optional[str] = ..., resource_type: _Optional[_Union[ResourceType, str]] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., progress: _Optional[float] = ..., bytes_downloaded: _Optional[int] = ..., bytes_total: _Optional[int] = ..., segments_total: _Optional[int] = ..., segments_done: _Optional[int] = ..., segments_failed: _Optional[int] = ..., retry_count: _Optional[int] = ..., last_error: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    output_format: OutputFormat
+    max_duration_seconds: int
+    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., video_id: _Optional[str] = ..., liveroom_id: _Optional[str] = ..., liveroom_title: _Optional[str] = ..., liveroom_url: _Optional[str] = ..., resource_url: _Optional[str] = ..., resource_type: _Optional[_Union[ResourceType, str]] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., progress: _Optional[float] = ..., bytes_downloaded: _Optional[int] = ..., bytes_total: _Optional[int] = ..., segments_total: _Optional[int] = ..., segments_done: _Optional[int] = ..., segments_failed: _Optional[int] = ..., retry_count: _Optional[int] = ..., last_error: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_format: _Optional[_Union[OutputFormat, str]] = ..., max_duration_seconds: _Optional[int] = ...) -> None: ...
 
 class TaskEvent(_message.Message):
     __slots__ = ("task_id", "status", "progress", "bytes_downloaded", "bytes_total", "segments_done", "segments_failed", "segments_total", "speed_bytes_per_second", "eta_seconds", "message", "event_time")
@@ -153,7 +175,7 @@ class Failure(_message.Message):
     def __init__(self, id: _Optional[str] = ..., task_id: _Optional[str] = ..., segment_index: _Optional[int] = ..., segment_url: _Optional[str] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., http_status: _Optional[int] = ..., attempts: _Optional[int] = ..., status: _Optional[_Union[FailureStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Video(_message.Message):
-    __slots__ = ("id", "task_id", "video_id", "file_path", "file_size", "duration_seconds", "format", "segment_count", "sha256", "create_time")
+    __slots__ = ("id", "task_id", "video_id", "file_path", "file_size", "duration_seconds", "format", "segment_count", "sha256", "create_time", "thumbnail_path")
     ID_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +186,7 @@ class Video(_message.Message):
     SEGMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_PATH_FIELD_NUMBER: _ClassVar[int]
     id: str
     task_id: str
     video_id: str
@@ -174,23 +197,28 @@ class Video(_message.Message):
     segment_count: int
     sha256: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., task_id: _Optional[str] = ..., video_id: _Optional[str] = ..., file_path: _Optional[str] = ..., file_size: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., format: _Optional[str] = ..., segment_count: _Optional[int] = ..., sha256: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    thumbnail_path: str
+    def __init__(self, id: _Optional[str] = ..., task_id: _Optional[str] = ..., video_id: _Optional[str] = ..., file_path: _Optional[str] = ..., file_size: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., format: _Optional[str] = ..., segment_count: _Optional[int] = ..., sha256: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., thumbnail_path: _Optional[str] = ...) -> None: ...
 
 class CreateTaskRequest(_message.Message):
-    __slots__ = ("video_id", "liveroom_id", "liveroom_title", "liveroom_url", "resource_url", "resource_type")
+    __slots__ = ("video_id", "liveroom_id", "liveroom_title", "liveroom_url", "resource_url", "resource_type", "output_format", "max_duration_seconds")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     LIVEROOM_ID_FIELD_NUMBER: _ClassVar[int]
     LIVEROOM_TITLE_FIELD_NUMBER: _ClassVar[int]
     LIVEROOM_URL_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_URL_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    MAX_DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     video_id: str
     liveroom_id: str
     liveroom_title: str
     liveroom_url: str
     resource_url: str
     resource_type: ResourceType
-    def __init__(self, video_id: _Optional[str] = ..., liveroom_id: _Optional[str] = ..., liveroom_title: _Optional[str] = ..., liveroom_url: _Optional[str] = ..., resource_url: _Optional[str] = ..., resource_type: _Optional[_Union[ResourceType, str]] = ...) -> None: ...
+    output_format: OutputFormat
+    max_duration_seconds: int
+    def __init__(self, video_id: _Optional[str] = ..., liveroom_id: _Optional[str] = ..., liveroom_title: _Optional[str] = ..., liveroom_url: _Optional[str] = ..., resource_url: _Optional[str] = ..., resource_type: _Optional[_Union[ResourceType, str]] = ..., output_format: _Optional[_Union[OutputFormat, str]] = ..., max_duration_seconds: _Optional[int] = ...) -> None: ...
 
 class CreateTaskResponse(_message.Message):
     __slots__ = ("task",)
@@ -505,3 +533,27 @@ class GetVideoResponse(_message.Message):
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     video: Video
     def __init__(self, video: _Optional[_Union[Video, _Mapping]] = ...) -> None: ...
+
+class ReadVideoRequest(_message.Message):
+    __slots__ = ("video_id", "offset", "kind", "path")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    offset: int
+    kind: VideoFileKind
+    path: str
+    def __init__(self, video_id: _Optional[str] = ..., offset: _Optional[int] = ..., kind: _Optional[_Union[VideoFileKind, str]] = ..., path: _Optional[str] = ...) -> None: ...
+
+class ReadVideoResponse(_message.Message):
+    __slots__ = ("data", "offset", "total_size", "content_type")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    offset: int
+    total_size: int
+    content_type: str
+    def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[int] = ..., total_size: _Optional[int] = ..., content_type: _Optional[str] = ...) -> None: ...

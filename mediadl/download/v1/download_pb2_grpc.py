@@ -141,6 +141,11 @@ class DownloadServiceStub:
                 request_serializer=mediadl_dot_download_dot_v1_dot_download__pb2.GetVideoRequest.SerializeToString,
                 response_deserializer=mediadl_dot_download_dot_v1_dot_download__pb2.GetVideoResponse.FromString,
                 _registered_method=True)
+        self.ReadVideo = channel.unary_stream(
+                '/mediadl.download.v1.DownloadService/ReadVideo',
+                request_serializer=mediadl_dot_download_dot_v1_dot_download__pb2.ReadVideoRequest.SerializeToString,
+                response_deserializer=mediadl_dot_download_dot_v1_dot_download__pb2.ReadVideoResponse.FromString,
+                _registered_method=True)
 
 
 class DownloadServiceServicer:
@@ -279,6 +284,14 @@ class DownloadServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadVideo(self, request, context):
+        """The recording's media file, its thumbnail, or (with `path`) any file of its folder, from `offset`, in
+        chunks of at most 1 MiB. Only the owner may read (NOT_FOUND otherwise).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DownloadServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -386,6 +399,11 @@ def add_DownloadServiceServicer_to_server(servicer, server):
                     servicer.GetVideo,
                     request_deserializer=mediadl_dot_download_dot_v1_dot_download__pb2.GetVideoRequest.FromString,
                     response_serializer=mediadl_dot_download_dot_v1_dot_download__pb2.GetVideoResponse.SerializeToString,
+            ),
+            'ReadVideo': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadVideo,
+                    request_deserializer=mediadl_dot_download_dot_v1_dot_download__pb2.ReadVideoRequest.FromString,
+                    response_serializer=mediadl_dot_download_dot_v1_dot_download__pb2.ReadVideoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -957,6 +975,33 @@ class DownloadService:
             '/mediadl.download.v1.DownloadService/GetVideo',
             mediadl_dot_download_dot_v1_dot_download__pb2.GetVideoRequest.SerializeToString,
             mediadl_dot_download_dot_v1_dot_download__pb2.GetVideoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadVideo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mediadl.download.v1.DownloadService/ReadVideo',
+            mediadl_dot_download_dot_v1_dot_download__pb2.ReadVideoRequest.SerializeToString,
+            mediadl_dot_download_dot_v1_dot_download__pb2.ReadVideoResponse.FromString,
             options,
             channel_credentials,
             insecure,

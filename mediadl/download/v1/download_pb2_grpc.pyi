@@ -61,6 +61,10 @@ class DownloadServiceStub:
     ListTaskVideos: _grpc.UnaryUnaryMultiCallable[_download_pb2.ListTaskVideosRequest, _download_pb2.ListTaskVideosResponse]
     GetVideo: _grpc.UnaryUnaryMultiCallable[_download_pb2.GetVideoRequest, _download_pb2.GetVideoResponse]
     """GetVideo looks a video up by its business video_id."""
+    ReadVideo: _grpc.UnaryStreamMultiCallable[_download_pb2.ReadVideoRequest, _download_pb2.ReadVideoResponse]
+    """The recording's media file, its thumbnail, or (with `path`) any file of its folder, from `offset`, in
+    chunks of at most 1 MiB. Only the owner may read (NOT_FOUND otherwise).
+    """
 
 @_typing.type_check_only
 class DownloadServiceAsyncStub(DownloadServiceStub):
@@ -95,6 +99,10 @@ class DownloadServiceAsyncStub(DownloadServiceStub):
     ListTaskVideos: _aio.UnaryUnaryMultiCallable[_download_pb2.ListTaskVideosRequest, _download_pb2.ListTaskVideosResponse]  # type: ignore[assignment]
     GetVideo: _aio.UnaryUnaryMultiCallable[_download_pb2.GetVideoRequest, _download_pb2.GetVideoResponse]  # type: ignore[assignment]
     """GetVideo looks a video up by its business video_id."""
+    ReadVideo: _aio.UnaryStreamMultiCallable[_download_pb2.ReadVideoRequest, _download_pb2.ReadVideoResponse]  # type: ignore[assignment]
+    """The recording's media file, its thumbnail, or (with `path`) any file of its folder, from `offset`, in
+    chunks of at most 1 MiB. Only the owner may read (NOT_FOUND otherwise).
+    """
 
 class DownloadServiceServicer(metaclass=_abc_1.ABCMeta):
     """DownloadService manages a user's download tasks, their failure records and videos.
@@ -252,5 +260,15 @@ class DownloadServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_download_pb2.GetVideoResponse, _abc.Awaitable[_download_pb2.GetVideoResponse]]:
         """GetVideo looks a video up by its business video_id."""
+
+    @_abc_1.abstractmethod
+    def ReadVideo(
+        self,
+        request: _download_pb2.ReadVideoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_download_pb2.ReadVideoResponse], _abc.AsyncIterator[_download_pb2.ReadVideoResponse]]:
+        """The recording's media file, its thumbnail, or (with `path`) any file of its folder, from `offset`, in
+        chunks of at most 1 MiB. Only the owner may read (NOT_FOUND otherwise).
+        """
 
 def add_DownloadServiceServicer_to_server(servicer: DownloadServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,91 @@
+"""StorageRecordingFiles: ReadVideo's files (media, thumbnail, a file of an HLS recording), read in chunks."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+from collections.abc import AsyncGenerator
+from pathlib import Path, PurePosixPath
+
+from download_server.domain.models import Video, VideoFileKind, VideoFormat
+from download_server.domain.ports import FileChunk
+from download_server.engine.files.layout import Storage
+from mediadl_common.errors import FailedPrecondition, InvalidArgument, NotFound
+
+CHUNK_BYTES = 1024 * 1024  # API.md: at most 1 MiB a message
+_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".jpg": "image/jpeg",
+}
+
+
+class StorageRecordingFiles:
+    """Every path is resolved (symlinks followed) and must stay inside the recording: its task folder,
+    its media file, or its thumbnail. Anything else is NOT_FOUND, exactly like a file that is not there."""
+
+    def __init__(self, storage: Storage, chunk_bytes: int = CHUNK_BYTES) -> None:
+        self._storage = storage
+        self._chunk = chunk_bytes
+
+    async def read(self, video: Video, kind: VideoFileKind, path: str, offset: int) -> AsyncGenerator[FileChunk, None]:
+        if offset < 0:
+            raise InvalidArgument.field("offset", "must be >= 0")
+        target = await asyncio.to_thread(self._locate, video, kind, path)
+        size = (await asyncio.to_thread(target.stat)).st_size
+        if offset > size:
+            raise InvalidArgument.field("offset", f"is past the end of the file ({size} bytes)")
+        content_type = _TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0] or ""
+        content_type = content_type or "application/octet-stream"
+        with await asyncio.to_thread(target.open, "rb") as handle:
+            await asyncio.to_thread(handle.seek, offset)
+            position = offset
+            while True:
+                # One chunk in memory at a time: a 1 GiB file costs 1 MiB of RSS, whatever the reader's speed.
+                data = await asyncio.to_thread(handle.read, self._chunk)
+                if not data and position > offset:
+                    return
+                yield FileChunk(data, position, size, content_type)
+                position += len(data)
+                if not data or position >= size:
+                    return
+
+    def _locate(self, video: Video, kind: VideoFileKind, path: str) -> Path:
+        """Blocking: the resolved file to read, or NotFound / InvalidArgument / FailedPrecondition."""
+        root = self._storage.root
+        if kind is VideoFileKind.THUMBNAIL:
+            if not video.thumbnail_path:
+                raise NotFound("this recording has no thumbnail", reason="THUMBNAIL_NOT_FOUND")
+            return _inside(_under(root, video.thumbnail_path), root / "thumbnails")
+        if path:
+            return _inside(self._storage.hls_dir(video.task_id) / _relative(path), self._storage.hls_dir(video.task_id))
+        if video.format in (VideoFormat.HLS,):
+            raise FailedPrecondition(
+                "an HLS recording is a playlist and segments: read them with `path` (e.g. index.m3u8), or create "
+                "the task with output_format OUTPUT_FORMAT_MP4 for one file",
+                reason="NO_SINGLE_FILE",
+            )
+        return _inside(_under(root, video.file_path), root)
+
+
+def _under(root: Path, file_path: str) -> Path:
+    # Records written before paths became relative hold absolute ones; both resolve against the root.
+    candidate = Path(file_path)
+    return candidate if candidate.is_absolute() else root / candidate
+
+
+def _relative(path: str) -> PurePosixPath:
+    relative = PurePosixPath(path)
+    if relative.is_absolute() or ".." in relative.parts or "\\" in path or "\x00" in path:
+        raise InvalidArgument.field("path", "must be a file of the recording, relative to its folder")
+    return relative
+
+
+def _inside(candidate: Path, folder: Path) -> Path:
+    resolved = candidate.resolve()
+    folder = folder.resolve()
+    if resolved == folder or not resolved.is_relative_to(folder) or not resolved.is_file():
+        raise NotFound("no such file in this recording", reason="FILE_NOT_FOUND")
+    return resolved

@@ -1,0 +1,98 @@
+"""A live playlist's new entries only: each poll parses what was added since the last one, not the whole window."""
+
+from __future__ import annotations
+
+import re
+
+from download_server.engine.jobs import hls_playlist
+from download_server.engine.jobs.hls_playlist import MediaPlaylist
+
+_SEQUENCE = re.compile(r"#EXT-X-MEDIA-SEQUENCE:[ \t]*(\d+)")
+_TARGET = re.compile(r"#EXT-X-TARGETDURATION:[ \t]*(\d+(?:\.\d+)?)")
+_ENTRY = "#EXTINF"
+CHUNK = 2000  # entries per parse of a long playlist
+
+
+def parse_since(text: str, url: str, after: int) -> MediaPlaylist | None:
+    """The playlist with only its segments after media sequence `after` (parsed alone: a 100k-entry window
+    sliding by one costs one entry, plus C-speed scans of the text); None when only a whole parse is right
+    (the sequence went back: a reset; everything is new; an implicit byte-range offset crosses the cut)."""
+    head_end = text.find(_ENTRY)
+    if head_end < 0:
+        return None
+    header = text[:head_end]
+    found = _SEQUENCE.search(header)
+    first = int(found.group(1)) if found else 0
+    count = text.count(_ENTRY)
+    last = first + count - 1
+    fresh = last - after
+    if fresh < 0 or fresh >= count:
+        return None
+    if fresh == 0:
+        target = _TARGET.search(header)
+        duration = float(target.group(1)) if target else 0.0
+        return MediaPlaylist(url, duration, "#EXT-X-ENDLIST" in text, [])
+    cut = _cut_before(text, fresh)
+    tail = text[cut:]
+    if "#EXT-X-BYTERANGE" in tail and not _explicit_ranges(tail):
+        return None
+    # The key and init section in force where the tail starts (tags apply until the next of their kind).
+    carried = [line for line in (_last_line(text, "#EXT-X-KEY", cut), _last_line(text, "#EXT-X-MAP", cut)) if line]
+    numbered = _SEQUENCE.sub(f"#EXT-X-MEDIA-SEQUENCE:{last - fresh + 1}", header) if found else header
+    if not found:
+        numbered += f"#EXT-X-MEDIA-SEQUENCE:{last - fresh + 1}\n"
+    return hls_playlist.parse_media("\n".join([numbered.rstrip("\n"), *carried, tail]), url)
+
+
+def parse_chunked(text: str, url: str, chunk: int = CHUNK) -> MediaPlaylist:
+    """The whole media playlist, parsed `chunk` entries at a time: the same segments as one parse, but the
+    parser's own objects for a 100k-entry window never exist all at once (their peak, not the segments,
+    is what a long live window cost in memory). Falls back to one parse where a cut is not safe."""
+    count = text.count(_ENTRY)
+    head_end = text.find(_ENTRY)
+    if count <= chunk or head_end < 0 or ("#EXT-X-BYTERANGE" in text and not _explicit_ranges(text)):
+        return hls_playlist.parse_media(text, url)
+    header = text[:head_end]
+    found = _SEQUENCE.search(header)
+    first = int(found.group(1)) if found else 0
+    cuts = [_cut_before(text, fresh) for fresh in range(count, 0, -chunk)]
+    segments = []
+    for number, cut in enumerate(cuts):
+        end = cuts[number + 1] if number + 1 < len(cuts) else len(text)
+        carried = [line for line in (_last_line(text, "#EXT-X-KEY", cut), _last_line(text, "#EXT-X-MAP", cut)) if line]
+        sequence = first + number * chunk
+        numbered = _SEQUENCE.sub(f"#EXT-X-MEDIA-SEQUENCE:{sequence}", header) if found else header
+        if not found:
+            numbered += f"#EXT-X-MEDIA-SEQUENCE:{sequence}\n"
+        body = text[cut:end] if number else text[head_end:end]
+        part = hls_playlist.parse_media("\n".join([numbered.rstrip("\n"), *carried, body]), url)
+        segments.extend(part.segments)
+    return MediaPlaylist(url, part.target_duration, "#EXT-X-ENDLIST" in text, segments)
+
+
+def _cut_before(text: str, fresh: int) -> int:
+    """Where the last `fresh` entries begin, including the tags in front of the first one (a discontinuity,
+    a new key) but not the previous entry's URI line."""
+    position = len(text)
+    for _ in range(fresh):
+        position = text.rfind(_ENTRY, 0, position)
+    cut = text.rfind("\n", 0, position) + 1
+    while cut > 0:
+        start = text.rfind("\n", 0, cut - 1) + 1
+        line = text[start:cut].strip()
+        if line and not line.startswith("#"):
+            break  # the previous entry's URI
+        cut = start
+    return cut
+
+
+def _last_line(text: str, tag: str, before: int) -> str:
+    start = text.rfind(tag, 0, before)
+    if start < 0:
+        return ""
+    end = text.find("\n", start)
+    return text[start : end if end >= 0 else len(text)].strip()
+
+
+def _explicit_ranges(tail: str) -> bool:
+    return all("@" in line for line in tail.splitlines() if line.startswith("#EXT-X-BYTERANGE"))

@@ -1,0 +1,1 @@
+"""Finished output: the MP4 of an HLS recording and the thumbnail of every video record."""

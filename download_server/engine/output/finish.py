@@ -1,0 +1,81 @@
+"""What a finished download adds to its video record: an HLS recording's MP4 and every record's thumbnail."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from download_server.domain.models import OutputFormat, ResourceType, Segment, SegmentStatus, Task, Video, VideoFormat
+from download_server.engine.files.layout import Storage
+from download_server.engine.output.remux import build_mp4, runs_of
+from download_server.engine.output.thumbnail import make_thumbnail
+
+log = logging.getLogger(__name__)
+
+
+async def finish_output(storage: Storage, task: Task, segments: list[Segment], video: Video) -> Video:
+    """Blocking work in a thread (remuxing reads and writes the whole recording): never on the event loop."""
+    return await asyncio.to_thread(_finish, storage, task, segments, video)
+
+
+def _finish(storage: Storage, task: Task, segments: list[Segment], video: Video) -> Video:
+    done = [s for s in sorted(segments, key=lambda s: s.index) if s.status is SegmentStatus.DONE]
+    if task.resource_type is ResourceType.HLS and task.output_format is OutputFormat.MP4 and done:
+        _remux(storage, task, done, video)
+    target = storage.thumbnail_path(task.id)
+    source = _picture_source(storage, task, done, video)
+    if source is not None and make_thumbnail(source, target, duration=_duration(task, video)):
+        video.thumbnail_path = target.relative_to(storage.root).as_posix()
+    else:
+        target.unlink(missing_ok=True)
+        video.thumbnail_path = ""
+    return video
+
+
+def _remux(storage: Storage, task: Task, done: list[Segment], video: Video) -> None:
+    """Build the MP4 (again, after a retry filled a gap) and point the record at it; on failure the record
+    stays the HLS playlist and the reason is logged and kept in last_error."""
+    entries = []
+    previous: Segment | None = None
+    for segment in done:
+        breaks = previous is not None and (segment.discontinuity or segment.index != previous.index + 1)
+        entries.append((storage.final_segment_path(task.id, segment), storage.init_of(task.id, done, segment), breaks))
+        previous = segment
+    target = storage.hls_mp4_path(task)
+    started = time.perf_counter()
+    try:
+        build_mp4(list(runs_of(entries)), target)
+    except Exception as exc:  # FFmpeg refuses what it cannot copy: the segments stay the recording
+        log.warning("MP4 remux failed: %s", exc, extra={"task_id": task.id})
+        task.last_error = f"the MP4 could not be built ({exc}); the HLS playlist is the recording"
+        return
+    log.info("MP4 built in %.2f s", time.perf_counter() - started, extra={"task_id": task.id})
+    video.file_path = target.relative_to(storage.root).as_posix()
+    video.file_size = target.stat().st_size
+    video.format = VideoFormat.MP4
+
+
+def _picture_source(storage: Storage, task: Task, done: list[Segment], video: Video) -> Path | list[Path] | None:
+    if video.format is not VideoFormat.HLS:
+        path = Path(video.file_path)
+        return path if path.is_absolute() else storage.root / path
+    if not done:
+        return None
+    # The segment about 10% in (by duration), opened with its init section: the playlist needs no parsing.
+    total, wanted = sum(s.duration for s in done), 0.0
+    chosen = done[0]
+    for segment in done:
+        if wanted + segment.duration > total * 0.1:
+            chosen = segment
+            break
+        wanted += segment.duration
+    init = storage.init_of(task.id, done, chosen)
+    media = storage.final_segment_path(task.id, chosen)
+    return [init, media] if init else [media]
+
+
+def _duration(task: Task, video: Video) -> float:
+    # Inside one chosen HLS segment the 10% point is its start; whole files seek to 10% of their length.
+    return video.duration_seconds if video.format is not VideoFormat.HLS else 0.0

@@ -1,0 +1,167 @@
+"""Live recordings against an origin the test controls: outages shorter and longer than the grace, media lost
+meanwhile (live_gap), a 403 then a swapped URL, a media-sequence reset, max_duration_seconds; frames by ffprobe."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from download_server.domain.models import (
+    LIVE_GAP,
+    FailureStatus,
+    OutputFormat,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    VideoFormat,
+)
+from download_server.engine.files.layout import Storage
+from tests.download.engine.conftest import ENGINE, Harness
+from tests.support.media import decoded_video_frames
+from tests.support.origin import Origin
+
+LIVE = "live/index.m3u8"
+FRAMES_PER_SEGMENT = 10  # hls_ts: 6 segments, 60 frames
+
+
+def playlist(first: int, last: int, *, ended: bool = False, files: list[int] | None = None) -> bytes:
+    """Media sequences first..last; sequence n plays fixture segment n % 6 unless `files` says which."""
+    lines = ["#EXTM3U", "#EXT-X-TARGETDURATION:1", f"#EXT-X-MEDIA-SEQUENCE:{first}"]
+    names = files or [n % 6 for n in range(first, last + 1)]
+    for name in names:
+        lines += ["#EXTINF:1.0,", f"../hls_ts/seg0{name}.ts"]
+    return "\n".join([*lines, *(["#EXT-X-ENDLIST"] if ended else []), ""]).encode()
+
+
+@pytest.fixture
+async def live(origin: Origin, storage: Storage) -> AsyncIterator[Harness]:
+    # A grace long enough for a few failed polls at the tests' 20 ms poll interval, short enough to wait out.
+    engine = Harness(origin, storage, replace(ENGINE, live_outage_seconds=3.0))
+    yield engine
+    await engine.scheduler.close()
+
+
+async def record_until_four(harness: Harness, path: str = LIVE) -> Task:
+    harness.origin.sequence(path, [playlist(0, 1), playlist(0, 3)])
+    task = await harness.create(path)
+    task.output_format = OutputFormat.MP4  # every recording here is also checked as one MP4
+    await harness.store.save_task(task)
+    await harness.start_until(task, lambda e: e.segments_done == 4)
+    return task
+
+
+async def final(harness: Harness, task: Task) -> tuple[Task, list[TaskEvent]]:
+    events = await harness.until_stream_ends(task.id)
+    return await harness.store.get_task(task.id), events
+
+
+def frames(harness: Harness, task: Task) -> int:
+    """Frames of the local playlist; the MP4 (when the task asked for one) must play exactly as many."""
+    played = decoded_video_frames(harness.storage.playlist_path(task.id))
+    video = next(v for v in harness.store.videos.values() if v.task_id == task.id)
+    if task.output_format is OutputFormat.MP4:
+        assert video.format is VideoFormat.MP4
+        assert decoded_video_frames(harness.storage.root / video.file_path) == played
+    return played
+
+
+async def test_an_outage_shorter_than_the_grace_is_waited_out(live: Harness) -> None:
+    task = await record_until_four(live)
+    live.origin.fail(LIVE, status=404, times=3)
+    live.origin.sequence(LIVE, [playlist(2, 5, ended=True)])
+    done, _ = await final(live, task)
+
+    assert (done.status, done.segments_total, done.segments_done) == (TaskStatus.COMPLETED, 6, 6)
+    assert frames(live, task) == 60
+    assert not await live.store.task_failures(task.id)
+
+
+async def test_an_outage_event_says_what_it_waits_for(origin: Origin, storage: Storage) -> None:
+    harness = Harness(origin, storage, replace(ENGINE, live_outage_seconds=60.0))
+    try:
+        task = await record_until_four(harness)
+        origin.fail(LIVE, status=404, times=None)
+        event = await anext(e async for e in harness.events(task.id) if "live playlist 404 for" in e.message)
+        assert event.status is TaskStatus.PROCESSING
+        assert event.message.endswith(" of 60")
+        await harness.scheduler.cancel(task.id)
+    finally:
+        await harness.scheduler.close()
+
+
+async def test_an_outage_longer_than_the_grace_ends_the_room(origin: Origin, storage: Storage) -> None:
+    harness = Harness(origin, storage, replace(ENGINE, live_outage_seconds=0.4))
+    try:
+        task = await record_until_four(harness)
+        origin.fail(LIVE, status=404, times=None)
+        done, events = await final(harness, task)
+    finally:
+        await harness.scheduler.close()
+
+    assert (done.status, done.segments_done) == (TaskStatus.COMPLETED, 4)
+    assert "the live playlist stopped answering" in events[-1].message
+    assert "recording ended" in events[-1].message
+    assert frames(harness, task) == 40
+    assert "#EXT-X-ENDLIST" in harness.storage.playlist_path(task.id).read_text()
+
+
+async def test_media_that_left_the_window_is_a_live_gap(live: Harness) -> None:
+    task = await record_until_four(live)
+    live.origin.fail(LIVE, status=503, times=3)
+    live.origin.sequence(LIVE, [playlist(6, 7, ended=True)])  # sequences 4 and 5 went by meanwhile
+    done, _ = await final(live, task)
+
+    assert done.status is TaskStatus.PARTIAL_COMPLETED
+    (gap,) = await live.store.task_failures(task.id)
+    assert (gap.error_type, gap.status, gap.segment_index) == (LIVE_GAP, FailureStatus.ABANDONED, 4)
+    assert "media sequences 4-5 (2 segment(s), about 2 s)" in gap.error_message
+    text = live.storage.playlist_path(task.id).read_text()
+    assert text.count("#EXT-X-DISCONTINUITY") == 1
+    assert [line for line in text.splitlines() if line.startswith("ts/")][-2:] == ["ts/6.ts", "ts/7.ts"]
+    assert frames(live, task) == 60  # 0-3, then 6 and 7 (fixture files 0 and 1)
+
+
+async def test_a_403_then_a_swapped_url_goes_on(live: Harness) -> None:
+    task = await record_until_four(live, "live/signed-a.m3u8")
+    live.origin.fail("live/signed-a.m3u8", status=403, times=None)  # the signature expired
+    live.origin.sequence("live/signed-b.m3u8", [playlist(2, 5, ended=True)])
+    await live.origin.wait_requests("live/signed-a.m3u8", live.origin.requests["live/signed-a.m3u8"] + 2)
+    stored = await live.store.get_task(task.id)
+    stored.resource_url = live.origin.url("live/signed-b.m3u8")  # what UpdateTask leaves in the row
+    await live.store.save_task(stored)
+    done, _ = await final(live, task)
+
+    assert (done.status, done.segments_total) == (TaskStatus.COMPLETED, 6)
+    assert done.resource_url.endswith("signed-b.m3u8")
+    assert all(live.origin.requests[f"hls_ts/seg0{i}.ts"] == 1 for i in range(6))
+    assert frames(live, task) == 60
+
+
+async def test_a_media_sequence_reset_is_a_discontinuity(live: Harness) -> None:
+    task = await record_until_four(live)
+    # The encoder restarted: numbering starts again at 0 (fixture files 4 and 5 play as its first media).
+    live.origin.sequence(LIVE, [playlist(0, 1, ended=True, files=[4, 5])])
+    done, _ = await final(live, task)
+
+    assert (done.status, done.segments_total) == (TaskStatus.COMPLETED, 6)
+    assert all(live.origin.requests[f"hls_ts/seg0{i}.ts"] == 1 for i in range(6))  # nothing fetched twice
+    text = live.storage.playlist_path(task.id).read_text()
+    assert text.count("#EXT-X-DISCONTINUITY") == 1
+    assert text.index("#EXT-X-DISCONTINUITY") < text.index("ts/4.ts")
+    assert frames(live, task) == 60
+
+
+async def test_max_duration_ends_the_recording_cleanly(live: Harness) -> None:
+    live.origin.sequence(LIVE, [playlist(0, 1), playlist(0, 3), playlist(0, 5)])
+    task = await live.create(LIVE)
+    task.max_duration_seconds = 3
+    task.output_format = OutputFormat.MP4
+    await live.store.save_task(task)
+    done = await live.run(task)
+
+    assert (done.status, done.segments_total) == (TaskStatus.COMPLETED, 3)
+    assert "max_duration_seconds" in live.last_events[-1].message
+    assert frames(live, task) == 30
+    assert done.live
