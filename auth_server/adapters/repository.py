@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from auth_server.adapters.orm import RefreshTokenRow, UserRow
 from auth_server.domain.tokens import RefreshTokenRecord
-from auth_server.domain.users import User
+from auth_server.domain.users import User, username_key
 
 _USER_FIELDS = (
     "id",
@@ -45,13 +45,14 @@ class SqlUserRepository:
     def get_by_email(self, email: str) -> User | None:
         if "\x00" in email:
             return None  # never stored (PostgreSQL text cannot hold NUL), and PostgreSQL refuses it as a parameter
-        row = self._session.scalars(select(UserRow).where(UserRow.email == email)).one_or_none()
+        row = self._session.scalars(select(UserRow).where(func.lower(UserRow.email) == email.lower())).one_or_none()
         return _user(row) if row is not None else None
 
     def get_by_username(self, username: str) -> User | None:
         if "\x00" in username:
             return None
-        row = self._session.scalars(select(UserRow).where(UserRow.username == username)).one_or_none()
+        query = select(UserRow).where(func.lower(UserRow.username) == username_key(username))
+        row = self._session.scalars(query).one_or_none()
         return _user(row) if row is not None else None
 
     def add(self, user: User) -> None:

@@ -22,9 +22,12 @@ USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,50}")
 # Deliberately simple: one @, no spaces, a dotted domain. Deliverability is the mail server's business.
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 PROFILE_FIELDS = ("full_name", "bio", "avatar_url")
-# PostgreSQL refuses NUL in text; other control characters in a name or address are never meant.
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-CONTROL_CHARS_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# PostgreSQL refuses NUL in text; other C0/C1 control characters and bidirectional overrides (which make a
+# name read differently from what it is: "Trojan Source") are never meant in a name, address or URL.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+CONTROL_CHARS = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
+# Line breaks (LF, and CR: a browser sends CRLF) and tabs may stand in a bio.
+CONTROL_CHARS_BUT_LINES = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,15 @@ class ProfileChanges:
         )
 
 
+def username_key(username: str) -> str:
+    """The form usernames are unique in: `Ada` and `ada` are one name."""
+    return username.lower()
+
+
+def has_control_chars(text: str) -> bool:
+    return CONTROL_CHARS.search(text) is not None
+
+
 def normalise_email(email: str) -> str:
     """The stored form: surrounding blanks dropped, lower-cased (unique and looked up in this form)."""
     return email.strip().lower()
@@ -127,11 +139,9 @@ def check_email(check: Validator, email: str, field_name: str = "email") -> None
     if not check.check(bool(email), field_name, "is required"):
         return
     check.check(len(email) <= MAX_EMAIL_CHARS, field_name, f"must be at most {MAX_EMAIL_CHARS} characters")
-    check.check(
-        EMAIL_PATTERN.fullmatch(email) is not None and not CONTROL_CHARS.search(email),
-        field_name,
-        "is not a valid email address",
-    )
+    if not check.check(not CONTROL_CHARS.search(email), field_name, "must not contain control characters"):
+        return
+    check.check(EMAIL_PATTERN.fullmatch(email) is not None, field_name, "is not a valid email address")
 
 
 def check_password(check: Validator, field_name: str, password: str) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from auth_server.domain.ports import BlockingRunner, PasswordHasher, TokenIssuer, TokenVerifier, UnitOfWork
 from auth_server.domain.tokens import RefreshTokenRecord, TokenLifetimes, TokenPair
-from auth_server.domain.users import MAX_PASSWORD_BYTES, User, normalise_email
+from auth_server.domain.users import MAX_PASSWORD_BYTES, User, has_control_chars, normalise_email
 from auth_server.services.common import require_active, utc_now
 from auth_server.throttle import LoginThrottle, ThrottlePolicy
 from mediadl_common.errors import CREDENTIALS_INVALID, InvalidArgument, Unauthenticated, Validator
@@ -52,7 +52,8 @@ class SessionService:
         """`client` keys the per-client brute-force count (see throttle.py); empty means unknown."""
         email = normalise_email(email)
         check = Validator()
-        check.check(bool(email), "email", "is required")
+        if check.check(bool(email), "email", "is required"):
+            check.check(not has_control_chars(email), "email", "must not contain control characters")
         check.check(bool(password), "password", "is required")
         check.check(
             len(password.encode("utf-8")) <= MAX_PASSWORD_BYTES,
