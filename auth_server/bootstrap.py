@@ -73,7 +73,7 @@ def build_throttle(
     """The brute-force throttle, counting its refusals (by scope) and tracked keys in the server's registry."""
     refused = Counter(
         "mediadl_auth_login_throttled",
-        "Login attempts refused by the brute-force throttle, by scope (account or peer)",
+        "Login and Register attempts refused by the brute-force throttle, by scope (pair, peer, account, register)",
         ["scope"],
         registry=metrics.registry,
     )
@@ -117,7 +117,7 @@ async def start_auth_server(
     """
     metrics = Metrics()
     database = Database(settings.database_url, pool_size=settings.db_pool_size)
-    hashing = HashingPool(settings.hash_workers)
+    hashing = HashingPool(settings.hash_workers, settings.hash_queue)
     try:
         if migrate:
             await database.run(run_migrations, settings.database_url, SCRIPT_LOCATION)
@@ -133,7 +133,7 @@ async def start_auth_server(
             )
 
         def register(server: grpc.aio.Server) -> Sequence[str]:
-            auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(service), server)  # type: ignore[no-untyped-call]
+            auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(service, settings.trusted_proxies), server)  # type: ignore[no-untyped-call]
             return [SERVICE_NAME]
 
         running = await start_server(

@@ -19,6 +19,13 @@ class BlockingRunner(Protocol):
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
 
 
+class HashRunner(Protocol):
+    """Runs password hashing off the loop in `client`'s lane (adapters.hashing.HashingPool), or refuses with
+    ResourceExhausted when that client or the whole queue is full."""
+
+    async def run_for(self, client: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
+
+
 class UniqueViolation(Exception):
     """A write collided with a unique key (email or username) another transaction committed first."""
 

@@ -14,7 +14,7 @@ from auth_server.grpc import converters
 from auth_server.services import AuthService
 from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
 from mediadl_common.context import current_user_id
-from mediadl_common.peer import peer_key
+from mediadl_common.peer import TrustedProxies
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
@@ -29,18 +29,28 @@ PUBLIC_METHODS = tuple(method(name) for name in ("Register", "Login", "RefreshTo
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
-    def __init__(self, service: AuthService) -> None:
+    def __init__(self, service: AuthService, proxies: TrustedProxies | None = None) -> None:
         self._service = service
+        self._proxies = proxies or TrustedProxies()
+
+    def _client(self, context: Context) -> str:
+        """The caller's address as a throttle key: the browser's, when a trusted proxy forwards it."""
+        forwarded = next((v for k, v in context.invocation_metadata() or () if k == "x-forwarded-for"), None)
+        return self._proxies.client_key(context.peer(), forwarded if isinstance(forwarded, str) else None)
 
     async def Register(self, request: auth_pb2.RegisterRequest, context: Context) -> auth_pb2.RegisterResponse:  # noqa: N802
         user = await self._service.accounts.register(
-            email=request.email, username=request.username, password=request.password, full_name=request.full_name
+            email=request.email,
+            username=request.username,
+            password=request.password,
+            full_name=request.full_name,
+            client=self._client(context),
         )
         return auth_pb2.RegisterResponse(user=converters.user_to_proto(user))
 
     async def Login(self, request: auth_pb2.LoginRequest, context: Context) -> auth_pb2.LoginResponse:  # noqa: N802
         pair = await self._service.sessions.login(
-            email=request.email, password=request.password, client=peer_key(context.peer())
+            email=request.email, password=request.password, client=self._client(context)
         )
         return converters.login_response(pair)
 
@@ -65,7 +75,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
         self, request: auth_pb2.ChangePasswordRequest, context: Context
     ) -> auth_pb2.ChangePasswordResponse:
         await self._service.accounts.change_password(
-            current_user_id(), current_password=request.current_password, new_password=request.new_password
+            current_user_id(),
+            current_password=request.current_password,
+            new_password=request.new_password,
+            client=self._client(context),
         )
         return auth_pb2.ChangePasswordResponse()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from auth_server.domain.ports import BlockingRunner, PasswordHasher, TokenIssuer, TokenVerifier, UnitOfWork
+from auth_server.domain.ports import BlockingRunner, HashRunner, PasswordHasher, TokenIssuer, TokenVerifier, UnitOfWork
 from auth_server.domain.tokens import Jwk, TokenLifetimes
 from auth_server.services.accounts import AccountService
 from auth_server.services.common import utc_now
@@ -28,9 +28,11 @@ class AuthService:
         jwks: Sequence[Jwk] = (),
         clock: Callable[[], datetime] = utc_now,
         throttle: LoginThrottle | None = None,
-        hashing: BlockingRunner | None = None,
+        hashing: HashRunner | None = None,
     ) -> None:
-        self.accounts = AccountService(runner=runner, uow=uow, hasher=hasher, clock=clock, hashing=hashing)
+        self.accounts = AccountService(
+            runner=runner, uow=uow, hasher=hasher, clock=clock, hashing=hashing, throttle=throttle
+        )
         self.sessions = SessionService(
             runner=runner,
             uow=uow,

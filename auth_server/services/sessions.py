@@ -7,10 +7,10 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from auth_server.domain.ports import BlockingRunner, PasswordHasher, TokenIssuer, TokenVerifier, UnitOfWork
+from auth_server.domain.ports import BlockingRunner, HashRunner, PasswordHasher, TokenIssuer, TokenVerifier, UnitOfWork
 from auth_server.domain.tokens import RefreshTokenRecord, TokenLifetimes, TokenPair
 from auth_server.domain.users import MAX_PASSWORD_BYTES, User, has_control_chars, normalise_email
-from auth_server.services.common import require_active, utc_now
+from auth_server.services.common import UnlanedHashing, require_active, utc_now
 from auth_server.throttle import LoginThrottle, ThrottlePolicy
 from mediadl_common.errors import CREDENTIALS_INVALID, InvalidArgument, Unauthenticated, Validator
 from mediadl_common.tokens import Claims
@@ -36,17 +36,17 @@ class SessionService:
         lifetimes: TokenLifetimes,
         clock: Callable[[], datetime] = utc_now,
         throttle: LoginThrottle | None = None,
-        hashing: BlockingRunner | None = None,
+        hashing: HashRunner | None = None,
     ) -> None:
         self._run = runner.run
-        self._hash = (hashing or runner).run
+        self._hash = (hashing or UnlanedHashing(runner)).run_for
         self._uow = uow
         self._hasher = hasher
         self._issuer = issuer
         self._verifier = verifier
         self._lifetimes = lifetimes
         self._clock = clock
-        self._throttle = throttle or LoginThrottle(ThrottlePolicy(max_failures=0, peer_max_failures=0))
+        self._throttle = throttle or LoginThrottle(ThrottlePolicy(0, 0, 0, 0))
 
     async def login(self, *, email: str, password: str, client: str = "") -> TokenPair:
         """`client` keys the per-client brute-force count (see throttle.py); empty means unknown."""
@@ -63,7 +63,7 @@ class SessionService:
         check.raise_if_any()
         attempt = self._throttle.begin(email, client)
         try:
-            pair = await self._authenticate(email, password)
+            pair = await self._authenticate(email, password, client)
         except Unauthenticated:
             attempt.failed()
             raise
@@ -80,9 +80,9 @@ class SessionService:
     async def logout(self, refresh_token: str) -> None:
         await self._run(self._logout, await self._verify_refresh(refresh_token))
 
-    async def _authenticate(self, email: str, password: str) -> TokenPair:
+    async def _authenticate(self, email: str, password: str, client: str) -> TokenPair:
         user = await self._run(self._user_by_email, email)
-        if not await self._hash(self._password_matches, user, password):
+        if not await self._hash(client, self._password_matches, user, password):
             raise Unauthenticated(LOGIN_FAILED, reason=CREDENTIALS_INVALID)
         assert user is not None  # only a real user's hash can match
         require_active(user)
