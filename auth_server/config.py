@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from auth_server.adapters.hashing import HashQueueLimits, default_hash_workers
 from auth_server.domain.users import check_registration, normalise_email
 from auth_server.throttle import ThrottlePolicy
-from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url
+from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url, service_token_from_env
 from mediadl_common.errors import Validator
 from mediadl_common.keys import SigningKey, load_signing_keys
 from mediadl_common.log import LogSettings
@@ -48,6 +48,9 @@ class AuthSettings:
     hash_workers: int = field(default_factory=default_hash_workers)
     hash_queue: HashQueueLimits = field(default_factory=HashQueueLimits)
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    # The bearer secret download servers present to ListRevocations (None: nobody may call it).
+    service_token: str | None = field(default=None, repr=False)
+    revocation_poll_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, env: Env) -> AuthSettings:
@@ -70,6 +73,8 @@ class AuthSettings:
             hash_workers=env.integer("AUTH_HASH_WORKERS", default_hash_workers(), minimum=1, maximum=64),
             hash_queue=_hash_queue(env),
             trusted_proxies=_trusted_proxies(env),
+            service_token=service_token_from_env(env),
+            revocation_poll_seconds=env.number("AUTH_REVOCATION_POLL_SECONDS", 1.0, minimum=0.1),
         )
 
 

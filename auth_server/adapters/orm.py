@@ -30,8 +30,11 @@ class UserRow(Base):
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
     create_time: Mapped[datetime] = mapped_column(UtcDateTime)
     update_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    tokens_revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     __table_args__ = (
+        # ListRevocations asks for the users revoked since a moment.
+        Index("ix_users_tokens_revoked_at", "tokens_revoked_at"),
         # Expression indexes: SQLite and PostgreSQL both enforce them, and lookups by lower() use them.
         Index("uq_users_email_lower", func.lower(email), unique=True),
         Index("uq_users_username_lower", func.lower(username), unique=True),

@@ -45,6 +45,8 @@ class User:
     is_superuser: bool
     create_time: datetime
     update_time: datetime
+    # Access tokens issued before this moment are refused (deactivation, password change, refresh-token theft).
+    tokens_revoked_at: datetime | None = None
 
     @classmethod
     def new(
@@ -161,11 +163,14 @@ def parse_user_id(value: str, field_name: str = "user_id") -> str:
         raise InvalidArgument.field(field_name, "must be a UUID") from None
 
 
+def check_full_name(check: Validator, name: str) -> None:
+    check.check(len(name) <= MAX_FULL_NAME_CHARS, "full_name", f"must be at most {MAX_FULL_NAME_CHARS} characters")
+    check.check(not CONTROL_CHARS.search(name), "full_name", "must not contain control characters")
+
+
 def _check_profile(check: Validator, values: dict[str, str]) -> None:
     if "full_name" in values:
-        name = values["full_name"]
-        check.check(len(name) <= MAX_FULL_NAME_CHARS, "full_name", f"must be at most {MAX_FULL_NAME_CHARS} characters")
-        check.check(not CONTROL_CHARS.search(name), "full_name", "must not contain control characters")
+        check_full_name(check, values["full_name"])
     if "bio" in values:
         bio = values["bio"]
         check.check(len(bio) <= MAX_BIO_CHARS, "bio", f"must be at most {MAX_BIO_CHARS} characters")

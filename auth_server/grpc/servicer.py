@@ -13,7 +13,9 @@ import grpc
 from auth_server.grpc import converters
 from auth_server.services import AuthService
 from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
+from mediadl_common.auth_interceptor import bearer_token
 from mediadl_common.context import current_user_id
+from mediadl_common.errors import Unauthenticated
 from mediadl_common.peer import TrustedProxies
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
@@ -25,7 +27,10 @@ def method(name: str) -> str:
 
 
 # Everything else needs an access token.
-PUBLIC_METHODS = tuple(method(name) for name in ("Register", "Login", "RefreshToken", "Logout", "GetJwks"))
+# ListRevocations checks its own bearer (AUTH_SERVICE_TOKEN, not a user's token).
+PUBLIC_METHODS = tuple(
+    method(name) for name in ("Register", "Login", "RefreshToken", "Logout", "GetJwks", "ListRevocations")
+)
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
@@ -88,3 +93,24 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
 
     async def GetJwks(self, request: auth_pb2.GetJwksRequest, context: Context) -> auth_pb2.GetJwksResponse:  # noqa: N802
         return converters.jwks_response(self._service.get_jwks())
+
+    async def ListUsers(self, request: auth_pb2.ListUsersRequest, context: Context) -> auth_pb2.ListUsersResponse:  # noqa: N802
+        page = await self._service.admin.list_users(
+            current_user_id(), size=request.page_size, token=request.page_token, query=request.query
+        )
+        return converters.list_users_response(page)
+
+    async def UpdateUser(self, request: auth_pb2.UpdateUserRequest, context: Context) -> auth_pb2.UpdateUserResponse:  # noqa: N802
+        user = await self._service.admin.update_user(current_user_id(), converters.user_changes(request))
+        return auth_pb2.UpdateUserResponse(user=converters.user_to_proto(user))
+
+    async def ListRevocations(  # noqa: N802
+        self, request: auth_pb2.ListRevocationsRequest, context: Context
+    ) -> auth_pb2.ListRevocationsResponse:
+        try:
+            presented = bearer_token(context.invocation_metadata())
+        except Unauthenticated:
+            presented = ""  # refused below like a wrong token: PERMISSION_DENIED
+        self._service.admin.authorize_service(presented)
+        since = converters.since_time(request)
+        return converters.revocations_response(await self._service.admin.recent_revocations(since))

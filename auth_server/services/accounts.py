@@ -16,7 +16,14 @@ from auth_server.domain.users import (
     parse_user_id,
     validate_registration,
 )
-from auth_server.services.common import UnlanedHashing, refuse_taken, require_active, utc_now
+from auth_server.services.common import (
+    OnRevoked,
+    UnlanedHashing,
+    ignore_revocation,
+    refuse_taken,
+    require_active,
+    utc_now,
+)
 from auth_server.throttle import LoginThrottle, ThrottlePolicy
 from mediadl_common.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, Validator
 
@@ -35,7 +42,9 @@ class AccountService:
         clock: Callable[[], datetime] = utc_now,
         hashing: HashRunner | None = None,
         throttle: LoginThrottle | None = None,
+        on_revoked: OnRevoked = ignore_revocation,
     ) -> None:
+        self._on_revoked = on_revoked
         self._run = runner.run
         self._hash = (hashing or UnlanedHashing(runner)).run_for
         self._uow = uow
@@ -103,7 +112,7 @@ class AccountService:
         attempt.succeeded()
         new_hash = await self._hash(client, self._hasher.hash, new_password)
         await self._run(self._store_password, user_id, new_hash)
-        log.info("user %s changed password: all refresh tokens revoked", user_id)
+        log.info("user %s changed password: all its refresh and access tokens revoked", user_id)
 
     async def get_user(self, caller_id: str, user_id: str) -> User:
         return await self._run(self._get_user, caller_id, parse_user_id(user_id))
@@ -157,9 +166,11 @@ class AccountService:
         now = self._clock()
         with self._uow() as uow:
             fresh = require_active(uow.users.get(user_id))
-            uow.users.save(replace(fresh, password_hash=new_hash, update_time=now))
+            # A leaked password's tokens must stop working too, not only its refresh tokens.
+            uow.users.save(replace(fresh, password_hash=new_hash, update_time=now, tokens_revoked_at=now))
             uow.refresh_tokens.revoke_user(user_id, now)
             uow.commit()
+        self._on_revoked(user_id, now)
 
     def _get_user(self, caller_id: str, user_id: str) -> User:
         with self._uow() as uow:

@@ -12,6 +12,12 @@ from mediadl_common.errors import AlreadyExists, PermissionDenied, Unauthenticat
 
 USER_INACTIVE = "USER_INACTIVE"
 T = TypeVar("T")
+# Called from a database thread after a commit that revoked a user's access tokens (user id, moment).
+OnRevoked = Callable[[str, datetime], None]
+
+
+def ignore_revocation(user_id: str, when: datetime) -> None:
+    """The default OnRevoked: nothing in memory to update (revocations are in the database either way)."""
 
 
 class UnlanedHashing:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from auth_server.domain.ports import BlockingRunner, HashRunner, PasswordHasher, TokenIssuer, TokenVerifier, UnitOfWork
 from auth_server.domain.tokens import RefreshTokenRecord, TokenLifetimes, TokenPair
 from auth_server.domain.users import MAX_PASSWORD_BYTES, User, has_control_chars, normalise_email
-from auth_server.services.common import UnlanedHashing, require_active, utc_now
+from auth_server.services.common import OnRevoked, UnlanedHashing, ignore_revocation, require_active, utc_now
 from auth_server.throttle import LoginThrottle, ThrottlePolicy
 from mediadl_common.errors import CREDENTIALS_INVALID, InvalidArgument, Unauthenticated, Validator
 from mediadl_common.tokens import Claims
@@ -37,7 +38,9 @@ class SessionService:
         clock: Callable[[], datetime] = utc_now,
         throttle: LoginThrottle | None = None,
         hashing: HashRunner | None = None,
+        on_revoked: OnRevoked = ignore_revocation,
     ) -> None:
+        self._on_revoked = on_revoked
         self._run = runner.run
         self._hash = (hashing or UnlanedHashing(runner)).run_for
         self._uow = uow
@@ -131,7 +134,10 @@ class SessionService:
                     return pair
             # Rotated or revoked already: a second holder means the token was copied. Cut off the whole login.
             revoked = uow.refresh_tokens.revoke_family(record.family_id, now)
+            # The thief may hold an access token of this login as well: every one issued until now is void.
+            uow.users.save(replace(user, tokens_revoked_at=now))
             uow.commit()
+        self._on_revoked(user.id, now)
         log.warning("reuse of a spent refresh token of user %s: revoked %d token(s) of its login", user.id, revoked)
         raise Unauthenticated(
             "refresh token already used or revoked: every token of this login is now revoked",
