@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url
+from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url, service_token_from_env
 from mediadl_common.keys import PublicKey, load_jwks_file
 from mediadl_common.log import LogSettings
 
@@ -39,6 +39,10 @@ class DownloadSettings:
     replica_id: str | None = None
     lease_seconds: float = 15.0
     claim_interval_seconds: float = 2.0
+    # Revocations: polled from the auth server at auth_addr with AUTH_SERVICE_TOKEN (None: polling off).
+    auth_addr: str = "127.0.0.1:50051"
+    service_token: str | None = field(default=None, repr=False)
+    revocation_poll_seconds: float = 3.0
 
     @classmethod
     def from_env(cls, env: Env) -> DownloadSettings:
@@ -67,6 +71,10 @@ class DownloadSettings:
             replica_id=_replica_id(env),
             lease_seconds=_finite(env, "DOWNLOAD_LEASE_SECONDS", 15.0, minimum=1.0),
             claim_interval_seconds=_finite(env, "DOWNLOAD_CLAIM_INTERVAL_SECONDS", 2.0, minimum=0.1),
+            auth_addr=env.string("AUTH_GRPC_ADDR", "127.0.0.1:50051"),
+            service_token=service_token_from_env(env),
+            # At most 9 s: a revoked token must be refused within 10 s (API.md), one poll plus a call's time.
+            revocation_poll_seconds=_bounded(env, "DOWNLOAD_REVOCATION_POLL_SECONDS", 3.0, 0.1, 9.0),
         )
 
 
@@ -81,6 +89,13 @@ def _finite(env: Env, name: str, default: float, *, minimum: float) -> float:
     value = env.number(name, default, minimum=minimum)
     if not math.isfinite(value):
         raise ConfigError(f"{name} must be a finite number of seconds")
+    return value
+
+
+def _bounded(env: Env, name: str, default: float, minimum: float, maximum: float) -> float:
+    value = _finite(env, name, default, minimum=minimum)
+    if value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum:g} seconds")
     return value
 
 
