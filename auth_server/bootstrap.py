@@ -159,6 +159,7 @@ async def start_auth_server(
             slow_ms=settings.log.slow_ms,
             metrics_addr=settings.metrics_addr,
             metrics=metrics,
+            tls=settings.tls,
         )
     except BaseException:
         if stop_feed is not None:

@@ -12,6 +12,7 @@ from mediadl_common.errors import Validator
 from mediadl_common.keys import SigningKey, load_signing_keys
 from mediadl_common.log import LogSettings
 from mediadl_common.peer import TrustedProxies, parse_networks
+from mediadl_common.tls import ServerTls
 
 # bcrypt's own bounds: below 4 it refuses to hash, above 31 the cost overflows.
 MIN_BCRYPT_ROUNDS, MAX_BCRYPT_ROUNDS = 4, 31
@@ -51,6 +52,7 @@ class AuthSettings:
     # The bearer secret download servers present to ListRevocations (None: nobody may call it).
     service_token: str | None = field(default=None, repr=False)
     revocation_poll_seconds: float = 1.0
+    tls: ServerTls | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> AuthSettings:
@@ -75,6 +77,7 @@ class AuthSettings:
             trusted_proxies=_trusted_proxies(env),
             service_token=service_token_from_env(env),
             revocation_poll_seconds=env.number("AUTH_REVOCATION_POLL_SECONDS", 1.0, minimum=0.1),
+            tls=ServerTls.from_env(env, "AUTH"),
         )
 
 

@@ -218,6 +218,7 @@ async def _serve(
         slow_ms=settings.log.slow_ms,
         metrics_addr=settings.metrics_addr,
         metrics=parts.metrics,
+        tls=settings.tls,
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url, service_token_from_env
 from mediadl_common.keys import PublicKey, load_jwks_file
 from mediadl_common.log import LogSettings
+from mediadl_common.tls import ClientTls, ServerTls
 
 _REPLICA_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -43,6 +44,9 @@ class DownloadSettings:
     auth_addr: str = "127.0.0.1:50051"
     service_token: str | None = field(default=None, repr=False)
     revocation_poll_seconds: float = 3.0
+    # This server's own TLS, and what it trusts and presents when it calls the auth server.
+    tls: ServerTls | None = None
+    client_tls: ClientTls | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> DownloadSettings:
@@ -75,6 +79,8 @@ class DownloadSettings:
             service_token=service_token_from_env(env),
             # At most 9 s: a revoked token must be refused within 10 s (API.md), one poll plus a call's time.
             revocation_poll_seconds=_bounded(env, "DOWNLOAD_REVOCATION_POLL_SECONDS", 3.0, 0.1, 9.0),
+            tls=ServerTls.from_env(env, "DOWNLOAD"),
+            client_tls=ClientTls.from_env(env),
         )
 
 

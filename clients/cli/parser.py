@@ -85,6 +85,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--config-dir", help="where tokens.json is kept (default $XDG_CONFIG_HOME/mediadl or ~/.config/mediadl)"
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each call (default 10)")
+    parser.add_argument(
+        "--tls-ca",
+        default=os.environ.get("TLS_CA_FILE") or None,
+        help="speak TLS, trusting this CA file (env TLS_CA_FILE; without it and --tls: plaintext)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        default=os.environ.get("TLS_CLIENT_CERT_FILE") or None,
+        help="client certificate for servers that require one (mTLS; env TLS_CLIENT_CERT_FILE)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        default=os.environ.get("TLS_CLIENT_KEY_FILE") or None,
+        help="the client certificate's key (env TLS_CLIENT_KEY_FILE)",
+    )
+    parser.add_argument("--tls", action="store_true", help="speak TLS trusting the system's CAs")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(

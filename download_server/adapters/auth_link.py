@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-import grpc
 from prometheus_client import CollectorRegistry
 
 from download_server.adapters.jwks import auth_server_jwks, jwks_file, start_key_refresh
 from download_server.adapters.revocations import RevocationPoller, start_revocation_poll
 from download_server.config import DownloadSettings
+from mediadl_common import tls
 from mediadl_common.config import ConfigError
 from mediadl_common.keys import KeySource, VerificationKeys
 from mediadl_common.revocations import RevocationList
@@ -39,7 +39,7 @@ def key_source(settings: DownloadSettings) -> KeySource:
     if jwt.public_keys_file is not None:
         return jwks_file(jwt.public_keys_file, jwt.algorithm)
     if settings.jwks_auth_addr is not None:
-        return auth_server_jwks(settings.jwks_auth_addr, jwt.algorithm)
+        return auth_server_jwks(settings.jwks_auth_addr, jwt.algorithm, client_tls=settings.client_tls)
     raise ConfigError(f"JWT_ALGORITHM={jwt.algorithm} needs JWT_PUBLIC_KEYS_FILE or AUTH_GRPC_ADDR")
 
 
@@ -60,7 +60,7 @@ async def start_revocations(
     if settings.service_token is None:
         log.warning("AUTH_SERVICE_TOKEN is not set: revocation polling is off (revoked tokens work until they expire)")
         return []
-    channel = grpc.aio.insecure_channel(settings.auth_addr)
+    channel = tls.channel(settings.auth_addr, settings.client_tls)
     poller = RevocationPoller(
         channel,
         settings.service_token,
