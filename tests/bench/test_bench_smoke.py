@@ -75,3 +75,12 @@ def test_table_shows_median_spread_and_verdict() -> None:
         "| ratio | 0.80 (0.70-0.90, n=3) | >= 0.67 | yes |",
         "| peak | 160 MiB | < 150 | **no** |",
     ]
+
+
+def test_register_flood_bench_runs_and_the_flood_is_cut() -> None:
+    from bench import register_flood
+
+    result = register_flood.measure(10, 0.5, "4", unbounded=False)
+    assert result.alone.calls > 0 and result.during.calls > 0
+    assert result.during.errors == 0  # legitimate logins all succeed during the flood
+    assert result.flood.errors > 0  # the flood is refused (throttle or hashing lanes)
