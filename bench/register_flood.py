@@ -42,7 +42,7 @@ def _from(address: str) -> tuple[tuple[str, str]]:
     return (("x-forwarded-for", address),)
 
 
-async def flood(stub: auth_pb2_grpc.AuthServiceStub, callers: int, stop: asyncio.Event) -> Load:
+async def flood(stub: auth_pb2_grpc.AuthServiceStub, callers: int, stop: asyncio.Event, backoff: float) -> Load:
     refused = 0
     accepted = 0
 
@@ -56,7 +56,7 @@ async def flood(stub: auth_pb2_grpc.AuthServiceStub, callers: int, stop: asyncio
                 accepted += 1
             except grpc.aio.AioRpcError:
                 refused += 1
-                await asyncio.sleep(0.05)  # a flood that honours nothing, but does not spin the CPU alone
+                await asyncio.sleep(backoff)  # a hostile flood ignores RetryInfo: it only pauses this long
 
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(callers)))
@@ -79,7 +79,7 @@ async def legitimate(stub: auth_pb2_grpc.AuthServiceStub, emails: list[str], sec
     return Load(len(latencies), errors, seconds, latencies)
 
 
-async def drive(port: int, callers: int, seconds: float) -> tuple[Load, Load, Load]:
+async def drive(port: int, callers: int, seconds: float, backoff: float) -> tuple[Load, Load, Load]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = auth_pb2_grpc.AuthServiceStub(channel)  # type: ignore[no-untyped-call]
         emails = []
@@ -96,7 +96,9 @@ async def drive(port: int, callers: int, seconds: float) -> tuple[Load, Load, Lo
         async with grpc.aio.insecure_channel(
             f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
         ) as flood_channel:
-            flood_task = asyncio.create_task(flood(auth_pb2_grpc.AuthServiceStub(flood_channel), callers, stop))  # type: ignore[no-untyped-call]
+            flood_task = asyncio.create_task(
+                flood(auth_pb2_grpc.AuthServiceStub(flood_channel), callers, stop, backoff)
+            )  # type: ignore[no-untyped-call]
             await asyncio.sleep(1.0)  # the flood is in full swing
             during = await legitimate(stub, emails, seconds)
             stop.set()
@@ -111,7 +113,7 @@ class Result:
     flood: Load
 
 
-def measure(callers: int, seconds: float, rounds: str, unbounded: bool) -> Result:
+def measure(callers: int, seconds: float, rounds: str, unbounded: bool, backoff: float = 0.25) -> Result:
     with tempfile.TemporaryDirectory(prefix="bench-flood-") as tmp:
         port = free_port()
         env = {
@@ -123,7 +125,7 @@ def measure(callers: int, seconds: float, rounds: str, unbounded: bool) -> Resul
             **(UNBOUNDED if unbounded else {}),
         }
         with server_process(["-m", "auth_server"], env, port, Path(tmp) / "auth.log"):
-            return Result(*asyncio.run(drive(port, callers, seconds)))
+            return Result(*asyncio.run(drive(port, callers, seconds, backoff)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,11 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring time per phase (default 10)")
     parser.add_argument("--flood", type=int, default=40, help="concurrent Register callers (default 40)")
     parser.add_argument("--unbounded", action="store_true", help="no Register throttle, no hashing lanes")
+    parser.add_argument(
+        "--backoff", type=float, default=0.25, help="seconds a flood caller pauses after a refusal (default 0.25)"
+    )
     args = parser.parse_args(argv)
     seconds, rounds = (1.0, "4") if args.quick else (args.seconds, "12")
     mode = "unbounded (before issue 16)" if args.unbounded else "default settings"
     print(f"register flood: {args.flood} Register callers, bcrypt cost {rounds}, {mode}, {os.cpu_count()} CPU(s)")
-    result = measure(args.flood, seconds, rounds, args.unbounded)
+    result = measure(args.flood, seconds, rounds, args.unbounded, args.backoff)
     for label, load in (("Login alone", result.alone), ("Login during the flood", result.during)):
         print(f"{label}: {load.calls} logins, p50 {load.p50:.0f} ms, p99 {load.p99:.0f} ms, {load.errors} errors")
     print(f"flood: {result.flood.calls} Registers accepted, {result.flood.errors} refused")
