@@ -60,12 +60,11 @@ async def start_revocations(
     if settings.service_token is None:
         log.warning("AUTH_SERVICE_TOKEN is not set: revocation polling is off (revoked tokens work until they expire)")
         return []
-    channel = tls.channel(settings.auth_addr, settings.client_tls)
     poller = RevocationPoller(
-        channel,
+        lambda: tls.channel(settings.auth_addr, settings.client_tls),
         settings.service_token,
         revocations,
         registry,
         interval=settings.revocation_poll_seconds,
     )
-    return [await start_revocation_poll(poller, channel)]
+    return [await start_revocation_poll(poller)]

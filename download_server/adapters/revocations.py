@@ -26,18 +26,23 @@ CALL_TIMEOUT_SECONDS = 5.0
 
 
 class RevocationPoller:
-    """One ListRevocations call per `interval` on `channel`; `poll_once` is the unit tests drive."""
+    """One ListRevocations call per `interval` on a channel from `connect`; `poll_once` is what tests drive.
+
+    After a failed call the channel is closed and the next poll opens a new one: `connect` reads the TLS files
+    again, so a rotated client certificate or CA is picked up exactly when the old one stops working.
+    """
 
     def __init__(
         self,
-        channel: grpc.aio.Channel,
+        connect: Callable[[], grpc.aio.Channel],
         service_token: str,
         revocations: RevocationList,
         registry: CollectorRegistry,
         *,
         interval: float,
     ) -> None:
-        self._stub = auth_pb2_grpc.AuthServiceStub(channel)  # type: ignore[no-untyped-call]
+        self._connect = connect
+        self._channel: grpc.aio.Channel | None = None
         self._metadata = (("authorization", f"Bearer {service_token}"),)
         self._revocations = revocations
         self._interval = interval
@@ -66,10 +71,14 @@ class RevocationPoller:
         request = auth_pb2.ListRevocationsRequest()
         if self._since is not None:
             request.since_time.FromDatetime(self._since)
+        if self._channel is None:
+            self._channel = self._connect()
+        stub = auth_pb2_grpc.AuthServiceStub(self._channel)  # type: ignore[no-untyped-call]
         try:
-            reply = await self._stub.ListRevocations(request, metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS)
+            reply = await stub.ListRevocations(request, metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS)
         except grpc.aio.AioRpcError as exc:
             self._failed(exc)
+            await self.close()
             return False
         self._revocations.merge(
             (r.user_id, r.revoke_time.ToDatetime(tzinfo=UTC).timestamp()) for r in reply.revocations
@@ -79,6 +88,11 @@ class RevocationPoller:
             log.info("revocations: the auth server answers again (%d revoked user(s) held)", len(self._revocations))
         self._failing = False
         return True
+
+    async def close(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
 
     async def run(self) -> None:
         while True:
@@ -100,8 +114,8 @@ class RevocationPoller:
         )
 
 
-async def start_revocation_poll(poller: RevocationPoller, channel: grpc.aio.Channel) -> Callable[[], Awaitable[None]]:
-    """Poll in the background from now on; returns the coroutine function that stops it and closes `channel`.
+async def start_revocation_poll(poller: RevocationPoller) -> Callable[[], Awaitable[None]]:
+    """Poll in the background from now on; returns the coroutine function that stops it and closes its channel.
 
     The first poll runs in the task too: a server starting while the auth server is down starts anyway.
     """
@@ -110,6 +124,6 @@ async def start_revocation_poll(poller: RevocationPoller, channel: grpc.aio.Chan
     async def stop() -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await channel.close()
+        await poller.close()
 
     return stop
