@@ -28,8 +28,9 @@ migrate: install .env
 	$(PY) -m auth_server migrate
 	$(PY) -m download_server migrate
 
-## run: install, write a dev .env if missing, migrate, then serve auth (:50051) and download (:50052)
+## run: install, write a dev .env if missing (or add AUTH_SERVICE_TOKEN to it), migrate, then serve auth (:50051) and download (:50052)
 run: migrate
+	$(PYTHON) scripts/write_dev_env.py .env
 	$(PY) scripts/devrun.py
 
 $(BUF): tools/package.json tools/package-lock.json

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -22,7 +22,9 @@ from auth_server.config import AuthSettings
 from auth_server.domain.tokens import Jwk, TokenLifetimes
 from auth_server.grpc.servicer import PUBLIC_METHODS, SERVICE_NAME, AuthServicer
 from auth_server.migrations import SCRIPT_LOCATION
+from auth_server.revocation_feed import local_revocations, start_revocation_feed
 from auth_server.services import AuthService
+from auth_server.services.common import OnRevoked, ignore_revocation
 from auth_server.throttle import LoginThrottle
 from mediadl.auth.v1 import auth_pb2_grpc
 from mediadl_common.auth_interceptor import AuthInterceptor
@@ -30,6 +32,7 @@ from mediadl_common.db import Database, database_unavailable, describe_url, run_
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
 from mediadl_common.keys import VerificationKeys, to_jwk
 from mediadl_common.metrics import Metrics
+from mediadl_common.revocations import RevocationList
 from mediadl_common.server import RunningServer, start_server
 from mediadl_common.tokens import TokenVerifier
 
@@ -46,15 +49,19 @@ class AuthTokens:
 
 
 def build_tokens(settings: AuthSettings) -> AuthTokens:
-    """The issuer, the verifier and the public keys GetJwks publishes (none with HMAC: that key is secret)."""
+    """The issuer, the verifier and the public keys GetJwks publishes (none with HMAC: that key is secret).
+
+    The verifier refuses revoked access tokens from its in-memory RevocationList (fed by revocation_feed).
+    """
+    revocations = RevocationList()
     if not settings.jwt.asymmetric:
-        return AuthTokens(JwtIssuer(settings.jwt), TokenVerifier(settings.jwt), [])
+        return AuthTokens(JwtIssuer(settings.jwt), TokenVerifier(settings.jwt, revocations=revocations), [])
     keys = settings.signing_keys
     # The newest key signs; older ones stay published so tokens they signed verify until they expire.
     verification = VerificationKeys({key.kid: key.public_key for key in keys})
     return AuthTokens(
         JwtIssuer(settings.jwt, signing_key=keys[-1]),
-        TokenVerifier(settings.jwt, verification),
+        TokenVerifier(settings.jwt, verification, revocations=revocations),
         [Jwk(**to_jwk(key.public_key, key.kid)) for key in keys],
     )
 
@@ -73,7 +80,7 @@ def build_throttle(
     """The brute-force throttle, counting its refusals (by scope) and tracked keys in the server's registry."""
     refused = Counter(
         "mediadl_auth_login_throttled",
-        "Login attempts refused by the brute-force throttle, by scope (account or peer)",
+        "Login and Register attempts refused by the brute-force throttle, by scope (pair, peer, account, register)",
         ["scope"],
         registry=metrics.registry,
     )
@@ -94,6 +101,7 @@ def build_service(
     tokens: AuthTokens,
     throttle: LoginThrottle | None = None,
     hashing: HashingPool | None = None,
+    on_revoked: OnRevoked = ignore_revocation,
 ) -> AuthService:
     return AuthService(
         runner=database,
@@ -105,6 +113,9 @@ def build_service(
         jwks=tokens.jwks,
         throttle=throttle,
         hashing=hashing,
+        page_secret=settings.jwt.secret_key,
+        service_token=settings.service_token,
+        on_revoked=on_revoked,
     )
 
 
@@ -117,7 +128,8 @@ async def start_auth_server(
     """
     metrics = Metrics()
     database = Database(settings.database_url, pool_size=settings.db_pool_size)
-    hashing = HashingPool(settings.hash_workers)
+    hashing = HashingPool(settings.hash_workers, settings.hash_queue)
+    stop_feed: Callable[[], Awaitable[None]] | None = None
     try:
         if migrate:
             await database.run(run_migrations, settings.database_url, SCRIPT_LOCATION)
@@ -125,7 +137,10 @@ async def start_auth_server(
         hasher = await hashing.run(BcryptHasher, settings.bcrypt_rounds)
         tokens = build_tokens(settings)
         throttle = build_throttle(settings, metrics, throttle_clock)
-        service = build_service(settings, database, hasher, tokens, throttle, hashing)
+        revocations = tokens.verifier.revocations
+        assert revocations is not None  # build_tokens always gives the verifier a list
+        on_revoked = local_revocations(revocations, asyncio.get_running_loop())
+        service = build_service(settings, database, hasher, tokens, throttle, hashing, on_revoked)
         if settings.first_superuser is not None:
             admin = settings.first_superuser
             await service.accounts.ensure_first_superuser(
@@ -133,9 +148,10 @@ async def start_auth_server(
             )
 
         def register(server: grpc.aio.Server) -> Sequence[str]:
-            auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(service), server)  # type: ignore[no-untyped-call]
+            auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(service, settings.trusted_proxies), server)  # type: ignore[no-untyped-call]
             return [SERVICE_NAME]
 
+        stop_feed = await start_revocation_feed(service.admin, revocations, settings.revocation_poll_seconds)
         running = await start_server(
             settings.grpc_addr,
             register,
@@ -143,17 +159,24 @@ async def start_auth_server(
             slow_ms=settings.log.slow_ms,
             metrics_addr=settings.metrics_addr,
             metrics=metrics,
+            tls=settings.tls,
         )
     except BaseException:
+        if stop_feed is not None:
+            await stop_feed()
         hashing.close()
         database.close()
         raise
 
     async def close_database() -> None:
+        assert stop_feed is not None
+        await stop_feed()
         await asyncio.to_thread(hashing.close)
         await asyncio.to_thread(database.close)
 
     running.on_stop.append(close_database)
+    if settings.service_token is None:
+        log.info("AUTH_SERVICE_TOKEN is not set: ListRevocations refuses every caller (no revocation polling)")
     log.info(
         "auth server listening on %s (port %d), database %s, tokens %s%s",
         settings.grpc_addr,

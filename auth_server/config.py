@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from auth_server.adapters.hashing import default_hash_workers
+from auth_server.adapters.hashing import HashQueueLimits, default_hash_workers
 from auth_server.domain.users import check_registration, normalise_email
 from auth_server.throttle import ThrottlePolicy
-from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url
+from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url, service_token_from_env
 from mediadl_common.errors import Validator
 from mediadl_common.keys import SigningKey, load_signing_keys
 from mediadl_common.log import LogSettings
+from mediadl_common.peer import TrustedProxies, parse_networks
+from mediadl_common.tls import ServerTls
 
 # bcrypt's own bounds: below 4 it refuses to hash, above 31 the cost overflows.
 MIN_BCRYPT_ROUNDS, MAX_BCRYPT_ROUNDS = 4, 31
@@ -45,6 +47,12 @@ class AuthSettings:
     signing_keys: tuple[SigningKey, ...] = field(default=(), repr=False)
     login_throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     hash_workers: int = field(default_factory=default_hash_workers)
+    hash_queue: HashQueueLimits = field(default_factory=HashQueueLimits)
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    # The bearer secret download servers present to ListRevocations (None: nobody may call it).
+    service_token: str | None = field(default=None, repr=False)
+    revocation_poll_seconds: float = 1.0
+    tls: ServerTls | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> AuthSettings:
@@ -65,12 +73,33 @@ class AuthSettings:
             signing_keys=_signing_keys(jwt),
             login_throttle=_login_throttle(env),
             hash_workers=env.integer("AUTH_HASH_WORKERS", default_hash_workers(), minimum=1, maximum=64),
+            hash_queue=_hash_queue(env),
+            trusted_proxies=_trusted_proxies(env),
+            service_token=service_token_from_env(env),
+            revocation_poll_seconds=env.number("AUTH_REVOCATION_POLL_SECONDS", 1.0, minimum=0.1),
+            tls=ServerTls.from_env(env, "AUTH"),
         )
 
 
 def database_url_from_env(env: Env) -> str:
     """AUTH_DATABASE_URL, or the embedded SQLite file; `migrate` needs only this, not the JWT key."""
     return env.string("AUTH_DATABASE_URL", default_sqlite_url("auth.db"))
+
+
+def _hash_queue(env: Env) -> HashQueueLimits:
+    default = HashQueueLimits()
+    return HashQueueLimits(
+        per_client=env.integer("AUTH_HASH_PER_CLIENT", default.per_client, minimum=1),
+        client_queue=env.integer("AUTH_HASH_CLIENT_QUEUE", default.client_queue, minimum=0),
+        queue_limit=env.integer("AUTH_HASH_QUEUE_LIMIT", default.queue_limit, minimum=1),
+    )
+
+
+def _trusted_proxies(env: Env) -> TrustedProxies:
+    try:
+        return TrustedProxies(parse_networks(env.get("AUTH_TRUSTED_PROXIES") or ""))
+    except ValueError as exc:
+        raise ConfigError(f"AUTH_TRUSTED_PROXIES: {exc}") from None
 
 
 def _login_throttle(env: Env) -> ThrottlePolicy:
@@ -82,6 +111,8 @@ def _login_throttle(env: Env) -> ThrottlePolicy:
     return ThrottlePolicy(
         max_failures=env.integer("AUTH_LOGIN_MAX_FAILURES", default.max_failures, minimum=0),
         peer_max_failures=env.integer("AUTH_LOGIN_PEER_MAX_FAILURES", default.peer_max_failures, minimum=0),
+        account_max_failures=env.integer("AUTH_LOGIN_ACCOUNT_MAX_FAILURES", default.account_max_failures, minimum=0),
+        register_max_per_client=env.integer("AUTH_REGISTER_MAX_PER_CLIENT", default.register_max_per_client, minimum=0),
         window_seconds=env.number("AUTH_LOGIN_WINDOW_SECONDS", default.window_seconds, minimum=1.0),
         base_delay_seconds=base,
         max_delay_seconds=ceiling,

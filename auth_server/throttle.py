@@ -1,8 +1,11 @@
-"""Login brute-force throttle: after too many failed logins for one account or from one client, wait.
+"""Login brute-force throttle: after too many failures per (account, client), per client or per account, wait.
 
-In memory, per process: several auth server processes each keep their own counts (an attacker spreading
-guesses over N instances gets N times the budget). Counts never depend on whether the email exists, and a
-refused attempt is answered before any lookup, so the throttle tells nothing about which accounts exist.
+Three scopes, so that no one can lock a real user out: the (account, client) pair has a low threshold (one
+address guessing one password), the client a middle one (one address spraying many accounts), and the account
+across all clients a much higher one (many addresses guessing one account). An attacker at one address thus
+slows down only itself; the real user logging in from elsewhere is not affected until a botnet-sized number
+of failures. In memory, per process (N replicas give an attacker N times the budget). Counts never depend on
+whether the email exists, and a refused attempt is answered before any lookup.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mediadl_common.errors import ResourceExhausted
@@ -20,16 +23,21 @@ from mediadl_common.errors import ResourceExhausted
 log = logging.getLogger(__name__)
 
 LOGIN_THROTTLED = "LOGIN_THROTTLED"
-ACCOUNT, PEER = "account", "peer"
+REGISTER_THROTTLED = "REGISTER_THROTTLED"
+PAIR, PEER, ACCOUNT, REGISTER = "pair", "peer", "account", "register"
 
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    """After `max_failures` failures within `window_seconds`, each further attempt must wait, doubling from
-    `base_delay_seconds` up to `max_delay_seconds` after the last failure. 0 failures turns a scope off."""
+    """After `max_failures` failures of one (account, client) pair within `window_seconds` (or
+    `peer_max_failures` of one client, or `account_max_failures` of one account from all clients), each further
+    attempt must wait, doubling from `base_delay_seconds` up to `max_delay_seconds` after the last failure.
+    `register_max_per_client` counts every Register of one client. 0 turns a scope off."""
 
     max_failures: int = 5
     peer_max_failures: int = 50
+    account_max_failures: int = 100
+    register_max_per_client: int = 20
     window_seconds: float = 900.0
     base_delay_seconds: float = 1.0
     max_delay_seconds: float = 300.0
@@ -110,7 +118,7 @@ class _Scope:
 
 
 class LoginThrottle:
-    """Decides whether a login may be tried now; `observe` hears "account"/"peer" for each refusal."""
+    """Decides whether a login may be tried now; `observe` hears the scope of each refusal."""
 
     def __init__(
         self,
@@ -122,11 +130,13 @@ class LoginThrottle:
         self.policy = policy
         self._clock = clock
         self._observe = observe or (lambda _scope: None)
-        self._account = _Scope(ACCOUNT, policy.max_failures, policy)
+        self._pair = _Scope(PAIR, policy.max_failures, policy)
         self._peer = _Scope(PEER, policy.peer_max_failures, policy)
+        self._account = _Scope(ACCOUNT, policy.account_max_failures, policy)
+        self._register = _Scope(REGISTER, policy.register_max_per_client, policy)
 
     def begin(self, account: str, peer: str) -> LoginAttempt:
-        """Refuse with ResourceExhausted while either key must wait, else start counting this attempt.
+        """Refuse with ResourceExhausted while any key must wait, else start counting this attempt.
 
         The attempt counts as a failure from the start, so a burst of parallel guesses cannot all pass the
         check before the first wrong password is recorded; success or a non-credential error takes it back.
@@ -134,36 +144,39 @@ class LoginThrottle:
         now = self._clock()
         # Emails are unchecked here and may be up to the request size: keep a fixed-size digest, not the text.
         account_key = _digest(account)
-        # A little housekeeping per attempt keeps memory proportional to recent failures, with no timer task.
-        self._account.sweep(now)
-        self._peer.sweep(now)
-        waits = {ACCOUNT: self._account.wait(account_key, now), PEER: self._peer.wait(peer, now)}
-        scope = max(waits, key=lambda name: waits[name])
-        if waits[scope] > 0:
-            self._observe(scope)
-            retry_after = math.ceil(waits[scope] * 10) / 10
-            # One message whatever the scope or whether the account exists.
-            raise ResourceExhausted(
-                f"too many failed logins: try again in {retry_after:g} s",
-                reason=LOGIN_THROTTLED,
-                retry_after=retry_after,
-            )
-        counts = (self._account.record(account_key, now), self._peer.record(peer, now))
-        return LoginAttempt(self, account_key, peer, now, counts, shown=account[:100])
+        keys = ((self._pair, f"{account_key}|{peer}"), (self._peer, peer), (self._account, account_key))
+        self._refuse_while_waiting(keys, now, "too many failed logins", LOGIN_THROTTLED)
+        counts = tuple(scope.record(key, now) for scope, key in keys)
+        return LoginAttempt(self, keys, now, counts, shown=account[:100])
+
+    def admit_registration(self, peer: str) -> None:
+        """Count a Register of `peer`, or refuse it while that client must wait (every Register counts)."""
+        now = self._clock()
+        self._refuse_while_waiting(((self._register, peer),), now, "too many registrations", REGISTER_THROTTLED)
+        self._register.record(peer, now)
 
     def tracked_keys(self) -> int:
-        return self._account.tracked() + self._peer.tracked()
+        return sum(scope.tracked() for scope in (self._pair, self._peer, self._account, self._register))
+
+    def _refuse_while_waiting(self, keys: Sequence[tuple[_Scope, str]], now: float, what: str, reason: str) -> None:
+        # A little housekeeping per attempt keeps memory proportional to recent failures, with no timer task.
+        for scope, _ in keys:
+            scope.sweep(now)
+        waits = [(scope.wait(key, now), scope.name) for scope, key in keys]
+        wait, scope_name = max(waits)
+        if wait > 0:
+            self._observe(scope_name)
+            retry_after = math.ceil(wait * 10) / 10
+            # One message whatever the scope or whether the account exists.
+            raise ResourceExhausted(f"{what}: try again in {retry_after:g} s", reason=reason, retry_after=retry_after)
 
     def _failed(self, attempt: LoginAttempt) -> None:
-        for scope, key, count in (
-            (self._account, attempt.shown, attempt.counts[0]),
-            (self._peer, attempt.peer, attempt.counts[1]),
-        ):
+        for (scope, key), count in zip(attempt.keys, attempt.counts, strict=True):
             if scope.threshold > 0 and count >= scope.threshold:
                 log.warning(
                     "login throttled: %s %r has %d failed login(s) in %.0f s; next attempt allowed in %.1f s",
                     scope.name,
-                    key,
+                    attempt.shown if scope is not self._peer else key,
                     count,
                     self.policy.window_seconds,
                     self.policy.delay(count, scope.threshold),
@@ -173,12 +186,14 @@ class LoginThrottle:
     def _succeeded(self, attempt: LoginAttempt) -> None:
         # The real user got in: their account starts afresh. The client's count only loses this attempt,
         # so an attacker cannot launder a peer's failures by logging in to an account of their own.
-        self._account.clear(attempt.account)
-        self._peer.forget_one(attempt.peer, attempt.started)
+        (pair, pair_key), (peer, peer_key), (account, account_key) = attempt.keys
+        pair.clear(pair_key)
+        account.clear(account_key)
+        peer.forget_one(peer_key, attempt.started)
 
     def _withdrawn(self, attempt: LoginAttempt) -> None:
-        self._account.forget_one(attempt.account, attempt.started)
-        self._peer.forget_one(attempt.peer, attempt.started)
+        for scope, key in attempt.keys:
+            scope.forget_one(key, attempt.started)
 
 
 def _digest(account: str) -> str:
@@ -189,12 +204,16 @@ class LoginAttempt:
     """One admitted attempt; exactly one of failed / succeeded / withdrawn settles it."""
 
     def __init__(
-        self, throttle: LoginThrottle, account: str, peer: str, started: float, counts: tuple[int, int], shown: str
+        self,
+        throttle: LoginThrottle,
+        keys: tuple[tuple[_Scope, str], ...],
+        started: float,
+        counts: tuple[int, ...],
+        shown: str,
     ) -> None:
         self._throttle = throttle
-        self.account = account
+        self.keys = keys  # (pair, peer, account) scopes with their keys
         self.shown = shown  # the email as logged
-        self.peer = peer
         self.started = started
         self.counts = counts
 
@@ -206,5 +225,5 @@ class LoginAttempt:
         self._throttle._succeeded(self)
 
     def withdrawn(self) -> None:
-        """Neither (database down, inactive account): the attempt does not count."""
+        """Neither (database down, inactive account, server busy): the attempt does not count."""
         self._throttle._withdrawn(self)

@@ -22,20 +22,37 @@ class AuthApi:
         return self._transport.session.store.load() is not None
 
     async def register(
-        self, *, email: str, username: str, password: str, full_name: str = "", timeout: float | None = None
+        self,
+        *,
+        email: str,
+        username: str,
+        password: str,
+        full_name: str = "",
+        timeout: float | None = None,
+        forwarded_for: str | None = None,
     ) -> User:
-        """Create an account; it does not log in.
+        """Create an account; it does not log in. `forwarded_for`: see login().
 
         >>> user = await client.register(email="ada@example.com", username="ada", password="correct horse")
         """
         request = auth_pb2.RegisterRequest(email=email, username=username, password=password, full_name=full_name)
         response = await self._transport.unary(
-            self._transport.auth.Register, request, timeout=timeout, authenticated=False
+            self._transport.auth.Register,
+            request,
+            timeout=timeout,
+            authenticated=False,
+            extra=_forwarded(forwarded_for),
         )
         return _convert.user(response.user)
 
-    async def login(self, email: str, password: str, *, timeout: float | None = None) -> User:
+    async def login(
+        self, email: str, password: str, *, timeout: float | None = None, forwarded_for: str | None = None
+    ) -> User:
         """Exchange email and password for a token pair, kept in the client's token store.
+
+        A proxy relaying someone else's login (the dashboard) names them in `forwarded_for` (their address),
+        so the auth server's throttle counts that person, not the proxy; it is believed only from an address
+        in the server's AUTH_TRUSTED_PROXIES.
 
         >>> me = await client.login("ada@example.com", "correct horse")
         >>> me.username
@@ -43,7 +60,7 @@ class AuthApi:
         """
         request = auth_pb2.LoginRequest(email=email, password=password)
         response = await self._transport.unary(
-            self._transport.auth.Login, request, timeout=timeout, authenticated=False
+            self._transport.auth.Login, request, timeout=timeout, authenticated=False, extra=_forwarded(forwarded_for)
         )
         self._transport.session.store.save(tokens_from(response))
         return _convert.user(response.user)
@@ -115,3 +132,7 @@ class AuthApi:
         request = auth_pb2.GetUserRequest(user_id=user_id)
         response = await self._transport.unary(self._transport.auth.GetUser, request, timeout=timeout)
         return _convert.user(response.user)
+
+
+def _forwarded(address: str | None) -> tuple[tuple[str, str], ...]:
+    return (("x-forwarded-for", address),) if address else ()

@@ -105,12 +105,23 @@ class Transport:
         )
         return tokens_from(response)
 
-    async def unary(self, rpc: Any, request: Any, *, timeout: float | None = None, authenticated: bool = True) -> Any:
-        """Call a unary RPC; with `authenticated`, refresh once on CREDENTIALS_EXPIRED and call again."""
+    async def unary(
+        self,
+        rpc: Any,
+        request: Any,
+        *,
+        timeout: float | None = None,
+        authenticated: bool = True,
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> Any:
+        """Call a unary RPC; with `authenticated`, refresh once on CREDENTIALS_EXPIRED and call again.
+
+        `extra` metadata goes along unchanged (the dashboard's `x-forwarded-for`).
+        """
         deadline = self.timeout if timeout is None else timeout
         token = self.session.access_token() if authenticated else None
         try:
-            return await rpc(request, timeout=deadline, metadata=_metadata(token))
+            return await rpc(request, timeout=deadline, metadata=(*(_metadata(token) or ()), *extra) or None)
         except grpc.RpcError as exc:
             error = from_rpc_error(exc)
             if token is None or not _expired(error):

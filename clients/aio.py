@@ -20,6 +20,7 @@ from types import TracebackType
 
 import grpc
 
+from clients._admin_api import AdminApi
 from clients._auth_api import AuthApi
 from clients._records_api import RecordsApi
 from clients._tasks_api import TasksApi
@@ -32,7 +33,7 @@ DEFAULT_DOWNLOAD_ADDR = "127.0.0.1:50052"
 DEFAULT_TIMEOUT = 10.0
 
 
-class AsyncClient(AuthApi, TasksApi, RecordsApi, VideoFilesApi):
+class AsyncClient(AuthApi, AdminApi, TasksApi, RecordsApi, VideoFilesApi):
     """Typed access to AuthService and DownloadService; returns the client's dataclasses, raises
     :mod:`clients.errors`. Create it with :func:`connect`; close it (or use ``async with``) when done.
 

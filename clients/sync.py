@@ -106,6 +106,9 @@ class Client:
     update_me = _blocking(AsyncClient.update_me)
     change_password = _blocking(AsyncClient.change_password)
     get_user = _blocking(AsyncClient.get_user)
+    list_users = _blocking(AsyncClient.list_users)
+    iter_users = _blocking_iter(AsyncClient.iter_users)
+    update_user = _blocking(AsyncClient.update_user)
 
     create_task = _blocking(AsyncClient.create_task)
     list_tasks = _blocking(AsyncClient.list_tasks)

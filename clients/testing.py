@@ -96,7 +96,8 @@ async def mediadl_servers(
             directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="mediadl-test-"))
         root = Path(directory)
         secret = secrets.token_urlsafe(48)
-        common = {"JWT_SECRET_KEY": secret, **(env or {})}
+        # The download server polls the auth server's ListRevocations with this, as `make run` sets it up.
+        common = {"JWT_SECRET_KEY": secret, "AUTH_SERVICE_TOKEN": secrets.token_urlsafe(32), **(env or {})}
         auth_env = {
             "AUTH_GRPC_ADDR": "127.0.0.1:0",
             "AUTH_DATABASE_URL": auth_database_url or f"sqlite:///{root / 'auth.db'}",
@@ -104,16 +105,17 @@ async def mediadl_servers(
             "AUTH_SHUTDOWN_GRACE_SECONDS": "0",
             **common,
         }
+        auth = await start_auth_server(AuthSettings.from_env(Env(auth_env)), migrate=True)
+        stack.push_async_callback(auth.stop, 0)
         download_env = {
             "DOWNLOAD_GRPC_ADDR": "127.0.0.1:0",
+            "AUTH_GRPC_ADDR": f"127.0.0.1:{auth.port}",
             "DOWNLOAD_DATABASE_URL": download_database_url or f"sqlite:///{root / 'download.db'}",
             "STORAGE_DIR": str(root / "storage"),
             "DOWNLOAD_ALLOW_PRIVATE_NETWORKS": "true",
             "DOWNLOAD_SHUTDOWN_GRACE_SECONDS": "0",
             **common,
         }
-        auth = await start_auth_server(AuthSettings.from_env(Env(auth_env)), migrate=True)
-        stack.push_async_callback(auth.stop, 0)
         download_settings = DownloadSettings.from_env(Env(download_env))
         download = await start_download_server(download_settings, migrate=True)
         stack.push_async_callback(download.stop, 0)

@@ -104,7 +104,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = text_field(body, "password", required=True)
     client = await request.app[UPSTREAM].connect()
     try:
-        user = await client.login(email, password)
+        # The auth server throttles logins per client: name the browser, or every user shares our address.
+        user = await client.login(email, password, forwarded_for=request.remote)
     except AuthenticationError as exc:
         await client.close()
         raise ApiError(401, "UNAUTHENTICATED", exc.message) from None

@@ -48,7 +48,12 @@ def create_app(
     app[SIGNER] = CookieSigner(settings.session_secret)
     app[SESSIONS] = SessionStore(idle_timeout=settings.idle_timeout_seconds, clock=clock)
     app[COOKIE_SECURE] = settings.cookie_secure
-    app[UPSTREAM] = upstream or Upstream(settings.auth_addr, settings.download_addr, settings.grpc_timeout_seconds)
+    app[UPSTREAM] = upstream or Upstream(
+        settings.auth_addr,
+        settings.download_addr,
+        settings.grpc_timeout_seconds,
+        settings.tls.credentials() if settings.tls else None,
+    )
     app.on_response_prepare.append(add_security_headers)
     add_routes(app)
     add_media_routes(app)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from mediadl_common.config import MIN_SECRET_BYTES, ConfigError, Env
 from mediadl_common.log import LogSettings
+from mediadl_common.tls import ClientTls
 
 DEFAULT_ADDR = "127.0.0.1:8080"
 DEFAULT_AUTH_ADDR = "127.0.0.1:50051"
@@ -34,6 +35,8 @@ class DashboardSettings:
     shutdown_grace_seconds: float = 5.0
     log: LogSettings = field(default_factory=LogSettings)
     secret_is_random: bool = False
+    # TLS to the gRPC servers: what the dashboard trusts and presents (mTLS).
+    tls: ClientTls | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> DashboardSettings:
@@ -55,6 +58,7 @@ class DashboardSettings:
             grpc_timeout_seconds=env.number("DASHBOARD_GRPC_TIMEOUT_SECONDS", 10.0, minimum=0.1),
             shutdown_grace_seconds=env.number("DASHBOARD_SHUTDOWN_GRACE_SECONDS", 5.0, minimum=0.0),
             log=LogSettings.from_env(env),
+            tls=ClientTls.from_env(env),
         )
 
 

@@ -9,13 +9,13 @@ import asyncio
 import dataclasses
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import grpc
 from aiohttp.abc import AbstractResolver
 
-from download_server.adapters.jwks import auth_server_jwks, jwks_file, start_key_refresh
+from download_server.adapters.auth_link import build_verification_keys, start_keys_refresh, start_revocations
 from download_server.adapters.leases import SqlLeases
 from download_server.adapters.metrics import PrometheusEngineMetrics
 from download_server.adapters.migration_lock import migrate_exclusively
@@ -43,59 +43,27 @@ from download_server.services.tasks import TaskService
 from download_server.services.videos import VideoService
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.auth_interceptor import AuthInterceptor
-from mediadl_common.config import ConfigError
 from mediadl_common.db import Database, database_unavailable, describe_url
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
-from mediadl_common.keys import KeySource, VerificationKeys
+from mediadl_common.keys import VerificationKeys
 from mediadl_common.metrics import Metrics
+from mediadl_common.revocations import RevocationList
 from mediadl_common.server import RunningServer, start_server
 from mediadl_common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 
 
-def build_verification_keys(settings: DownloadSettings) -> VerificationKeys | None:
-    """The public keys tokens are checked with: none for HS* (the shared secret checks them), else those of
-    JWT_PUBLIC_KEYS_FILE or GetJwks.
-
-    A token naming a kid we do not know re-reads the source (rate-limited by VerificationKeys), so a key
-    rotation needs no restart. The server never holds a private key.
-    """
-    jwt = settings.jwt
-    if not jwt.asymmetric:
-        return None
-    return VerificationKeys(
-        settings.public_keys, key_source(settings), min_refresh_interval=jwt.jwks_min_refresh_seconds
-    )
-
-
-def key_source(settings: DownloadSettings) -> KeySource:
-    """Where the public keys are read again: the JWKS file if there is one, else the auth server's GetJwks."""
-    jwt = settings.jwt
-    if jwt.public_keys_file is not None:
-        return jwks_file(jwt.public_keys_file, jwt.algorithm)
-    if settings.jwks_auth_addr is not None:
-        return auth_server_jwks(settings.jwks_auth_addr, jwt.algorithm)
-    raise ConfigError(f"JWT_ALGORITHM={jwt.algorithm} needs JWT_PUBLIC_KEYS_FILE or AUTH_GRPC_ADDR")
-
-
-def build_interceptors(settings: DownloadSettings, keys: VerificationKeys | None) -> list[grpc.aio.ServerInterceptor]:
-    """The error boundary (a lost database is UNAVAILABLE), then the access-token check of every method."""
-    verifier = TokenVerifier(settings.jwt, keys)
+def build_interceptors(
+    settings: DownloadSettings, keys: VerificationKeys | None, revocations: RevocationList | None = None
+) -> list[grpc.aio.ServerInterceptor]:
+    """The error boundary (a lost database is UNAVAILABLE), then the access-token check of every method
+    (refusing the revoked tokens `revocations` names)."""
+    verifier = TokenVerifier(settings.jwt, keys, revocations=revocations)
     return [
         ErrorBoundaryInterceptor(translators=[database_unavailable]),
         AuthInterceptor.for_services(verifier, [SERVICE_NAME]),
     ]
-
-
-async def start_keys_refresh(
-    settings: DownloadSettings, keys: VerificationKeys | None
-) -> list[Callable[[], Awaitable[None]]]:
-    """With GetJwks as the source: fetch the keys now and every JWT_JWKS_REFRESH_SECONDS, so a removed key stops
-    verifying without a restart. Returns the hooks that stop it (none in the other modes)."""
-    if settings.jwks_auth_addr is None or keys is None:
-        return []
-    return [await start_key_refresh(keys, settings.jwt.jwks_refresh_seconds)]
 
 
 def build_servicer(
@@ -161,6 +129,8 @@ class Parts:
     scheduler: ReplicaScheduler
     relay: Relay
     replica: ReplicaSettings
+    # Revoked users the token check refuses, filled by the revocation poller.
+    revocations: RevocationList = field(default_factory=RevocationList)
 
 
 def build_parts(settings: DownloadSettings, seams: EngineSeams) -> Parts:
@@ -223,6 +193,7 @@ async def start_download_server(
     _add_shutdown_steps(running, parts)
     try:
         running.on_stop += await start_keys_refresh(settings, keys)
+        running.on_stop += await start_revocations(settings, parts.revocations, parts.metrics.registry)
         await parts.scheduler.recover()
         # Announced last: whoever waits for this line (ops, tests) then finds the process ready for signals
         # too (the serve loop installs its handlers right after this returns).
@@ -256,10 +227,11 @@ async def _serve(
     return await start_server(
         settings.grpc_addr,
         register,
-        build_interceptors(settings, keys),
+        build_interceptors(settings, keys, parts.revocations),
         slow_ms=settings.log.slow_ms,
         metrics_addr=settings.metrics_addr,
         metrics=parts.metrics,
+        tls=settings.tls,
     )
 
 

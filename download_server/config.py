@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url
+from mediadl_common.config import ConfigError, Env, JwtSettings, default_sqlite_url, service_token_from_env
 from mediadl_common.keys import PublicKey, load_jwks_file
 from mediadl_common.log import LogSettings
+from mediadl_common.tls import ClientTls, ServerTls
 
 _REPLICA_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -77,6 +78,13 @@ class DownloadSettings:
     # How long a live playlist that errors (404/403/5xx, timeouts, garbage) or stops changing is polled
     # before the recording is taken as ended.
     live_outage_seconds: float = 60.0
+    # Revocations: polled from the auth server at auth_addr with AUTH_SERVICE_TOKEN (None: polling off).
+    auth_addr: str = "127.0.0.1:50051"
+    service_token: str | None = field(default=None, repr=False)
+    revocation_poll_seconds: float = 3.0
+    # This server's own TLS, and what it trusts and presents when it calls the auth server.
+    tls: ServerTls | None = None
+    client_tls: ClientTls | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> DownloadSettings:
@@ -108,6 +116,12 @@ class DownloadSettings:
             guard=GuardSettings.from_env(env),
             # --- Live recordings (issue 14) ---
             live_outage_seconds=_finite(env, "DOWNLOAD_LIVE_OUTAGE_SECONDS", 60.0, minimum=0.0),
+            auth_addr=env.string("AUTH_GRPC_ADDR", "127.0.0.1:50051"),
+            service_token=service_token_from_env(env),
+            # At most 9 s: a revoked token must be refused within 10 s (API.md), one poll plus a call's time.
+            revocation_poll_seconds=_bounded(env, "DOWNLOAD_REVOCATION_POLL_SECONDS", 3.0, 0.1, 9.0),
+            tls=ServerTls.from_env(env, "DOWNLOAD"),
+            client_tls=ClientTls.from_env(env),
         )
 
 
@@ -122,6 +136,13 @@ def _finite(env: Env, name: str, default: float, *, minimum: float) -> float:
     value = env.number(name, default, minimum=minimum)
     if not math.isfinite(value):
         raise ConfigError(f"{name} must be a finite number of seconds")
+    return value
+
+
+def _bounded(env: Env, name: str, default: float, minimum: float, maximum: float) -> float:
+    value = _finite(env, name, default, minimum=minimum)
+    if value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum:g} seconds")
     return value
 
 

@@ -130,3 +130,16 @@ class JwtSettings:
 def default_sqlite_url(name: str, data_dir: str | Path = "data") -> str:
     """The embedded default database: a SQLite file under ./data/."""
     return f"sqlite:///{Path(data_dir) / name}"
+
+
+MIN_SERVICE_TOKEN_BYTES = 16
+
+
+def service_token_from_env(env: Env) -> str | None:
+    """AUTH_SERVICE_TOKEN (both servers): the bearer secret of ListRevocations; None when unset."""
+    token = env.get("AUTH_SERVICE_TOKEN")
+    if token is None or token == "":
+        return None
+    if len(token.encode()) < MIN_SERVICE_TOKEN_BYTES or token != token.strip():
+        raise ConfigError(f"AUTH_SERVICE_TOKEN must be at least {MIN_SERVICE_TOKEN_BYTES} bytes without blanks around")
+    return token

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
 CREDENTIALS_INVALID = "CREDENTIALS_INVALID"
 CREDENTIALS_EXPIRED = "CREDENTIALS_EXPIRED"
+CREDENTIALS_REVOKED = "CREDENTIALS_REVOKED"
 ERROR_DOMAIN = "mediadl"
 # Messages may quote what the caller sent, which can be up to the request size limit (1 MiB). Status messages
 # and details travel in HTTP/2 trailers, and a client drops the whole connection (every call on it) when trailers

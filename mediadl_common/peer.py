@@ -32,3 +32,60 @@ def peer_key(peer: str | None) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
     return str(address)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """Comma- or space-separated addresses or CIDRs; ValueError names the first bad one."""
+    networks = []
+    for item in text.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or CIDR") from None
+    return tuple(networks)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+class TrustedProxies:
+    """Who the caller really is when a trusted proxy (the dashboard) relays it in `x-forwarded-for` metadata.
+
+    Only a peer inside `networks` is believed, and of its forwarded chain the rightmost address that is not
+    itself a trusted proxy counts (anything left of it the client wrote itself and could forge).
+    """
+
+    def __init__(self, networks: tuple[Network, ...] = ()) -> None:
+        self.networks = networks
+
+    def client_key(self, peer: str | None, forwarded_for: str | None) -> str:
+        direct = peer_key(peer)
+        if not forwarded_for or not self._trusted(_address(_host_of(peer))):
+            return direct
+        for hop in reversed(forwarded_for.split(",")):
+            address = _address(hop)
+            if address is None:
+                return direct  # a garbled chain names no one we could key by
+            if not self._trusted(address):
+                return peer_key(f"ipv{address.version}:{address}:0")
+        return direct
+
+    def _trusted(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+        return address is not None and any(address in network for network in self.networks)
+
+
+def _host_of(peer: str | None) -> str:
+    scheme, _, rest = (peer or "").partition(":")
+    if scheme not in ("ipv4", "ipv6"):
+        return ""
+    return unquote(rest).rpartition(":")[0]

@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from mediadl_common.limits import ServerLimits, StreamLimitInterceptor
 from mediadl_common.metrics import Metrics, start_metrics_endpoint
 from mediadl_common.request_log import RequestLogInterceptor
+from mediadl_common.tls import ServerTls
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ async def start_server(
     metrics_addr: str | None = None,
     metrics: Metrics | None = None,
     limits: ServerLimits | None = None,
+    tls: ServerTls | None = None,
 ) -> RunningServer:
     """Build, bind and start a server. `register` adds servicers and returns their full service names.
 
@@ -69,6 +71,8 @@ async def start_server(
     Port 0 in `address` picks a free port; RunningServer.port says which. With `metrics_addr`, Prometheus
     metrics are served over HTTP at /metrics there (RunningServer.metrics is the registry either way).
     `limits` (message sizes, streams per connection and per client) default to ServerLimits().
+    With `tls` the port speaks TLS only (mTLS when it names a client CA); certificates replaced on disk are
+    served to new connections without a restart.
     """
     # A caller that counts things of its own (the download engine) passes its registry in.
     metrics = metrics or Metrics()
@@ -86,7 +90,7 @@ async def start_server(
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(address)
+    port = server.add_secure_port(address, tls.credentials()) if tls else server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind {address}")
     await server.start()
@@ -97,7 +101,8 @@ async def start_server(
         running.on_stop.append(await start_metrics_endpoint(metrics, metrics_addr))
     for name in ["", *names]:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("mediadl %s serving %s on %s (port %d)", _version(), ", ".join(names), address, port)
+    transport = "plaintext" if tls is None else ("mTLS" if tls.mutual else "TLS")
+    log.info("mediadl %s serving %s on %s (port %d, %s)", _version(), ", ".join(names), address, port, transport)
     return running
 
 

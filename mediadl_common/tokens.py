@@ -10,8 +10,9 @@ from typing import Any, Literal
 import jwt
 
 from mediadl_common.config import JwtSettings
-from mediadl_common.errors import CREDENTIALS_EXPIRED, CREDENTIALS_INVALID, Unauthenticated
+from mediadl_common.errors import CREDENTIALS_EXPIRED, CREDENTIALS_INVALID, CREDENTIALS_REVOKED, Unauthenticated
 from mediadl_common.keys import PublicKey, VerificationKeys
+from mediadl_common.revocations import RevocationList
 
 TokenType = Literal["access", "refresh"]
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud", "type"]
@@ -47,7 +48,8 @@ class Claims:
     sub: str
     type: TokenType
     jti: str
-    iat: int
+    # Sub-second (microseconds): a token issued after a revocation works even within the same second.
+    iat: float
     exp: int
     # Refresh tokens carry the id of the login they descend from ("fam"), for reuse detection.
     family: str | None = None
@@ -103,13 +105,19 @@ class TokenVerifier:
     """
 
     def __init__(
-        self, settings: JwtSettings, keys: VerificationKeys | None = None, *, cache_size: int = VERIFIED_CACHE_SIZE
+        self,
+        settings: JwtSettings,
+        keys: VerificationKeys | None = None,
+        *,
+        cache_size: int = VERIFIED_CACHE_SIZE,
+        revocations: RevocationList | None = None,
     ) -> None:
         if settings.asymmetric and keys is None:
             raise ValueError(f"JWT_ALGORITHM={settings.algorithm} needs public keys to verify with")
         self._settings = settings
         self._keys = keys if settings.asymmetric else None
         self._cache = _VerifiedCache(cache_size)
+        self.revocations = revocations
 
     async def verify(self, token: str, expected: TokenType = "access") -> Claims:
         """The claims of a valid token of the expected type; raises Unauthenticated (reason CREDENTIALS_INVALID
@@ -120,12 +128,14 @@ class TokenVerifier:
         """
         if not token:
             raise _invalid("empty token")
-        cached = self._cached(token, expected)
-        if cached is not None:
-            return cached
-        key, kid = await self._key_for(token)
-        claims = _claims_from(_decode(token, key, self._settings), expected)
-        self._cache.put((token, expected), claims, kid)
+        claims = self._cached(token, expected)
+        if claims is None:
+            key, kid = await self._key_for(token)
+            claims = _claims_from(_decode(token, key, self._settings), expected)
+            self._cache.put((token, expected), claims, kid)
+        # Checked on every call, cached or not: a revocation must apply to tokens verified before it.
+        if expected == "access" and self.revocations is not None and self.revocations.revoked(claims.sub, claims.iat):
+            raise Unauthenticated("token revoked: log in again", reason=CREDENTIALS_REVOKED)
         return claims
 
     def _cached(self, token: str, expected: TokenType) -> Claims | None:
@@ -205,7 +215,7 @@ def _claims_from(payload: dict[str, Any], expected: TokenType) -> Claims:
         sub=sub,
         type=expected,
         jti=jti,
-        iat=int(payload["iat"]),
+        iat=float(payload["iat"]),
         exp=int(payload["exp"]),
         family=family if isinstance(family, str) else None,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, Uuid
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from mediadl_common.sql_types import UtcDateTime, new_metadata
@@ -19,9 +19,9 @@ class UserRow(Base):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
-    # Stored lower-cased by the domain, so a plain unique constraint is a case-insensitive one.
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    username: Mapped[str] = mapped_column(String(50), unique=True)
+    # Unique case-insensitively (indexes on lower() below); the username keeps the case it was registered in.
+    email: Mapped[str] = mapped_column(String(254))
+    username: Mapped[str] = mapped_column(String(50))
     password_hash: Mapped[str] = mapped_column(String(255))
     full_name: Mapped[str] = mapped_column(String(255), default="")
     bio: Mapped[str] = mapped_column(Text, default="")
@@ -30,6 +30,15 @@ class UserRow(Base):
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
     create_time: Mapped[datetime] = mapped_column(UtcDateTime)
     update_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    tokens_revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        # ListRevocations asks for the users revoked since a moment.
+        Index("ix_users_tokens_revoked_at", "tokens_revoked_at"),
+        # Expression indexes: SQLite and PostgreSQL both enforce them, and lookups by lower() use them.
+        Index("uq_users_email_lower", func.lower(email), unique=True),
+        Index("uq_users_username_lower", func.lower(username), unique=True),
+    )
 
 
 class RefreshTokenRow(Base):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from auth_server.adapters.orm import RefreshTokenRow, UserRow
 from auth_server.domain.tokens import RefreshTokenRecord
-from auth_server.domain.users import User
+from auth_server.domain.users import User, username_key
 
 _USER_FIELDS = (
     "id",
@@ -24,6 +24,7 @@ _USER_FIELDS = (
     "is_superuser",
     "create_time",
     "update_time",
+    "tokens_revoked_at",
 )
 
 
@@ -45,14 +46,38 @@ class SqlUserRepository:
     def get_by_email(self, email: str) -> User | None:
         if "\x00" in email:
             return None  # never stored (PostgreSQL text cannot hold NUL), and PostgreSQL refuses it as a parameter
-        row = self._session.scalars(select(UserRow).where(UserRow.email == email)).one_or_none()
+        row = self._session.scalars(select(UserRow).where(func.lower(UserRow.email) == email.lower())).one_or_none()
         return _user(row) if row is not None else None
 
     def get_by_username(self, username: str) -> User | None:
         if "\x00" in username:
             return None
-        row = self._session.scalars(select(UserRow).where(UserRow.username == username)).one_or_none()
+        query = select(UserRow).where(func.lower(UserRow.username) == username_key(username))
+        row = self._session.scalars(query).one_or_none()
         return _user(row) if row is not None else None
+
+    def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        query = select(UserRow.id, UserRow.tokens_revoked_at).where(UserRow.tokens_revoked_at >= since)
+        return [(str(uuid.UUID(str(uid))), when) for uid, when in self._session.execute(query) if when is not None]
+
+    def search(self, query: str, after: tuple[datetime, str] | None, limit: int) -> tuple[list[User], int]:
+        matches = select(UserRow)
+        if query:
+            pattern = f"%{_escape_like(query.lower())}%"
+            matches = matches.where(
+                or_(
+                    func.lower(UserRow.email).like(pattern, escape="\\"),
+                    func.lower(UserRow.username).like(pattern, escape="\\"),
+                )
+            )
+        total = self._session.scalar(select(func.count()).select_from(matches.subquery())) or 0
+        if after is not None:
+            time, ident = after
+            matches = matches.where(
+                or_(UserRow.create_time > time, and_(UserRow.create_time == time, UserRow.id > ident))
+            )
+        rows = self._session.scalars(matches.order_by(UserRow.create_time, UserRow.id).limit(limit)).all()
+        return [_user(row) for row in rows], int(total)
 
     def add(self, user: User) -> None:
         self._session.add(UserRow(**{name: getattr(user, name) for name in _USER_FIELDS}))
@@ -63,6 +88,10 @@ class SqlUserRepository:
             raise LookupError(f"user {user.id} vanished")
         for name in _USER_FIELDS[1:]:
             setattr(row, name, getattr(user, name))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _is_uuid(value: str) -> bool:

@@ -35,8 +35,10 @@ class JwtIssuer:
 
     def issue(self, *, sub: str, type: TokenType, ttl_seconds: int, family: str | None = None) -> tuple[str, Claims]:
         """A signed token and its claims; a negative `ttl_seconds` gives one that has already expired."""
-        now = int(self._clock())
-        claims = Claims(sub=sub, type=type, jti=uuid.uuid4().hex, iat=now, exp=now + ttl_seconds, family=family)
+        now = self._clock()
+        claims = Claims(
+            sub=sub, type=type, jti=uuid.uuid4().hex, iat=round(now, 6), exp=int(now) + ttl_seconds, family=family
+        )
         payload = encode_claims(claims, self._settings)
         if self._signing_key is None:
             return jwt.encode(payload, self._settings.secret_key, algorithm=self._settings.algorithm), claims

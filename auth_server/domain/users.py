@@ -22,9 +22,12 @@ USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,50}")
 # Deliberately simple: one @, no spaces, a dotted domain. Deliverability is the mail server's business.
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 PROFILE_FIELDS = ("full_name", "bio", "avatar_url")
-# PostgreSQL refuses NUL in text; other control characters in a name or address are never meant.
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-CONTROL_CHARS_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# PostgreSQL refuses NUL in text; other C0/C1 control characters and bidirectional overrides (which make a
+# name read differently from what it is: "Trojan Source") are never meant in a name, address or URL.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+CONTROL_CHARS = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
+# Line breaks (LF, and CR: a browser sends CRLF) and tabs may stand in a bio.
+CONTROL_CHARS_BUT_LINES = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class User:
     is_superuser: bool
     create_time: datetime
     update_time: datetime
+    # Access tokens issued before this moment are refused (deactivation, password change, refresh-token theft).
+    tokens_revoked_at: datetime | None = None
 
     @classmethod
     def new(
@@ -100,6 +105,15 @@ class ProfileChanges:
         )
 
 
+def username_key(username: str) -> str:
+    """The form usernames are unique in: `Ada` and `ada` are one name."""
+    return username.lower()
+
+
+def has_control_chars(text: str) -> bool:
+    return CONTROL_CHARS.search(text) is not None
+
+
 def normalise_email(email: str) -> str:
     """The stored form: surrounding blanks dropped, lower-cased (unique and looked up in this form)."""
     return email.strip().lower()
@@ -127,11 +141,9 @@ def check_email(check: Validator, email: str, field_name: str = "email") -> None
     if not check.check(bool(email), field_name, "is required"):
         return
     check.check(len(email) <= MAX_EMAIL_CHARS, field_name, f"must be at most {MAX_EMAIL_CHARS} characters")
-    check.check(
-        EMAIL_PATTERN.fullmatch(email) is not None and not CONTROL_CHARS.search(email),
-        field_name,
-        "is not a valid email address",
-    )
+    if not check.check(not CONTROL_CHARS.search(email), field_name, "must not contain control characters"):
+        return
+    check.check(EMAIL_PATTERN.fullmatch(email) is not None, field_name, "is not a valid email address")
 
 
 def check_password(check: Validator, field_name: str, password: str) -> None:
@@ -151,11 +163,14 @@ def parse_user_id(value: str, field_name: str = "user_id") -> str:
         raise InvalidArgument.field(field_name, "must be a UUID") from None
 
 
+def check_full_name(check: Validator, name: str) -> None:
+    check.check(len(name) <= MAX_FULL_NAME_CHARS, "full_name", f"must be at most {MAX_FULL_NAME_CHARS} characters")
+    check.check(not CONTROL_CHARS.search(name), "full_name", "must not contain control characters")
+
+
 def _check_profile(check: Validator, values: dict[str, str]) -> None:
     if "full_name" in values:
-        name = values["full_name"]
-        check.check(len(name) <= MAX_FULL_NAME_CHARS, "full_name", f"must be at most {MAX_FULL_NAME_CHARS} characters")
-        check.check(not CONTROL_CHARS.search(name), "full_name", "must not contain control characters")
+        check_full_name(check, values["full_name"])
     if "bio" in values:
         bio = values["bio"]
         check.check(len(bio) <= MAX_BIO_CHARS, "bio", f"must be at most {MAX_BIO_CHARS} characters")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from auth_server.domain.admin import UserChanges
 from auth_server.domain.tokens import Jwk, TokenPair
 from auth_server.domain.users import ProfileChanges, User
+from auth_server.services.admin import Revocations, UserPage
 from mediadl.auth.v1 import auth_pb2
+from mediadl_common.errors import InvalidArgument
 from mediadl_common.proto_time import timestamp
 
 
@@ -56,4 +61,40 @@ def profile_changes(request: auth_pb2.UpdateMeRequest) -> ProfileChanges:
 def jwks_response(keys: list[Jwk]) -> auth_pb2.GetJwksResponse:
     return auth_pb2.GetJwksResponse(
         keys=[auth_pb2.Jwk(kty=k.kty, crv=k.crv, x=k.x, kid=k.kid, alg=k.alg, use=k.use, n=k.n, e=k.e) for k in keys]
+    )
+
+
+def list_users_response(page: UserPage) -> auth_pb2.ListUsersResponse:
+    return auth_pb2.ListUsersResponse(
+        users=[user_to_proto(user) for user in page.users],
+        next_page_token=page.next_page_token,
+        total_size=page.total_size,
+    )
+
+
+def user_changes(request: auth_pb2.UpdateUserRequest) -> UserChanges:
+    return UserChanges(
+        user_id=request.user_id,
+        full_name=request.full_name,
+        is_active=request.is_active,
+        is_superuser=request.is_superuser,
+        paths=tuple(request.update_mask.paths),
+    )
+
+
+def since_time(request: auth_pb2.ListRevocationsRequest) -> datetime | None:
+    if not request.HasField("since_time"):
+        return None
+    try:
+        return request.since_time.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument.field("since_time", "is not a valid timestamp") from None
+
+
+def revocations_response(revocations: Revocations) -> auth_pb2.ListRevocationsResponse:
+    return auth_pb2.ListRevocationsResponse(
+        revocations=[
+            auth_pb2.Revocation(user_id=user_id, revoke_time=timestamp(when)) for user_id, when in revocations.entries
+        ],
+        server_time=timestamp(revocations.server_time),
     )

@@ -5,16 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from auth_server.domain.ports import BlockingRunner, PasswordHasher, TokenIssuer, TokenVerifier, UnitOfWork
+from auth_server.domain.ports import BlockingRunner, HashRunner, PasswordHasher, TokenIssuer, TokenVerifier, UnitOfWork
 from auth_server.domain.tokens import Jwk, TokenLifetimes
 from auth_server.services.accounts import AccountService
-from auth_server.services.common import utc_now
+from auth_server.services.admin import AdminService
+from auth_server.services.common import OnRevoked, ignore_revocation, utc_now
+from auth_server.services.paging import PageTokens
 from auth_server.services.sessions import SessionService
 from auth_server.throttle import LoginThrottle
 
 
 class AuthService:
-    """`accounts` and `sessions` built over one set of ports, plus the public keys GetJwks publishes."""
+    """`accounts`, `sessions` and `admin` built over one set of ports, plus the public keys GetJwks publishes.
+
+    `page_secret` keys ListUsers' page tokens (the JWT secret); `service_token` is AUTH_SERVICE_TOKEN.
+    """
 
     def __init__(
         self,
@@ -28,9 +33,29 @@ class AuthService:
         jwks: Sequence[Jwk] = (),
         clock: Callable[[], datetime] = utc_now,
         throttle: LoginThrottle | None = None,
-        hashing: BlockingRunner | None = None,
+        hashing: HashRunner | None = None,
+        page_secret: str,
+        service_token: str | None = None,
+        on_revoked: OnRevoked = ignore_revocation,
     ) -> None:
-        self.accounts = AccountService(runner=runner, uow=uow, hasher=hasher, clock=clock, hashing=hashing)
+        self.accounts = AccountService(
+            runner=runner,
+            uow=uow,
+            hasher=hasher,
+            clock=clock,
+            hashing=hashing,
+            throttle=throttle,
+            on_revoked=on_revoked,
+        )
+        self.admin = AdminService(
+            runner=runner,
+            uow=uow,
+            page_tokens=PageTokens(page_secret),
+            service_token=service_token,
+            access_ttl_seconds=lifetimes.access_seconds,
+            clock=clock,
+            on_revoked=on_revoked,
+        )
         self.sessions = SessionService(
             runner=runner,
             uow=uow,
@@ -41,6 +66,7 @@ class AuthService:
             clock=clock,
             throttle=throttle,
             hashing=hashing,
+            on_revoked=on_revoked,
         )
         self._jwks = list(jwks)
 

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
-from auth_server.domain.ports import UnitOfWork
+from auth_server.domain.ports import BlockingRunner, UnitOfWork
 from auth_server.domain.users import User
 from mediadl_common.errors import AlreadyExists, PermissionDenied, Unauthenticated
 
 USER_INACTIVE = "USER_INACTIVE"
+T = TypeVar("T")
+# Called from a database thread after a commit that revoked a user's access tokens (user id, moment).
+OnRevoked = Callable[[str, datetime], None]
+
+
+def ignore_revocation(user_id: str, when: datetime) -> None:
+    """The default OnRevoked: nothing in memory to update (revocations are in the database either way)."""
+
+
+class UnlanedHashing:
+    """A HashRunner over a plain BlockingRunner, for wiring without a HashingPool (unit tests): no lanes."""
+
+    def __init__(self, runner: BlockingRunner) -> None:
+        self._runner = runner
+
+    async def run_for(self, client: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        return await self._runner.run(fn, *args, **kwargs)
 
 
 def utc_now() -> datetime:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from auth_server.domain.ports import BlockingRunner, PasswordHasher, TokenIssuer, TokenVerifier, UnitOfWork
+from auth_server.domain.ports import BlockingRunner, HashRunner, PasswordHasher, TokenIssuer, TokenVerifier, UnitOfWork
 from auth_server.domain.tokens import RefreshTokenRecord, TokenLifetimes, TokenPair
-from auth_server.domain.users import MAX_PASSWORD_BYTES, User, normalise_email
-from auth_server.services.common import require_active, utc_now
+from auth_server.domain.users import MAX_PASSWORD_BYTES, User, has_control_chars, normalise_email
+from auth_server.services.common import OnRevoked, UnlanedHashing, ignore_revocation, require_active, utc_now
 from auth_server.throttle import LoginThrottle, ThrottlePolicy
 from mediadl_common.errors import CREDENTIALS_INVALID, InvalidArgument, Unauthenticated, Validator
 from mediadl_common.tokens import Claims
@@ -36,23 +37,26 @@ class SessionService:
         lifetimes: TokenLifetimes,
         clock: Callable[[], datetime] = utc_now,
         throttle: LoginThrottle | None = None,
-        hashing: BlockingRunner | None = None,
+        hashing: HashRunner | None = None,
+        on_revoked: OnRevoked = ignore_revocation,
     ) -> None:
+        self._on_revoked = on_revoked
         self._run = runner.run
-        self._hash = (hashing or runner).run
+        self._hash = (hashing or UnlanedHashing(runner)).run_for
         self._uow = uow
         self._hasher = hasher
         self._issuer = issuer
         self._verifier = verifier
         self._lifetimes = lifetimes
         self._clock = clock
-        self._throttle = throttle or LoginThrottle(ThrottlePolicy(max_failures=0, peer_max_failures=0))
+        self._throttle = throttle or LoginThrottle(ThrottlePolicy(0, 0, 0, 0))
 
     async def login(self, *, email: str, password: str, client: str = "") -> TokenPair:
         """`client` keys the per-client brute-force count (see throttle.py); empty means unknown."""
         email = normalise_email(email)
         check = Validator()
-        check.check(bool(email), "email", "is required")
+        if check.check(bool(email), "email", "is required"):
+            check.check(not has_control_chars(email), "email", "must not contain control characters")
         check.check(bool(password), "password", "is required")
         check.check(
             len(password.encode("utf-8")) <= MAX_PASSWORD_BYTES,
@@ -62,7 +66,7 @@ class SessionService:
         check.raise_if_any()
         attempt = self._throttle.begin(email, client)
         try:
-            pair = await self._authenticate(email, password)
+            pair = await self._authenticate(email, password, client)
         except Unauthenticated:
             attempt.failed()
             raise
@@ -79,9 +83,9 @@ class SessionService:
     async def logout(self, refresh_token: str) -> None:
         await self._run(self._logout, await self._verify_refresh(refresh_token))
 
-    async def _authenticate(self, email: str, password: str) -> TokenPair:
+    async def _authenticate(self, email: str, password: str, client: str) -> TokenPair:
         user = await self._run(self._user_by_email, email)
-        if not await self._hash(self._password_matches, user, password):
+        if not await self._hash(client, self._password_matches, user, password):
             raise Unauthenticated(LOGIN_FAILED, reason=CREDENTIALS_INVALID)
         assert user is not None  # only a real user's hash can match
         require_active(user)
@@ -130,7 +134,10 @@ class SessionService:
                     return pair
             # Rotated or revoked already: a second holder means the token was copied. Cut off the whole login.
             revoked = uow.refresh_tokens.revoke_family(record.family_id, now)
+            # The thief may hold an access token of this login as well: every one issued until now is void.
+            uow.users.save(replace(user, tokens_revoked_at=now))
             uow.commit()
+        self._on_revoked(user.id, now)
         log.warning("reuse of a spent refresh token of user %s: revoked %d token(s) of its login", user.id, revoked)
         raise Unauthenticated(
             "refresh token already used or revoked: every token of this login is now revoked",

@@ -8,12 +8,15 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
+import grpc
+
 from clients.aio import connect
 from clients.cli import exit_codes
 from clients.cli.context import CliError, Context
 from clients.cli.output import print_json
 from clients.cli.parser import build_parser
 from clients.errors import MediadlError
+from clients.tls import TlsFileError, tls_credentials
 from clients.tokens import FileTokenStore, TokenStoreError
 
 Handler = Callable[[Context, argparse.Namespace], Awaitable[int]]
@@ -39,7 +42,11 @@ async def _run(ctx: Context) -> int:
     try:
         store = FileTokenStore(ctx.tokens_path)
         async with await connect(
-            ctx.args.auth_addr, ctx.args.download_addr, tokens=store, timeout=ctx.args.timeout
+            ctx.args.auth_addr,
+            ctx.args.download_addr,
+            tokens=store,
+            timeout=ctx.args.timeout,
+            credentials=_credentials(ctx.args),
         ) as client:
             ctx.client = client
             return await handler(ctx, ctx.args)
@@ -47,7 +54,7 @@ async def _run(ctx: Context) -> int:
         return _fail(ctx, exit_codes.message_for(error), exit_codes.exit_code_for(error), error)
     except CliError as error:
         return _fail(ctx, error.message, error.exit_code)
-    except TokenStoreError as error:
+    except (TokenStoreError, TlsFileError) as error:
         return _fail(ctx, str(error), exit_codes.ERROR)
     except Exception as error:  # the CLI's promise: a one-line message, never a traceback
         if os.environ.get("MEDIADL_DEBUG"):
@@ -55,6 +62,12 @@ async def _run(ctx: Context) -> int:
         return _fail(
             ctx, f"unexpected {type(error).__name__}: {error} (MEDIADL_DEBUG=1 shows details)", exit_codes.ERROR
         )
+
+
+def _credentials(args: argparse.Namespace) -> grpc.ChannelCredentials | None:
+    if not (args.tls or args.tls_ca or args.tls_cert or args.tls_key):
+        return None
+    return tls_credentials(ca_file=args.tls_ca, cert_file=args.tls_cert, key_file=args.tls_key)
 
 
 def _fail(ctx: Context, message: str, code: int, error: MediadlError | None = None) -> int:

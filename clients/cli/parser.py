@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
-from clients.cli import auth_commands, dashboard, record_commands, task_commands, video_commands
+from clients.cli import admin_commands, auth_commands, dashboard, record_commands, task_commands, video_commands
 from clients.cli.context import DEFAULT_AUTH_ADDR, DEFAULT_DOWNLOAD_ADDR
 from clients.cli.exit_codes import EPILOG
 from clients.models import FailureStatus, TaskStatus
@@ -84,6 +85,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--config-dir", help="where tokens.json is kept (default $XDG_CONFIG_HOME/mediadl or ~/.config/mediadl)"
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each call (default 10)")
+    parser.add_argument(
+        "--tls-ca",
+        default=os.environ.get("TLS_CA_FILE") or None,
+        help="speak TLS, trusting this CA file (env TLS_CA_FILE; without it and --tls: plaintext)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        default=os.environ.get("TLS_CLIENT_CERT_FILE") or None,
+        help="client certificate for servers that require one (mTLS; env TLS_CLIENT_CERT_FILE)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        default=os.environ.get("TLS_CLIENT_KEY_FILE") or None,
+        help="the client certificate's key (env TLS_CLIENT_KEY_FILE)",
+    )
+    parser.add_argument("--tls", action="store_true", help="speak TLS trusting the system's CAs")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(
@@ -182,4 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(actions, "show", "show a video by its business video id", record_commands.videos_show)
     sub.add_argument("video_id", metavar="VIDEO_ID")
     video_commands.add_get(command(actions, "get", video_commands.GET_HELP, video_commands.video_get))
+    _admin(commands, command)
     return parser
+
+
+def _admin(commands: argparse._SubParsersAction[argparse.ArgumentParser], command: Any) -> None:
+    admin = commands.add_parser("admin", help="user administration (superusers only)")
+    groups = admin.add_subparsers(dest="admin_command", metavar="AREA", required=True)
+    users = groups.add_parser("users", help="list users, deactivate, activate, promote or demote them")
+    actions = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    sub = command(actions, "list", "list users, oldest first", admin_commands.users_list)
+    sub.add_argument("--query", default="", help="only users whose email or username contains this (any case)")
+    _paging(sub)
+    for name, help_text, handler in [
+        ("deactivate", "deactivate a user: refused logins, tokens revoked everywhere", admin_commands.users_deactivate),
+        ("activate", "activate a user again (they log in anew)", admin_commands.users_activate),
+        ("promote", "make a user a superuser", admin_commands.users_promote),
+        ("demote", "take superuser rights away", admin_commands.users_demote),
+    ]:
+        sub = command(actions, name, help_text, handler)
+        sub.add_argument("user", metavar="USER", help="user id, email or username (not yourself)")

@@ -7,11 +7,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-import grpc
 from google.protobuf.json_format import MessageToDict
 
 from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
 from mediadl_common.keys import KeySource, PublicKey, VerificationKeys, load_jwks_file, parse_jwks
+from mediadl_common.tls import ClientTls
+from mediadl_common.tls import channel as tls_channel
 
 log = logging.getLogger(__name__)
 
@@ -19,11 +20,14 @@ log = logging.getLogger(__name__)
 FIRST_FETCH_RETRY_SECONDS = 2.0
 
 
-def auth_server_jwks(address: str, algorithm: str, timeout: float = 5.0) -> KeySource:
-    """A key source that calls AuthService.GetJwks at `address`."""
+def auth_server_jwks(
+    address: str, algorithm: str, timeout: float = 5.0, *, client_tls: ClientTls | None = None
+) -> KeySource:
+    """A key source that calls AuthService.GetJwks at `address` (over TLS with `client_tls`)."""
 
     async def fetch() -> Mapping[str, PublicKey]:
-        async with grpc.aio.insecure_channel(address) as channel:
+        # A channel per fetch (minutes apart): it reads the TLS files anew, so rotated ones are used.
+        async with tls_channel(address, client_tls) as channel:
             reply = await auth_pb2_grpc.AuthServiceStub(channel).GetJwks(auth_pb2.GetJwksRequest(), timeout=timeout)
         document = {"keys": [MessageToDict(key, preserving_proto_field_name=True) for key in reply.keys]}
         return parse_jwks(document, algorithm)

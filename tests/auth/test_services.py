@@ -73,6 +73,7 @@ async def wired(make_database_url: Callable[[str], str]) -> AsyncIterator[tuple[
         issuer=JwtIssuer(JwtSettings(secret_key=SECRET)),
         verifier=TokenVerifier(JwtSettings(secret_key=SECRET)),
         lifetimes=TokenLifetimes(60, 3600),
+        page_secret=SECRET,
     )
     yield service, hasher
     db.close()

@@ -36,9 +36,10 @@ async def test_login_returns_a_bearer_pair_with_the_documented_claims(auth: Auth
     access = jwt.decode(session.access_token, SECRET, ["HS256"], audience="mediadl")
     refresh_claims = jwt.decode(session.refresh_token, SECRET, ["HS256"], audience="mediadl")
     assert (access["sub"], access["type"], access["iss"]) == (user.id, "access", "mediadl-auth")
-    assert access["exp"] - access["iat"] == 1800
+    # iat is sub-second (revocation needs it), exp whole seconds.
+    assert access["exp"] - int(access["iat"]) == 1800
     assert (refresh_claims["sub"], refresh_claims["type"]) == (user.id, "refresh")
-    assert refresh_claims["exp"] - refresh_claims["iat"] == 7 * 24 * 3600
+    assert refresh_claims["exp"] - int(refresh_claims["iat"]) == 7 * 24 * 3600
     assert access["jti"] != refresh_claims["jti"]
     assert (await get_me(auth, session.access_token)).user == user
 

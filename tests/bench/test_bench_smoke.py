@@ -89,3 +89,12 @@ def test_recording_bench_runs_on_eight_mib_and_six_seconds_of_video(tmp_path: Pa
 def test_live_window_bench_runs_on_a_small_window(tmp_path: Path) -> None:
     result = live_window.measure(live_window.LiveOptions(window=200, seconds=2.0, workdir=tmp_path), lambda _: None)
     assert result.polls >= 1 and 0 <= result.cpu_share < 1
+
+
+def test_register_flood_bench_runs_and_the_flood_is_cut() -> None:
+    from bench import register_flood
+
+    result = register_flood.measure(10, 0.5, "4", unbounded=False)
+    assert result.alone.calls > 0 and result.during.calls > 0
+    assert result.during.errors == 0  # legitimate logins all succeed during the flood
+    assert result.flood.errors > 0  # the flood is refused (throttle or hashing lanes)

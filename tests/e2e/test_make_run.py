@@ -139,3 +139,14 @@ def test_dev_env_is_random_private_and_kept(tmp_path: Path) -> None:
     assert (tmp_path / "a.env").stat().st_mode & 0o777 == 0o600
     subprocess.run([sys.executable, script, str(tmp_path / "a.env")], check=True)
     assert (tmp_path / "a.env").read_text() == first
+    token = next(line.split("=", 1)[1] for line in first.splitlines() if line.startswith("AUTH_SERVICE_TOKEN="))
+    assert len(token) >= 32
+
+
+def test_an_older_dev_env_gains_a_service_token_and_keeps_the_rest(tmp_path: Path) -> None:
+    old = tmp_path / ".env"
+    old.write_text("JWT_SECRET_KEY=" + "ab" * 64 + "\nLOG_LEVEL=DEBUG")  # no newline at the end either
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "write_dev_env.py"), str(old)], check=True)
+    lines = old.read_text().splitlines()
+    assert lines[:2] == ["JWT_SECRET_KEY=" + "ab" * 64, "LOG_LEVEL=DEBUG"]
+    assert sum(line.startswith("AUTH_SERVICE_TOKEN=") for line in lines) == 1

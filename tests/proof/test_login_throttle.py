@@ -69,7 +69,7 @@ async def test_repeated_failures_for_one_account_are_slowed_down_and_a_success_r
         await auth.login(user.email)  # the real user gets in after the wait ...
         for _ in range(3):  # ... and has a full allowance again
             assert (await refused(login(auth, user.email, WRONG))).code == grpc.StatusCode.UNAUTHENTICATED
-        assert throttled_count(auth, "account") == 2
+        assert throttled_count(auth, "pair") == 2
 
 
 async def test_the_window_expires(make_database_url: Callable[[str], str]) -> None:
@@ -143,7 +143,7 @@ async def test_throttling_is_logged_at_warning_without_the_password(
             await refused(login(auth, "target@example.com", WRONG))
         await refused(login(auth, "target@example.com", PASSWORD))
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("login throttled: account 'target@example.com'" in r.getMessage() for r in warnings)
+    assert any("login throttled: pair 'target@example.com'" in r.getMessage() for r in warnings)
     assert any(LOGIN_THROTTLED in r.getMessage() for r in warnings)  # the refusal itself
     logged = "\n".join([caplog.text, *(repr(r.__dict__) for r in caplog.records)])
     assert WRONG not in logged and PASSWORD not in logged

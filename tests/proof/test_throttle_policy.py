@@ -110,7 +110,7 @@ def test_withdrawn_attempts_do_not_count() -> None:
 
 
 def test_zero_turns_a_scope_off() -> None:
-    throttle = LoginThrottle(ThrottlePolicy(max_failures=0, peer_max_failures=0), clock=FakeClock())
+    throttle = LoginThrottle(ThrottlePolicy(0, 0, 0, 0), clock=FakeClock())
     for _ in range(100):
         fail(throttle)
     assert throttle.tracked_keys() == 0
@@ -118,7 +118,9 @@ def test_zero_turns_a_scope_off() -> None:
 
 def test_memory_is_bounded_when_emails_are_sprayed() -> None:
     clock = FakeClock()
-    policy = ThrottlePolicy(max_failures=3, peer_max_failures=0, window_seconds=60, max_tracked_keys=100)
+    policy = ThrottlePolicy(
+        max_failures=3, peer_max_failures=0, account_max_failures=0, window_seconds=60, max_tracked_keys=100
+    )
     throttle = LoginThrottle(policy, clock=clock)
     for i in range(1000):
         fail(throttle, account=f"made-up-{i}@example.com")
@@ -138,12 +140,12 @@ def test_observer_hears_each_refusal_by_scope() -> None:
     for i in range(7):
         fail(throttle, account=f"other{i}@example.com")
     wait_of(throttle, account="new@example.com")
-    assert heard == ["account", "peer"]
+    assert heard == ["pair", "peer"]
 
 
 def test_huge_made_up_emails_are_not_kept() -> None:
     # A Login request may carry an email up to the 1 MiB request limit; the throttle must keep a digest.
-    throttle = LoginThrottle(ThrottlePolicy(peer_max_failures=0), clock=FakeClock())
+    throttle = LoginThrottle(ThrottlePolicy(peer_max_failures=0, account_max_failures=0), clock=FakeClock())
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]

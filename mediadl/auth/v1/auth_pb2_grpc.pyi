@@ -51,6 +51,16 @@ class AuthServiceStub:
     """GetUser returns a user by id: the caller's own, or any for a superuser."""
     GetJwks: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.GetJwksResponse]
     """GetJwks publishes the public verification keys (empty in HS256 mode)."""
+    ListUsers: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListUsersRequest, _auth_pb2.ListUsersResponse]
+    """ListUsers pages through users, optionally matching email or username (superusers only)."""
+    UpdateUser: _grpc.UnaryUnaryMultiCallable[_auth_pb2.UpdateUserRequest, _auth_pb2.UpdateUserResponse]
+    """UpdateUser changes full_name, is_active or is_superuser of a user (superusers only, never on
+    themselves for is_active or is_superuser). Deactivation revokes the user's access tokens.
+    """
+    ListRevocations: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListRevocationsRequest, _auth_pb2.ListRevocationsResponse]
+    """ListRevocations tells download servers whose access tokens issued before revoke_time are revoked.
+    Callers present AUTH_SERVICE_TOKEN as their bearer token.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -75,6 +85,16 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """GetUser returns a user by id: the caller's own, or any for a superuser."""
     GetJwks: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetJwksRequest, _auth_pb2.GetJwksResponse]  # type: ignore[assignment]
     """GetJwks publishes the public verification keys (empty in HS256 mode)."""
+    ListUsers: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListUsersRequest, _auth_pb2.ListUsersResponse]  # type: ignore[assignment]
+    """ListUsers pages through users, optionally matching email or username (superusers only)."""
+    UpdateUser: _aio.UnaryUnaryMultiCallable[_auth_pb2.UpdateUserRequest, _auth_pb2.UpdateUserResponse]  # type: ignore[assignment]
+    """UpdateUser changes full_name, is_active or is_superuser of a user (superusers only, never on
+    themselves for is_active or is_superuser). Deactivation revokes the user's access tokens.
+    """
+    ListRevocations: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListRevocationsRequest, _auth_pb2.ListRevocationsResponse]  # type: ignore[assignment]
+    """ListRevocations tells download servers whose access tokens issued before revoke_time are revoked.
+    Callers present AUTH_SERVICE_TOKEN as their bearer token.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """AuthService registers users, issues JWT access and refresh tokens and serves profiles."""
@@ -150,5 +170,33 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.GetJwksResponse, _abc.Awaitable[_auth_pb2.GetJwksResponse]]:
         """GetJwks publishes the public verification keys (empty in HS256 mode)."""
+
+    @_abc_1.abstractmethod
+    def ListUsers(
+        self,
+        request: _auth_pb2.ListUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListUsersResponse, _abc.Awaitable[_auth_pb2.ListUsersResponse]]:
+        """ListUsers pages through users, optionally matching email or username (superusers only)."""
+
+    @_abc_1.abstractmethod
+    def UpdateUser(
+        self,
+        request: _auth_pb2.UpdateUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.UpdateUserResponse, _abc.Awaitable[_auth_pb2.UpdateUserResponse]]:
+        """UpdateUser changes full_name, is_active or is_superuser of a user (superusers only, never on
+        themselves for is_active or is_superuser). Deactivation revokes the user's access tokens.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRevocations(
+        self,
+        request: _auth_pb2.ListRevocationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListRevocationsResponse, _abc.Awaitable[_auth_pb2.ListRevocationsResponse]]:
+        """ListRevocations tells download servers whose access tokens issued before revoke_time are revoked.
+        Callers present AUTH_SERVICE_TOKEN as their bearer token.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
