@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BUF    := tools/node_modules/.bin/buf
 
-.PHONY: run test install install-dev env migrate protos check-protos lint-proto lint typecheck pytest bench clean
+.PHONY: run test os-tools install install-dev env migrate protos check-protos lint-proto lint typecheck pytest bench clean
 
 $(VENV)/.run-stamp: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,8 +60,12 @@ typecheck: install-dev
 pytest: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## os-tools: ffmpeg, chromium and jq for the tests (installed when missing and root; else says what to install)
+os-tools:
+	bash scripts/os_tools.sh
+
 ## test: everything CI checks
-test: install-dev lint-proto check-protos lint typecheck pytest
+test: os-tools install-dev lint-proto check-protos lint typecheck pytest
 
 ## bench: every benchmark in bench/ (5-6 minutes on 2 cores): prints a table and updates docs/benchmarks.md.
 ## yt-dlp's figures need `$(PY) -m pip install yt-dlp` first (not a project dependency).
