@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 BUF    := tools/node_modules/.bin/buf
+# The protos as last released (round one, commit 74c8679), as a buf image: CI's fresh clone may hold no
+# history to compare against, so the baseline travels with the code. `make proto-baseline` after a release.
+PROTO_BASELINE := protos-baseline/mediadl-74c8679.binpb
 
-.PHONY: run test os-tools install install-dev env migrate protos check-protos lint-proto lint typecheck pytest bench clean
+.PHONY: run test os-tools proto-baseline install install-dev env migrate protos check-protos lint-proto lint typecheck pytest bench clean
 
 $(VENV)/.run-stamp: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +51,11 @@ check-protos: install-dev
 lint-proto: $(BUF)
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
+	$(BUF) breaking --against $(PROTO_BASELINE)
+
+## proto-baseline: record the current protos as the released baseline (then rename PROTO_BASELINE to the commit)
+proto-baseline: $(BUF)
+	$(BUF) build -o $(PROTO_BASELINE)
 
 ## lint: ruff (with cyclomatic complexity at most 10) and the import-layer contracts of pyproject.toml
 lint: install-dev
