@@ -10,12 +10,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 def check(address: str, service: str = "", timeout: float = 3.0) -> bool:
     with grpc.insecure_channel(address) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout
-            )
-        except grpc.RpcError:
-            return False
+        return probe(channel, service, timeout)
+
+
+def probe(channel: grpc.Channel, service: str = "", timeout: float = 3.0) -> bool:
+    """True only for an explicit SERVING: NOT_SERVING, UNKNOWN, an error or no answer in time all count as down."""
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=timeout
+        )
+    except grpc.RpcError:
+        return False
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
