@@ -1,16 +1,47 @@
-"""`python -m mediadl_common.healthcheck HOST:PORT`: exit 0 when the server reports SERVING (container probes)."""
+"""`python -m mediadl_common.healthcheck HOST:PORT [SERVICE]`: exit 0 when the server reports SERVING (probes).
+
+Speaks TLS when TLS_CA_FILE is set (and presents TLS_CLIENT_CERT_FILE/_KEY_FILE for mTLS), the settings
+every caller reads; `--tls-server-name` checks the certificate against that name while connecting to
+another address (a pod probing itself on 127.0.0.1 with a certificate made for its Service name).
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 
-def check(address: str, service: str = "", timeout: float = 3.0) -> bool:
-    with grpc.insecure_channel(address) as channel:
+def check(
+    address: str,
+    service: str = "",
+    timeout: float = 3.0,
+    *,
+    env: Mapping[str, str] | None = None,
+    server_name: str | None = None,
+) -> bool:
+    with open_channel(address, os.environ if env is None else env, server_name) as channel:
         return probe(channel, service, timeout)
+
+
+def open_channel(address: str, env: Mapping[str, str], server_name: str | None = None) -> grpc.Channel:
+    """Plaintext unless TLS_CA_FILE is set; then TLS, with the client certificate if one is configured."""
+    ca_file = env.get("TLS_CA_FILE")
+    if not ca_file:
+        return grpc.insecure_channel(address)
+    cert_file, key_file = env.get("TLS_CLIENT_CERT_FILE"), env.get("TLS_CLIENT_KEY_FILE")
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=Path(ca_file).read_bytes(),
+        private_key=Path(key_file).read_bytes() if key_file and cert_file else None,
+        certificate_chain=Path(cert_file).read_bytes() if key_file and cert_file else None,
+    )
+    options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+    return grpc.secure_channel(address, credentials, options=options)
 
 
 def probe(channel: grpc.Channel, service: str = "", timeout: float = 3.0) -> bool:
@@ -25,10 +56,17 @@ def probe(channel: grpc.Channel, service: str = "", timeout: float = 3.0) -> boo
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) not in (1, 2):
-        print("usage: python -m mediadl_common.healthcheck HOST:PORT [SERVICE]", file=sys.stderr)
-        return 2
-    ok = check(argv[0], argv[1] if len(argv) == 2 else "")
+    parser = argparse.ArgumentParser(prog="python -m mediadl_common.healthcheck", description=__doc__.splitlines()[0])
+    parser.add_argument("address", metavar="HOST:PORT")
+    parser.add_argument("service", nargs="?", default="", help="a service name (default: the whole server)")
+    parser.add_argument("--tls-server-name", help="the name the server's certificate must carry (TLS only)")
+    parser.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
+    args = parser.parse_args(argv)
+    try:
+        ok = check(args.address, args.service, args.timeout, server_name=args.tls_server_name)
+    except OSError as exc:  # an unreadable certificate file
+        print(f"NOT SERVING: {exc}", file=sys.stderr)
+        return 1
     print("SERVING" if ok else "NOT SERVING")
     return 0 if ok else 1
 
