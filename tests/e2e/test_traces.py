@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,10 @@ import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
-from mediadl.download.v1 import download_pb2 as pb
-from mediadl.download.v1 import download_pb2_grpc
+from tests.conftest import ROOT
 from tests.support.processes import server_processes
+
+GRPCURL = ROOT / ".venv" / "bin" / "grpcurl"
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +73,13 @@ async def until(predicate: Any, seconds: float = 20.0) -> None:
     raise AssertionError("not seen in time")
 
 
+def grpcurl(address: str, headers: list[str], method: str) -> subprocess.CompletedProcess[str]:
+    tool = GRPCURL if GRPCURL.exists() else Path(shutil.which("grpcurl") or "grpcurl")
+    command = [str(tool), "-plaintext", *(arg for h in headers for arg in ("-H", h)), "-d", "{}", address]
+    command.append(f"mediadl.download.v1.DownloadService/{method}")
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+
+
 def ecs_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
 
@@ -86,21 +96,19 @@ async def test_a_trace_header_is_followed_through_both_servers_into_spans_and_lo
     auth_trace, auth_parent = traceparent()
     dl_trace, dl_parent = traceparent()
     with server_processes(tmp_path, **env) as servers:
-        async with (
-            grpc.aio.insecure_channel(servers.auth_addr) as auth_channel,
-            grpc.aio.insecure_channel(servers.download_addr) as dl_channel,
-        ):
+        async with grpc.aio.insecure_channel(servers.auth_addr) as auth_channel:
             auth = auth_pb2_grpc.AuthServiceStub(auth_channel)
             register = auth_pb2.RegisterRequest(email="trace@example.com", username="tracer", password="p" * 12)
             await auth.Register(register, metadata=(("traceparent", auth_parent), ("x-request-id", "req-auth-1")))
             login = await auth.Login(auth_pb2.LoginRequest(email="trace@example.com", password="p" * 12))
-            downloads = download_pb2_grpc.DownloadServiceStub(dl_channel)
-            meta = (
-                ("authorization", f"Bearer {login.access_token}"),
-                ("traceparent", dl_parent),
-                ("x-request-id", "req-dl-1"),
-            )
-            await downloads.ListTasks(pb.ListTasksRequest(), metadata=meta)
+            # As an operator would: grpcurl with the trace header (reflection, no proto files).
+            headers = [
+                f"authorization: Bearer {login.access_token}",
+                f"traceparent: {dl_parent}",
+                "x-request-id: req-dl-1",
+            ]
+            listed = await asyncio.to_thread(grpcurl, servers.download_addr, headers, "ListTasks")
+            assert listed.returncode == 0, listed.stderr
             await until(lambda: collector.of(auth_trace) and len(collector.of(dl_trace)) >= 2)
         logs = dict(servers.logs)
 
