@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from mediadl_common import spans
 from mediadl_common.config import Env
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def configure_tracing(service_name: str, env: Env) -> bool:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=insecure)))
     trace.set_tracer_provider(provider)
     _provider = provider
+    spans.set_enabled(True)
     _install_log_correlation()
     log.info("tracing on: spans go to %s as service %s", endpoint, resource.attributes["service.name"])
     return True
@@ -56,6 +58,7 @@ def shutdown_tracing() -> None:
     """Send the spans still buffered (at process exit)."""
     global _provider
     if _provider is not None:
+        spans.set_enabled(False)
         _provider.shutdown()
         _provider = None
 
