@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 BUF    := tools/node_modules/.bin/buf
+# The protos as last released (round one, commit 74c8679), as a buf image: CI's fresh clone may hold no
+# history to compare against, so the baseline travels with the code. `make proto-baseline` after a release.
+PROTO_BASELINE := protos-baseline/mediadl-74c8679.binpb
 
-.PHONY: run test test-slow install install-dev env migrate vendor-js protos check-protos lint-proto lint typecheck pytest bench clean
+.PHONY: run test test-slow os-tools proto-baseline install install-dev env migrate vendor-js protos check-protos lint-proto lint typecheck pytest bench clean
 
 $(VENV)/.run-stamp: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +57,11 @@ check-protos: install-dev
 lint-proto: $(BUF)
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
+	$(BUF) breaking --against $(PROTO_BASELINE)
+
+## proto-baseline: record the current protos as the released baseline (then rename PROTO_BASELINE to the commit)
+proto-baseline: $(BUF)
+	$(BUF) build -o $(PROTO_BASELINE)
 
 ## lint: ruff (with cyclomatic complexity at most 10) and the import-layer contracts of pyproject.toml
 lint: install-dev
@@ -70,8 +78,12 @@ pytest: install-dev
 test-slow: install-dev
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
+## os-tools: ffmpeg, chromium and jq for the tests (installed when missing and root; else says what to install)
+os-tools:
+	bash scripts/os_tools.sh
+
 ## test: everything CI checks
-test: install-dev lint-proto check-protos lint typecheck pytest
+test: os-tools install-dev lint-proto check-protos lint typecheck pytest
 
 ## bench: every benchmark in bench/ (5-6 minutes on 2 cores): prints a table and updates docs/benchmarks.md.
 ## yt-dlp's figures need `$(PY) -m pip install yt-dlp` first (not a project dependency).

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mediadl_common import tracing
 from mediadl_common.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,19 @@ class Database:
         """Run blocking `fn` in the database pool, keeping the caller's context variables."""
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
+        if tracing.enabled():  # one span per trip to the database, under the call's span
+            fn = tracing.traced(fn, _work_name(fn, args), {"db.system": self.engine.dialect.name})
         return await loop.run_in_executor(self._executor, functools.partial(ctx.run, fn, *args, **kwargs))
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         self.engine.dispose()
+
+
+def _work_name(fn: Callable[..., Any], args: tuple[Any, ...]) -> str:
+    # A unit of work passes its work function as the first argument: that names what the trip was for.
+    work = args[0] if args and callable(args[0]) else fn
+    return f"db {getattr(work, '__qualname__', type(work).__name__)}"
 
 
 def database_unavailable(exc: BaseException) -> Unavailable | None:

@@ -18,6 +18,7 @@ from mediadl_common.db import describe_url, run_migrations
 from mediadl_common.errors import DomainError
 from mediadl_common.log import LogSettings, configure_logging
 from mediadl_common.server import RunningServer, StopSignals, serve_until_signalled
+from mediadl_common.tracing import configure_tracing, shutdown_tracing
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -67,6 +68,7 @@ def run_server_program(program: ServerProgram[S], argv: list[str] | None = None)
     try:
         env = Env.load(args.env_file)
         configure_logging(LogSettings.from_env(env))
+        configure_tracing(program.prog, env)
         settings = program.load_settings(env) if args.command == "serve" else None
         url = settings.database_url if settings else program.database_url_from_env(env)
     except ConfigError as exc:
@@ -95,6 +97,8 @@ def run_server_program(program: ServerProgram[S], argv: list[str] | None = None)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         pass
+    finally:
+        shutdown_tracing()  # the spans still buffered go out before the process ends
     return EXIT_OK
 
 

@@ -1,10 +1,13 @@
-"""`python -m mediadl_common.healthcheck HOST:PORT`: exit 0 when the server reports SERVING (container probes).
+"""`python -m mediadl_common.healthcheck HOST:PORT [SERVICE]`: exit 0 when the server reports SERVING (probes).
 
-Over TLS when TLS_CA_FILE (and for mTLS TLS_CLIENT_CERT_FILE / _KEY_FILE) are set, as for every caller.
+Speaks TLS when TLS_CA_FILE is set (and presents TLS_CLIENT_CERT_FILE/_KEY_FILE for mTLS), the settings
+every caller reads; `--tls-server-name` checks the certificate against that name while connecting to
+another address (a pod probing itself on 127.0.0.1 with a certificate made for its Service name).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -15,33 +18,49 @@ from mediadl_common.config import ConfigError, Env
 from mediadl_common.tls import ClientTls
 
 
-def _channel(address: str, tls: ClientTls | None) -> grpc.Channel:
+def check(
+    address: str,
+    service: str = "",
+    timeout: float = 3.0,
+    *,
+    tls: ClientTls | None = None,
+    server_name: str | None = None,
+) -> bool:
+    with open_channel(address, tls, server_name) as channel:
+        return probe(channel, service, timeout)
+
+
+def open_channel(address: str, tls: ClientTls | None, server_name: str | None = None) -> grpc.Channel:
     if tls is None:
         return grpc.insecure_channel(address)
-    return grpc.secure_channel(address, tls.credentials())
+    options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+    return grpc.secure_channel(address, tls.credentials(), options=options)
 
 
-def check(address: str, service: str = "", timeout: float = 3.0, tls: ClientTls | None = None) -> bool:
-    with _channel(address, tls) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout
-            )
-        except grpc.RpcError:
-            return False
+def probe(channel: grpc.Channel, service: str = "", timeout: float = 3.0) -> bool:
+    """True only for an explicit SERVING: NOT_SERVING, UNKNOWN, an error or no answer in time all count as down."""
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=timeout
+        )
+    except grpc.RpcError:
+        return False
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) not in (1, 2):
-        print("usage: python -m mediadl_common.healthcheck HOST:PORT [SERVICE]", file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(prog="python -m mediadl_common.healthcheck", description=__doc__.splitlines()[0])
+    parser.add_argument("address", metavar="HOST:PORT")
+    parser.add_argument("service", nargs="?", default="", help="a service name (default: the whole server)")
+    parser.add_argument("--tls-server-name", help="the name the server's certificate must carry (TLS only)")
+    parser.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
+    args = parser.parse_args(argv)
     try:
         tls = ClientTls.from_env(Env(dict(os.environ)))
-    except ConfigError as exc:
+        ok = check(args.address, args.service, args.timeout, tls=tls, server_name=args.tls_server_name)
+    except (ConfigError, OSError) as exc:  # a missing or unreadable certificate file
         print(f"NOT SERVING: {exc}", file=sys.stderr)
         return 1
-    ok = check(argv[0], argv[1] if len(argv) == 2 else "", tls=tls)
     print("SERVING" if ok else "NOT SERVING")
     return 0 if ok else 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,6 +122,11 @@ class JsonFormatter(IsoFormatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def _log_file(path: str | None) -> str | None:
+    """LOG_FILE, with `{hostname}` replaced: replicas sharing one log volume each write (and rotate) their own."""
+    return path.replace("{hostname}", socket.gethostname()) if path else None
+
+
 @dataclass(frozen=True)
 class LogSettings:
     level: str = "INFO"
@@ -135,15 +141,23 @@ class LogSettings:
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}")
         fmt = env.string("LOG_FORMAT", "text").lower()
-        if fmt not in ("text", "json"):
-            raise ConfigError(f"LOG_FORMAT must be text or json, got {fmt!r}")
+        if fmt not in ("text", "json", "ecs"):
+            raise ConfigError(f"LOG_FORMAT must be text, json or ecs, got {fmt!r}")
         return cls(
             level=level,
             format=fmt,
-            file=env.get("LOG_FILE"),
+            file=_log_file(env.get("LOG_FILE")),
             retention_days=env.integer("LOG_RETENTION_DAYS", 14, minimum=0),
             slow_ms=env.number("LOG_SLOW_MS", 1000.0, minimum=0),
         )
+
+
+def _formatter(fmt: str) -> logging.Formatter:
+    if fmt == "ecs":
+        from mediadl_common.log_ecs import EcsFormatter  # ecs-logging is only loaded when asked for
+
+        return EcsFormatter()
+    return JsonFormatter() if fmt == "json" else IsoFormatter(TEXT_FORMAT)
 
 
 def configure_logging(settings: LogSettings | str | None = None, fmt: str = "text") -> None:
@@ -155,7 +169,7 @@ def configure_logging(settings: LogSettings | str | None = None, fmt: str = "tex
     if isinstance(settings, str):
         settings = LogSettings(level=settings.upper(), format=fmt)
     settings = settings or LogSettings()
-    formatter: logging.Formatter = JsonFormatter() if settings.format == "json" else IsoFormatter(TEXT_FORMAT)
+    formatter = _formatter(settings.format)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if settings.file:
         Path(settings.file).parent.mkdir(parents=True, exist_ok=True)

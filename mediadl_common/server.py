@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from mediadl_common import tracing
 from mediadl_common.limits import ServerLimits, StreamLimitInterceptor
 from mediadl_common.metrics import Metrics, start_metrics_endpoint
 from mediadl_common.request_log import RequestLogInterceptor
@@ -81,7 +82,8 @@ async def start_server(
     # Right after the request log, so a refused stream is logged with its request id but costs no token check.
     stream_limit = StreamLimitInterceptor(limits.max_streams_per_client, metrics)
     server = grpc.aio.server(
-        interceptors=[request_log, stream_limit, *interceptors],
+        # Tracing (when on) outermost: the request log and everything after run inside the call's span.
+        interceptors=[*tracing.server_interceptors(), request_log, stream_limit, *interceptors],
         options=[*limits.channel_options(), ("grpc.so_reuseport", 0)],
     )
     names = list(register(server))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import grpc
 
+from mediadl_common import tracing
 from mediadl_common.config import ConfigError, Env
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,10 @@ class ClientTls:
 
 
 def channel(address: str, tls: ClientTls | None, **kwargs: object) -> grpc.aio.Channel:
-    """A grpc.aio channel to `address`: TLS with `tls`, plaintext without."""
+    """A grpc.aio channel to `address`: TLS with `tls`, plaintext without; calls on it carry the current
+    trace on (when tracing is on), so a download server's calls to the auth server join the caller's trace."""
+    if "interceptors" not in kwargs and (interceptors := tracing.client_interceptors()):
+        kwargs["interceptors"] = interceptors
     if tls is None:
         return grpc.aio.insecure_channel(address, **kwargs)  # type: ignore[arg-type]
     return grpc.aio.secure_channel(address, tls.credentials(), **kwargs)  # type: ignore[arg-type]
