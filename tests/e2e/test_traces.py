@@ -12,6 +12,7 @@ import json
 import secrets
 import shutil
 import subprocess
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,10 @@ import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from mediadl.auth.v1 import auth_pb2, auth_pb2_grpc
+from mediadl.download.v1 import download_pb2 as pb
+from mediadl.download.v1 import download_pb2_grpc
 from tests.conftest import ROOT
+from tests.support.origin import Origin
 from tests.support.processes import server_processes
 
 GRPCURL = ROOT / ".venv" / "bin" / "grpcurl"
@@ -130,3 +134,46 @@ async def test_a_trace_header_is_followed_through_both_servers_into_spans_and_lo
         traced = [line for line in lines if line.get("trace", {}).get("id") == trace_id]
         assert traced, f"no {name} line names trace {trace_id}"
         assert {line["http"]["request"]["id"] for line in traced} == {request_id}
+
+
+async def test_a_started_download_is_one_run_span_in_the_callers_trace(
+    receiver: tuple[Receiver, int], tmp_path: Path, media_fixtures: Path
+) -> None:
+    collector, port = receiver
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    trace_id, parent = traceparent()
+    async with Origin.serving(media_fixtures, tmp_path / "origin") as origin:
+        with server_processes(tmp_path, **env) as servers:
+            async with (
+                grpc.aio.insecure_channel(servers.auth_addr) as auth_channel,
+                grpc.aio.insecure_channel(servers.download_addr) as dl_channel,
+            ):
+                auth = auth_pb2_grpc.AuthServiceStub(auth_channel)
+                await auth.Register(
+                    auth_pb2.RegisterRequest(email="run@example.com", username="runner", password="p" * 12)
+                )
+                login = await auth.Login(auth_pb2.LoginRequest(email="run@example.com", password="p" * 12))
+                downloads = download_pb2_grpc.DownloadServiceStub(dl_channel)
+                bearer = ("authorization", f"Bearer {login.access_token}")
+                created = await downloads.CreateTask(
+                    pb.CreateTaskRequest(
+                        video_id=str(uuid.uuid4()),
+                        liveroom_id="room",
+                        resource_url=origin.url("hls_ts/index.m3u8"),
+                        resource_type=pb.RESOURCE_TYPE_HLS,
+                    ),
+                    metadata=(bearer,),
+                )
+                events = downloads.StartTask(
+                    pb.StartTaskRequest(task_id=created.task.id), metadata=(bearer, ("traceparent", parent))
+                )
+                last = [reply.event async for reply in events][-1]
+                assert last.status == pb.TASK_STATUS_COMPLETED
+                await until(lambda: any(span.name == "download run" for _, span in collector.of(trace_id)))
+
+    spans = {span.name: span for _, span in collector.of(trace_id)}
+    run, rpc = spans["download run"], spans["/mediadl.download.v1.DownloadService/StartTask"]
+    assert run.parent_span_id == rpc.span_id  # the run belongs to the call that started it
+    written = [event for event in run.events if event.name == "segments written"]
+    assert written and len(written) < 6  # batches of segments, not an event (or a span) per segment
+    assert not any(name.startswith("GET ") for name in spans)  # no span per fetch

@@ -14,6 +14,7 @@ from download_server.domain.models import Segment, Task, TaskEvent
 from download_server.domain.ports import TaskStore
 from download_server.engine.metrics import EngineMetrics, NoMetrics
 from download_server.engine.progress.events import TaskEvents
+from mediadl_common import spans
 
 log = logging.getLogger(__name__)
 SPEED_WINDOW_SECONDS = 5.0
@@ -108,6 +109,10 @@ class ProgressTracker:
                 for s in segments:  # not written: try them again next time
                     self._dirty.setdefault(s.index, s)
                 raise
+            if segments:
+                task = self.task
+                done = {"segments": len(segments), "segments_done": task.segments_done, "bytes": task.bytes_downloaded}
+                spans.event("segments written", done)
 
     async def _tick(self) -> None:
         while True:

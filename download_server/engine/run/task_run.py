@@ -21,6 +21,7 @@ from download_server.engine.output.finish import finish_output
 from download_server.engine.progress.events import TaskEvents
 from download_server.engine.progress.tracker import ProgressTracker
 from download_server.engine.run.sweep import sweep
+from mediadl_common import spans
 from mediadl_common.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,13 @@ class TaskRun:
             self._inner.cancel()
 
     async def execute(self) -> None:
+        # One span per run when tracing is on (a run started by StartTask joins that call's trace); the
+        # tracker adds an event per batch of segments written, not a span per segment.
+        attributes = {"mediadl.task_id": self.task.id, "mediadl.resource_type": self.task.resource_type.value}
+        with spans.span("download run", attributes):
+            await self._execute()
+
+    async def _execute(self) -> None:
         settings = self.parts.settings
         tracker = ProgressTracker(
             self.task,
