@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from bench import fanout, login_storm, unary_stack
+from bench import login_storm
 from bench.report import Row
 from tests.conftest import ROOT
 
@@ -53,4 +53,3 @@ def test_each_benchmark_offers_summary_rows_for_run_all() -> None:
     rows = login_storm.bench_rows(said.append, quick=True)
     assert rows and all(isinstance(row, Row) and row.target for row in rows)
     assert any(line.startswith("|") for line in said)
-    assert callable(unary_stack.bench_rows) and callable(fanout.bench_rows)
