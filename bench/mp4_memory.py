@@ -13,11 +13,13 @@ at 50 Hz (the kernel updates VmHWM lazily). Where the reset is refused, the samp
 from __future__ import annotations
 
 import argparse
+import hashlib
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.origin import OriginProcess
 from bench.report import Row, Spread, reset_peak_rss, rss_mib, table
@@ -110,14 +112,7 @@ def measure(options: Mp4Options, say: Callable[[str], None] = print) -> Mp4Resul
                 peak = max(rss_mib(server.pid, "VmHWM"), sampler.peak) if exact else sampler.peak
                 sources.add("VmHWM reset before, and 50 Hz VmRSS samples" if exact else "VmRSS sampled at 50 Hz")
                 video = server.video(outcome.task_id)
-                problems = []
-                # file_path is relative to the server's STORAGE_DIR (API.md): never an absolute server path.
-                if video.file_size != size or (server.storage / video.file_path).stat().st_size != size:
-                    problems.append(f"size {video.file_size}, expected {size}")
-                if video.sha256 != expected:
-                    problems.append("sha256 differs from the origin's file")
-                if round(video.duration_seconds) != _DURATION:
-                    problems.append(f"duration {video.duration_seconds}, expected {_DURATION}")
+                problems = wrong_download(video, server.storage, size, expected)  # outside the timed download
                 if problems:
                     raise RuntimeError("the downloaded MP4 is wrong: " + "; ".join(problems))
                 server.delete(outcome.task_id)
@@ -128,6 +123,31 @@ def measure(options: Mp4Options, say: Callable[[str], None] = print) -> Mp4Resul
                     f" (sampled max {sampler.peak:.1f} MiB), {outcome.events} progress events"
                 )
     return Mp4Result(options, idle, Spread.of(peaks), Spread.of(times), " / ".join(sorted(sources)))
+
+
+def wrong_download(video: Any, storage: Path, size: int, expected: str) -> list[str]:
+    """What is wrong with the downloaded file (empty: nothing). The bytes on disk are hashed here, not taken
+    from the server's own record, which would stay right if the server wrote other bytes than it hashed."""
+    problems = []
+    path = storage / video.file_path  # relative to the storage root (API.md)
+    on_disk = path.stat().st_size if path.is_file() else -1
+    if video.file_size != size or on_disk != size:
+        problems.append(f"size {video.file_size} recorded, {on_disk} on disk, expected {size}")
+    elif file_sha256(path) != expected:
+        problems.append("the file on disk differs from the origin's (sha256)")
+    if video.sha256 != expected:
+        problems.append("the server recorded a sha256 other than the origin's")
+    if round(video.duration_seconds) != _DURATION:
+        problems.append(f"duration {video.duration_seconds}, expected {_DURATION}")
+    return problems
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(MiB):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Mp4Options:

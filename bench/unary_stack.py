@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +119,10 @@ def _wait_serving(proc: subprocess.Popen[bytes], port: int, log: Path, health: b
 @dataclass(frozen=True)
 class Load:
     calls: int
-    errors: int
+    errors: int  # failed calls, and replies that decoded to something else than asked for
     seconds: float
     latencies_ms: list[float]
+    replies: list[Any] = field(default_factory=list, repr=False)  # kept only when asked (to check them after)
 
     @property
     def rps(self) -> float:
@@ -136,11 +137,20 @@ class Load:
         return percentile(self.latencies_ms, 99)
 
 
-async def run_load(call: Callable[[], Awaitable[Any]], concurrency: int, seconds: float) -> Load:
-    """`concurrency` callers call back to back for `seconds` (after a short warm-up); latency of each call."""
+def sound(*loads: Load) -> bool:
+    """A figure counts only if every call of its loads succeeded with the right reply (and there were calls)."""
+    return all(load.calls > 0 and load.errors == 0 for load in loads)
+
+
+async def run_load(
+    call: Callable[[], Awaitable[Any]], concurrency: int, seconds: float, *, keep_replies: bool = False
+) -> Load:
+    """`concurrency` callers call back to back for `seconds` (after a short warm-up); latency of each call.
+    With keep_replies, the replies are kept for the caller to check after the timed part."""
     for _ in range(min(20, concurrency * 2)):
         await call()
     latencies: list[float] = []
+    replies: list[Any] = []
     errors = 0
     stop_at = time.perf_counter() + seconds
 
@@ -149,15 +159,17 @@ async def run_load(call: Callable[[], Awaitable[Any]], concurrency: int, seconds
         while time.perf_counter() < stop_at:
             started = time.perf_counter()
             try:
-                await call()
+                reply = await call()
             except grpc.aio.AioRpcError:
                 errors += 1
                 continue
             latencies.append((time.perf_counter() - started) * 1000)
+            if keep_replies:
+                replies.append(reply)
 
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return Load(len(latencies), errors, time.perf_counter() - started, latencies)
+    return Load(len(latencies), errors, time.perf_counter() - started, latencies, replies)
 
 
 # --- the probe server (a child process) -----------------------------------------------------------------
@@ -209,7 +221,28 @@ async def channel_to(port: int) -> AsyncIterator[grpc.aio.Channel]:
 async def measure_noop(port: int, md: tuple[tuple[str, str], ...], levels: Sequence[int], seconds: float) -> list[Load]:
     async with channel_to(port) as channel:
         noop = channel.unary_unary(NOOP)
+        if md:  # the interceptor must be checking tokens, or its cost is measured on nothing
+            await refuses_bad_tokens(noop, md)
         return [await run_load(lambda: noop(b"", metadata=md), level, seconds) for level in levels]
+
+
+async def refuses_bad_tokens(noop: Any, good: tuple[tuple[str, str], ...]) -> None:
+    """Raise unless the server answers a good token and refuses a missing, a malformed and a forged one."""
+    await noop(b"", metadata=good)
+    forged = token_for(secrets.token_urlsafe(48), str(uuid.uuid4()))
+    for bad in ((), (("authorization", "Bearer not.a.token"),), (("authorization", f"Bearer {forged}"),)):
+        try:
+            await noop(b"", metadata=bad)
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                continue
+        raise RuntimeError(f"the auth interceptor let a call through with metadata {bad!r}: its cost means nothing")
+
+
+def checked(load: Load, right: Callable[[Any], bool]) -> Load:
+    """`load` with each reply that is not `right` counted as an error (replies are dropped after)."""
+    wrong = sum(1 for reply in load.replies if not right(reply))
+    return replace(load, calls=load.calls - wrong, errors=load.errors + wrong, replies=[])
 
 
 async def measure_get_task(port: int, token: str, levels: Sequence[int], seconds: float) -> list[Load]:
@@ -235,10 +268,19 @@ async def measure_get_task(port: int, token: str, levels: Sequence[int], seconds
                 metadata=md,
             )
         ).task
-        # Serialised once, reply left as bytes: the client's protobuf work stays out of the comparison.
+        # Serialised once, replies kept as bytes and decoded after the timed part: the client's protobuf work
+        # stays out of the comparison, yet every reply must be the task asked for.
         request = pb.GetTaskRequest(task_id=task.id).SerializeToString()
         get = channel.unary_unary("/mediadl.download.v1.DownloadService/GetTask")
-        return [await run_load(lambda: get(request, metadata=md), level, seconds) for level in levels]
+
+        def right(reply: bytes) -> bool:
+            got = pb.GetTaskResponse.FromString(reply).task
+            return bool(got.id == task.id and got.user_id == task.user_id and got.video_id == task.video_id)
+
+        loads = [
+            await run_load(lambda: get(request, metadata=md), level, seconds, keep_replies=True) for level in levels
+        ]
+        return [checked(load, right) for load in loads]
 
 
 def run(levels: Sequence[int], seconds: float) -> tuple[dict[str, list[Load]], str]:
@@ -278,7 +320,7 @@ def summary_rows(results: dict[str, list[Load]], levels: Sequence[int]) -> list[
                 f"Auth interceptor cost, {level} caller(s) (bench/unary_stack.py)",
                 f"{cost:.0%} of no-op throughput ({noop.rps:,.0f} -> {auth.rps:,.0f} calls/s)",
                 "<= 15%",
-                cost <= 0.15,
+                cost <= 0.15 and sound(noop, auth),
             )
         )
         rows.append(
@@ -286,7 +328,7 @@ def summary_rows(results: dict[str, list[Load]], levels: Sequence[int]) -> list[
                 f"GetTask vs no-op throughput, {level} caller(s) (bench/unary_stack.py)",
                 f"{share:.2f} ({get.rps:,.0f} calls/s, p50 {get.p50:.1f} ms, p99 {get.p99:.1f} ms)",
                 ">= 0.50",
-                share >= 0.5,
+                share >= 0.5 and sound(noop, get),
             )
         )
     return rows
@@ -314,10 +356,17 @@ def report(results: dict[str, list[Load]], levels: Sequence[int]) -> str:
         share = get.rps / noop.rps if noop.rps else 0.0
         verdicts.append(
             f"- {level} caller(s): interceptor costs {cost:.0%} of no-op throughput (target <= 15%: "
-            f"{'met' if cost <= 0.15 else 'NOT met'}); GetTask reaches {share:.0%} of it (target >= 50%: "
-            f"{'met' if share >= 0.5 else 'NOT met'})"
+            f"{_verdict(cost <= 0.15, noop, auth)}); GetTask reaches {share:.0%} of it (target >= 50%: "
+            f"{_verdict(share >= 0.5, noop, get)})"
         )
     return table + "\n\n" + "\n".join(verdicts)
+
+
+def _verdict(figure_met: bool, *loads: Load) -> str:
+    if not sound(*loads):
+        failed = sum(load.errors for load in loads)
+        return f"NOT met: {failed} failed or wrong call(s)" if failed else "NOT met: no calls"
+    return "met" if figure_met else "NOT met"
 
 
 def bench_rows(say: Callable[[str], None], *, quick: bool = False, seconds: float = 5.0) -> list[Row]:

@@ -16,6 +16,8 @@ MEDIA_FIXTURES = Path(os.environ.get("MEDIADL_MEDIA_FIXTURES", ROOT.parent / "sh
 # The machine's PostgreSQL; override with MEDIADL_TEST_POSTGRES_URL (an admin URL to a database that exists).
 POSTGRES_ADMIN_URL = os.environ.get("MEDIADL_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Under CI=true every skip that tests/support/no_skips.py does not allow is a failure.
+pytest_plugins = ["tests.support.no_skips"]
 
 _postgres_error: str | None = None
 _postgres_checked = False

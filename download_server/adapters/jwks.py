@@ -20,6 +20,18 @@ log = logging.getLogger(__name__)
 FIRST_FETCH_RETRY_SECONDS = 2.0
 
 
+class NoKeysPublished(Exception):
+    """The source answered with an empty key set."""
+
+
+def _not_empty(keys: Mapping[str, PublicKey], where: str) -> Mapping[str, PublicKey]:
+    # An empty set (an auth server in HS256 mode, a rotation gone wrong) would refuse every token: treat it
+    # as a failed fetch, so the keys already known stay, as they do while the source is down.
+    if not keys:
+        raise NoKeysPublished(f"{where} published no verification key")
+    return keys
+
+
 def auth_server_jwks(
     address: str, algorithm: str, timeout: float = 5.0, *, client_tls: ClientTls | None = None
 ) -> KeySource:
@@ -30,7 +42,7 @@ def auth_server_jwks(
         async with tls_channel(address, client_tls) as channel:
             reply = await auth_pb2_grpc.AuthServiceStub(channel).GetJwks(auth_pb2.GetJwksRequest(), timeout=timeout)
         document = {"keys": [MessageToDict(key, preserving_proto_field_name=True) for key in reply.keys]}
-        return parse_jwks(document, algorithm)
+        return _not_empty(parse_jwks(document, algorithm), f"the auth server at {address}")
 
     return fetch
 
@@ -39,7 +51,7 @@ def jwks_file(path: str | Path, algorithm: str) -> KeySource:
     """A key source that re-reads the JWKS file at `path` (off the event loop)."""
 
     async def reload() -> Mapping[str, PublicKey]:
-        return await asyncio.to_thread(load_jwks_file, path, algorithm)
+        return _not_empty(await asyncio.to_thread(load_jwks_file, path, algorithm), f"the JWKS file {path}")
 
     return reload
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.command import downgrade
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect
 
 from auth_server.adapters.orm import Base
 from auth_server.adapters.unit_of_work import SqlUnitOfWork
@@ -49,13 +51,43 @@ def test_migrations_create_exactly_the_models_schema(database: Database) -> None
         assert compare_metadata(context, Base.metadata) == []
 
 
+def schema(db: Database) -> dict[str, Any]:
+    """Every table as the database reports it: columns, keys, indexes, constraints (the version table aside)."""
+    db.engine.dispose()  # a fresh connection: no cached reflection from before a migration
+    found = inspect(db.engine)
+    tables: dict[str, Any] = {}
+    for name in sorted(set(found.get_table_names()) - {VERSION_TABLE}):
+        columns = [(c["name"], str(c["type"]), c["nullable"], str(c.get("default"))) for c in found.get_columns(name)]
+        tables[name] = {
+            "columns": columns,
+            "primary_key": found.get_pk_constraint(name)["constrained_columns"],
+            "foreign_keys": sorted(
+                (tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+                for fk in found.get_foreign_keys(name)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in found.get_indexes(name)
+            ),
+            "unique": sorted((u["name"], tuple(u["column_names"])) for u in found.get_unique_constraints(name)),
+            "checks": sorted(str(c["sqltext"]) for c in found.get_check_constraints(name)),
+        }
+    return tables
+
+
 def test_migrations_go_down_and_up_again(database: Database, database_url: str) -> None:
+    before = schema(database)
+    assert set(before) >= {"users", "refresh_tokens"}
     cfg = Config()
     cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
     cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     downgrade(cfg, "base")
+    assert schema(database) == {}  # down to base leaves no table of ours behind
     run_migrations(database_url, SCRIPT_LOCATION)
 
+    assert schema(database) == before  # up again: the very same schema, column by column
+    with database.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
     with uow(database) as work:
         work.users.add(new_user())
         work.commit()

@@ -16,7 +16,7 @@ from clients.cli.dashboard import ENTER_SCREEN, LEAVE_SCREEN
 from clients.testing import TEST_PASSWORD, MediadlServers
 from tests.clients.cli_runner import run_cli, spawn_cli
 from tests.clients.pty_runner import PtySession
-from tests.clients.streams import hls_task, skip_unless_streams
+from tests.clients.streams import hls_task
 from tests.support.origin import Origin
 
 
@@ -70,7 +70,6 @@ async def test_watch_draws_a_progress_bar_in_place(
 ) -> None:
     client = await logged_in_as_cli_user(sqlite_servers, tmp_path)
     task = await hls_task(client, origin)
-    await skip_unless_streams(client, task.id)
     gate = origin.gate("hls_ts/seg03.ts")  # hold the download part-way so the bar shows partial progress
     async with client.start(task.id) as events:
         await anext(events)
@@ -95,7 +94,6 @@ async def test_watch_without_a_terminal_prints_plain_lines(
 ) -> None:
     client = await logged_in_as_cli_user(sqlite_servers, tmp_path)
     task = await hls_task(client, origin)
-    await skip_unless_streams(client, task.id)
     started = await run_cli(None, tmp_path, *addresses(sqlite_servers, tmp_path), "task", "start", task.id)
     assert started.code == 0, started
     assert "\r" not in started.stdout and "\x1b" not in started.stdout
@@ -105,9 +103,7 @@ async def test_watch_without_a_terminal_prints_plain_lines(
 
 
 async def test_create_and_start_as_json_lines(sqlite_servers: MediadlServers, origin: Origin, tmp_path: Path) -> None:
-    client = await logged_in_as_cli_user(sqlite_servers, tmp_path)
-    probe = await hls_task(client, origin)
-    await skip_unless_streams(client, probe.id)
+    await logged_in_as_cli_user(sqlite_servers, tmp_path)
     result = await run_cli(
         None, tmp_path, *addresses(sqlite_servers, tmp_path), "--json", "task", "create", "--start",
         "--url", origin.url("hls_ts/index.m3u8"), "--liveroom-id", "json",
@@ -124,7 +120,6 @@ async def test_dashboard_shows_tasks_live_and_q_restores_the_terminal(
     client = await logged_in_as_cli_user(sqlite_servers, tmp_path)
     alpha = await pending_task(client, "alpha-title")
     await pending_task(client, "beta-title")
-    await skip_unless_streams(client, alpha.id)
 
     session = await PtySession.spawn(tmp_path, *addresses(sqlite_servers, tmp_path), "dashboard")
     try:
@@ -144,8 +139,7 @@ async def test_dashboard_ctrl_c_exits_130_and_restores_the_terminal(
     sqlite_servers: MediadlServers, tmp_path: Path
 ) -> None:
     client = await logged_in_as_cli_user(sqlite_servers, tmp_path)
-    task = await pending_task(client, "gamma-title")
-    await skip_unless_streams(client, task.id)
+    await pending_task(client, "gamma-title")
     session = await PtySession.spawn(tmp_path, *addresses(sqlite_servers, tmp_path), "dashboard")
     try:
         await session.wait_for(lambda text: "gamma-title" in text)
@@ -165,7 +159,6 @@ async def test_dashboard_needs_a_terminal(sqlite_servers: MediadlServers, tmp_pa
 async def test_dashboard_json_streams_events(sqlite_servers: MediadlServers, tmp_path: Path) -> None:
     client = await logged_in_as_cli_user(sqlite_servers, tmp_path)
     task = await pending_task(client, "delta-title")
-    await skip_unless_streams(client, task.id)
     process = await spawn_cli(tmp_path, *addresses(sqlite_servers, tmp_path), "--json", "dashboard")
     try:
         assert process.stdout is not None
@@ -179,11 +172,8 @@ async def test_dashboard_json_streams_events(sqlite_servers: MediadlServers, tmp
 async def test_partial_download_exit_code_and_failures_commands(
     sqlite_servers: MediadlServers, origin: Origin, tmp_path: Path
 ) -> None:
-    client = await logged_in_as_cli_user(sqlite_servers, tmp_path)
+    await logged_in_as_cli_user(sqlite_servers, tmp_path)
     origin.fail("hls_ts/seg05.ts", status=404)
-    probe = await hls_task(client, origin)
-    await skip_unless_streams(client, probe.id)
-    await client.delete_task(probe.id)
     cli = addresses(sqlite_servers, tmp_path)
 
     created = await run_cli(None, tmp_path, *cli, "--json", "task", "create", "--url", origin.url("hls_ts/index.m3u8"),

@@ -12,7 +12,7 @@ import pytest
 from clients import AsyncClient, FailureStatus, ResourceType, Task, TaskStatus, Tokens
 from clients.testing import MediadlServers
 from tests.clients.conftest import CallCounter
-from tests.clients.streams import first_or_skip, hls_task
+from tests.clients.streams import hls_task
 from tests.support.origin import Origin
 
 
@@ -35,7 +35,7 @@ async def test_watch_sends_current_state_then_ends_after_a_terminal_event(server
     client = await servers.logged_in_client()
     task = await pending_task(client)
     async with client.watch(task.id) as events:
-        first = await first_or_skip(events)
+        first = await anext(events)
         assert (first.task_id, first.status) == (task.id, TaskStatus.PENDING)
         await client.cancel(task.id)
         rest = [event async for event in events]  # ends by itself after CANCELLED
@@ -46,7 +46,7 @@ async def test_watch_all_reports_changes_of_every_task(servers: MediadlServers) 
     client = await servers.logged_in_client()
     tasks = [await pending_task(client) for _ in range(2)]
     async with client.watch_all() as events:
-        await first_or_skip(events)
+        await anext(events)
         await client.cancel(tasks[1].id)
         async for event in events:
             if event.task_id == tasks[1].id and event.status is TaskStatus.CANCELLED:
@@ -63,7 +63,7 @@ async def test_expired_token_is_refreshed_before_a_stream_starts(servers: Mediad
     assert tokens is not None
     client.tokens.save(Tokens(servers.issue_access_token(task.user_id, ttl_seconds=-60), tokens.refresh_token))
     async with client.watch(task.id) as events:
-        first = await first_or_skip(events)
+        first = await anext(events)
     assert first.task_id == task.id
     assert counter.refreshes == 1
 
@@ -72,7 +72,7 @@ async def test_start_downloads_the_fixture_stream(sqlite_servers: MediadlServers
     client = await sqlite_servers.logged_in_client()
     task = await hls_task(client, origin)
     async with client.start(task.id) as events:
-        first = await first_or_skip(events)
+        first = await anext(events)
         seen = [first, *[event async for event in events]]
     assert seen[-1].status is TaskStatus.COMPLETED
     assert (seen[-1].segments_done, seen[-1].segments_total, seen[-1].segments_failed) == (6, 6, 0)
@@ -91,7 +91,7 @@ async def test_closing_a_stream_early_does_not_stop_the_download(
     gate = origin.gate("hls_ts/seg03.ts")  # hold the download half-way while the stream is closed
     task = await hls_task(client, origin)
     async with client.start(task.id) as events:
-        await first_or_skip(events)
+        await anext(events)
     await origin.wait_requests("hls_ts/seg03.ts", 1)
     gate.set()
     async with client.watch(task.id) as events:
@@ -106,7 +106,7 @@ async def test_partial_download_then_retry_fetches_only_what_failed(
     origin.fail("hls_ts/seg02.ts", status=404)
     task = await hls_task(client, origin)
     async with client.start(task.id) as events:
-        await first_or_skip(events)
+        await anext(events)
         last = [event async for event in events][-1]
     assert (last.status, last.segments_done, last.segments_failed) == (TaskStatus.PARTIAL_COMPLETED, 5, 1)
     failures = [failure async for failure in client.iter_task_failures(task.id)]
@@ -129,7 +129,7 @@ async def test_retry_and_abandon_single_failures(sqlite_servers: MediadlServers,
     origin.fail("hls_ts/seg04.ts", status=404)
     task = await hls_task(client, origin)
     async with client.start(task.id) as events:
-        await first_or_skip(events)
+        await anext(events)
         assert [event async for event in events][-1].status is TaskStatus.PARTIAL_COMPLETED
     by_segment = {f.segment_index: f async for f in client.iter_task_failures(task.id)}
     assert set(by_segment) == {1, 4}

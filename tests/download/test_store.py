@@ -23,18 +23,11 @@ from download_server.domain.models import (
     Video,
     VideoFormat,
 )
-from download_server.domain.ports import TaskStore
 from download_server.domain.repositories import UnitOfWork
-from mediadl_common.db import Database
 from mediadl_common.errors import AlreadyExists, FailedPrecondition, NotFound
-from tests.download.helpers import at, make_failure, make_segment, make_task, make_video, new_id, sql_store
+from tests.download.helpers import at, make_failure, make_segment, make_task, make_video, new_id
 
 ALICE, BOB = "user-alice", "user-bob"
-
-
-def test_sql_store_satisfies_the_port(download_db: Database) -> None:
-    port: TaskStore = sql_store(download_db)  # mypy checks the structural match
-    assert isinstance(port, SqlTaskStore)
 
 
 async def test_task_round_trip_keeps_every_field(store: SqlTaskStore) -> None:

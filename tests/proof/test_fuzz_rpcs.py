@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Coroutine, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -218,10 +218,21 @@ def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                 drop_postgres_database(url)
 
 
+# A stream must answer (a message, its end or an error) within STREAM_ANSWER seconds: its first message is
+# the task's state, sent at once, so staying silent until then fails. WatchTasks is the exception: a caller
+# with no tasks gets nothing until one changes, so it may stay silent, and is read for SILENT_WATCH seconds.
+# A stream that has answered is read until it ends; one still open after FOLLOW_QUIET seconds without a
+# further message is following a task that does not change.
+STREAM_ANSWER = 20.0
+SILENT_WATCH = 1.5
+FOLLOW_QUIET = 1.0
+STREAM_MESSAGES = 64  # enough for any seeded task's events or a small ReadVideo
+
+
 async def call_once(
     target: Target, method: MethodDescriptor, request: message.Message, md: Metadata
 ) -> grpc.aio.AioRpcError | None:
-    """One call; a stream is read for at most two messages (or briefly, if it stays quiet), then cancelled."""
+    """One call; a stream is read until it ends, or until it is plainly following (see STREAM_ANSWER)."""
     path = f"/{target.service.full_name}/{method.name}"
     if not method.server_streaming:
         unary = target.channel.unary_unary(path, request_serializer=_serialize, response_deserializer=bytes)
@@ -231,17 +242,32 @@ async def call_once(
             return err
         return None
     call = target.channel.unary_stream(path, request_serializer=_serialize, response_deserializer=bytes)(
-        request, metadata=md, timeout=30
+        request, metadata=md, timeout=STREAM_ANSWER + 30
     )
     try:
-        for _ in range(2):
-            done, _pending = await asyncio.wait({asyncio.ensure_future(call.read())}, timeout=0.3)
-            if not done or done.pop().result() is grpc.aio.EOF:
-                break
-    except grpc.aio.AioRpcError as err:
-        return err
+        return await _read_stream(call, method.name, may_stay_silent=method.name == "WatchTasks")
     finally:
         call.cancel()
+
+
+async def _read_stream(call: Any, name: str, *, may_stay_silent: bool) -> grpc.aio.AioRpcError | None:
+    received = 0
+    first = SILENT_WATCH if may_stay_silent else STREAM_ANSWER
+    while received < STREAM_MESSAGES:
+        reading = asyncio.ensure_future(call.read())
+        done, _ = await asyncio.wait({reading}, timeout=first if received == 0 else FOLLOW_QUIET)
+        if not done:
+            call.cancel()
+            with suppress(BaseException):
+                await reading
+            assert received or may_stay_silent, f"{name}: no message, no end and no status in {first:.0f} s"
+            return None
+        try:
+            if reading.result() is grpc.aio.EOF:
+                return None
+        except grpc.aio.AioRpcError as err:
+            return err
+        received += 1
     return None
 
 

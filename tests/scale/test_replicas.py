@@ -171,8 +171,7 @@ async def test_cancel_delete_and_retry_through_other_replicas(
 ) -> None:
     async with Origin.serving(media_fixtures, tmp_path) as origin:
         cancelled, deleted, failing = hls_copies(origin, 3)
-        for stream in (cancelled, deleted):
-            origin.gate(seg(stream, 2))
+        gates = [origin.gate(seg(stream, 2)) for stream in (cancelled, deleted)]
         origin.fail(seg(failing, 4), status=404)
         tasks = {path: await c.create("a", origin.url(path)) for path in (cancelled, deleted, failing)}
         on_b = {path: c.start("b", tasks[path].id) for path in (cancelled, deleted)}
@@ -200,5 +199,12 @@ async def test_cancel_delete_and_retry_through_other_replicas(
         assert retried[-1].status == pb.TASK_STATUS_COMPLETED
         assert [origin.requests[seg(failing, i)] for i in range(6)] == [1, 1, 1, 1, 2, 1]
         assert c.segment_hashes(tasks[failing].id) == manifest["hls_ts"]["segment_sha256"]
-        # Nothing ran after it was stopped: the held requests of the cancelled and deleted tasks got no answer.
+        # Nothing ran after it was stopped: once the origin may answer and the held requests of the cancelled
+        # and deleted tasks are over, neither was read to the end, and no file of the deleted task came back.
+        for gate in gates:
+            gate.set()
+        for path in (cancelled, deleted):
+            await asyncio.wait_for(origin.wait_settled(seg(path, 2)), timeout=30)
         assert [origin.completed[seg(path, 2)] for path in (cancelled, deleted)] == [0, 0]
+        assert not (c.storage / "hls" / tasks[deleted].id).exists()
+        assert not (c.storage / "hls" / tasks[cancelled].id / "ts" / "2.ts").exists()

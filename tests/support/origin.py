@@ -9,7 +9,8 @@
         assert origin.requests["hls_ts/seg02.ts"] == 1
 
 Faults queued for a path apply before chaos; each request consumes one. `requests` counts every request
-per path; `completed` counts bodies served whole (what "fetched twice" means in tests).
+per path; `completed` counts bodies served whole (what "fetched twice" means in tests); `ended` counts
+requests that are over, answered or dropped by the client (`wait_settled` waits for every one of a path).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Origin:
         self.root = root
         self.requests: Counter[str] = Counter()
         self.completed: Counter[str] = Counter()
+        self.ended: Counter[str] = Counter()
         self.range_headers: dict[str, list[str | None]] = {}
         self.content_types: dict[str, str] = {}
         self._faults: dict[str, list[Fault]] = {}
@@ -67,6 +69,7 @@ class Origin:
         self._chaos: list[_Chaos] = []
         self._consecutive: Counter[str] = Counter()
         self._changed = asyncio.Condition()
+        self._notifying: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -185,6 +188,12 @@ class Origin:
         async with self._changed:
             await self._changed.wait_for(lambda: self.requests[path] >= count)
 
+    async def wait_settled(self, path: str) -> None:
+        """Wait until every request to `path` so far is over: answered whole, or dropped by the client (whose
+        hang-up cancels the handler). Release the gates first, or a held request never ends."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.ended[path] >= self.requests[path])
+
     # Serving
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"]
@@ -192,6 +201,23 @@ class Origin:
         self.range_headers.setdefault(path, []).append(request.headers.get("Range"))
         async with self._changed:
             self._changed.notify_all()
+        try:
+            return await self._respond(request, path)
+        finally:
+            self.ended[path] += 1
+            self._changed_soon()
+
+    def _changed_soon(self) -> None:
+        # Called from a handler that may be cancelled (the client hung up): notify from a task of its own.
+        async def notify() -> None:
+            async with self._changed:
+                self._changed.notify_all()
+
+        task = asyncio.get_running_loop().create_task(notify())
+        self._notifying.add(task)
+        task.add_done_callback(self._notifying.discard)
+
+    async def _respond(self, request: web.Request, path: str) -> web.StreamResponse:
         fault = self._next_fault(path)
         if fault is not None:
             handled = await self._misbehave(request, path, fault)

@@ -234,9 +234,12 @@ class ActiveRuns:
     def _fence(self, now: float) -> None:
         """Stop the runs whose lease may lapse before it can be renewed: another replica may claim them then,
         and two runs of one task must never overlap."""
-        margin = self.replica.lease_seconds / 6
+        # Renewals come every lease/3, so the next chance is that far off (later still on a busy loop): a run
+        # whose lease would lapse by then, give or take a margin, stops now rather than one attempt too late.
+        seconds = self.replica.lease_seconds
+        deadline = now + seconds / 3 + seconds / 6
         for task_id, slot in list(self._active.items()):
-            if now > slot.lapses - margin:
+            if deadline > slot.lapses:
                 log.warning("lease about to lapse unrenewed: stopping the run", extra={"task_id": task_id})
                 slot.runner.stop(Halt.LOST)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus
@@ -119,13 +121,27 @@ async def test_a_stalled_download_still_sends_heartbeats(harness: Harness) -> No
     task = await harness.create("hls_ts/index.m3u8")
     with harness.broker.subscribe(task_id=task.id) as sub:
         await harness.scheduler.start(task.id)
-        beats = 0
-        async for e in sub:  # nothing changes while the origin holds segment 0: these are heartbeats
-            beats += e.status is TaskStatus.PROCESSING
-            if beats == 4:
+        # The origin holds segment 0 (no byte of it sent) while the other five download beside it; once they
+        # are done (and one more event, which may still carry the last bytes), nothing changes: every further
+        # event is a heartbeat. Without heartbeats the reads below time out.
+        async for e in _first(sub, 1000):
+            if e.segments_done == 5:
                 break
+        stalled = [e async for e in _first(sub, 5)][1:]
     gate.set()
     await harness.scheduler.cancel(task.id)
+
+    assert all(e.status is TaskStatus.PROCESSING for e in stalled)
+    assert len({(e.segments_done, e.bytes_downloaded, e.segments_total) for e in stalled}) == 1
+    assert (stalled[0].segments_done, stalled[0].segments_total) == (5, 6)
+    times = [e.event_time for e in stalled]
+    assert times == sorted(times) and len(set(times)) == len(times)  # four distinct beats, in order
+
+
+async def _first(events: AsyncIterator[TaskEvent], count: int) -> AsyncIterator[TaskEvent]:
+    """The next `count` events; fails (instead of hanging until the test timeout) if they do not come."""
+    for _ in range(count):
+        yield await asyncio.wait_for(anext(events), timeout=30)
 
 
 async def test_progress_is_flushed_at_state_changes_not_per_segment(origin: Origin, storage: Storage) -> None:

@@ -117,7 +117,11 @@ async def test_delete_while_running_stops_the_download_and_ends_watchers(harness
     assert not harness.scheduler.is_active(task.id)
     for gate in gates:
         gate.set()
+    for i in (3, 4, 5):  # every held request is over: answered, or dropped by the stopped run
+        await asyncio.wait_for(harness.origin.wait_settled(seg(i)), timeout=30)
     assert [harness.origin.requests[seg(i)] for i in (3, 4, 5)] == [1, 1, 1]
+    assert [harness.origin.completed[seg(i)] for i in (3, 4, 5)] == [0, 0, 0]
+    assert [f.name for f in harness.segment_files(task)] == ["0.ts", "1.ts", "2.ts"]  # the engine keeps files
 
 
 async def test_permanent_404s_then_retry_fetches_only_what_failed(harness: Harness, manifest: dict[str, Any]) -> None:

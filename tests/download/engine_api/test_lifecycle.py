@@ -3,6 +3,7 @@ what failed, a misbehaving origin, pause/resume, cancel, delete while running, l
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -180,12 +181,17 @@ async def test_delete_while_running_stops_it_then_removes_rows_and_files(downloa
     assert gone.code == grpc.StatusCode.NOT_FOUND
     assert not hls_dir.exists()
     assert await downloads.api.store.list_segments(task.id) == []
-    # Stopped before the rows went: the scheduler runs nothing, and the held requests were never answered.
+    # Stopped before the rows went: the scheduler runs nothing. Once the origin may answer and every held
+    # request is over, none was read to the end and nothing came back to disk.
     registry = downloads.api.running.metrics.registry
     assert registry.get_sample_value("mediadl_download_tasks", {"status": "PROCESSING"}) == 0
-    assert [origin.completed[seg(i)] for i in (3, 4, 5)] == [0, 0, 0]
     for gate in gates:
         gate.set()
+    for i in (3, 4, 5):
+        await asyncio.wait_for(origin.wait_settled(seg(i)), timeout=30)
+    assert [origin.completed[seg(i)] for i in (3, 4, 5)] == [0, 0, 0]
+    assert not hls_dir.exists()
+    assert await downloads.api.store.list_segments(task.id) == []
 
 
 def live_version(first: int, last: int, *, ended: bool) -> bytes:
