@@ -73,9 +73,11 @@ class FailingLeases(MemoryLeases):
         self._reachable()
         return await super().renew(held, seconds)
 
-    async def claim(self, owner: str, limit: int, seconds: float, exclude: Collection[str]) -> list[Claim]:
+    async def claim(
+        self, owner: str, limit: int, seconds: float, exclude: Collection[str], per_user: int = 0
+    ) -> list[Claim]:
         self._reachable()
-        return await super().claim(owner, limit, seconds, exclude)
+        return await super().claim(owner, limit, seconds, exclude, per_user)
 
     def _reachable(self) -> None:
         if self.failing:
