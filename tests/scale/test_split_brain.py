@@ -86,14 +86,6 @@ async def log_says(c: Cluster, name: str, words: tuple[str, ...]) -> None:
     raise AssertionError(f"replica {name} never logged any of {words}:\n{c[name].log()[-3000:]}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a woken run is stopped only by its next lease renewal, and nothing it writes is fenced "
-    "by the lease: before that renewal answers, its tracker flushes (the COMPLETED task goes back to 3/6 "
-    "segments, progress 1.0 -> 0.5, segment attempts 0 -> 1) and its job goes on (commits ts/3.ts, fetches "
-    "and writes ts/4.ts). Needs every write (rows, file commits, events) checked against the lease's local "
-    "deadline, or SQL writes conditioned on lease_token. Remove this mark then.",
-)
 async def test_a_paused_replica_woken_after_its_lease_was_taken_writes_nothing(
     make_database_url: Callable[[str], str], media_fixtures: Path, tmp_path: Path
 ) -> None:

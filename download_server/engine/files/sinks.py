@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from download_server.engine.failures import ErrorType, FetchError
-from download_server.engine.files.disk import DiskWriter
+from download_server.engine.fence import DiskRunner
 from download_server.engine.files.layout import temp_path
 
 FLUSH_BYTES = 1024 * 1024
@@ -96,7 +96,7 @@ class FileSink:
         resumable: bool = False,
         transform: Callable[[], Transform] | None = None,
         on_write: Callable[[int], None] | None = None,
-        writer: DiskWriter | None = None,
+        writer: DiskRunner | None = None,
     ) -> None:
         if resumable and transform is not None:
             raise ValueError("a transformed body cannot be resumed mid-stream")

@@ -24,6 +24,7 @@ from download_server.domain.models import (
 )
 from download_server.domain.ports import TaskStore
 from download_server.engine.failures import FetchError
+from download_server.engine.fence import DiskRunner
 from download_server.engine.files.disk import DiskWriter
 from download_server.engine.files.layout import Storage
 from download_server.engine.files.sinks import sha256_of
@@ -68,7 +69,7 @@ class EngineParts:
     settings: EngineSettings
     metrics: EngineMetrics = field(default_factory=NoMetrics)
     # Shared by every job's file sinks: a few threads for all the server's disk work (see DiskWriter).
-    writer: DiskWriter = field(default_factory=DiskWriter)
+    writer: DiskRunner = field(default_factory=DiskWriter)
 
 
 class RunLedger:

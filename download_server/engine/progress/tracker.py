@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from download_server.domain.models import Segment, Task, TaskEvent
 from download_server.domain.ports import TaskStore
+from download_server.engine.fence import LeaseFence, LeaseLost
 from download_server.engine.metrics import EngineMetrics, NoMetrics
 from download_server.engine.progress.events import TaskEvents
 from mediadl_common import spans
@@ -39,8 +40,11 @@ class ProgressTracker:
         flush_interval: float,
         clock: Callable[[], float] = time.monotonic,
         metrics: EngineMetrics | None = None,
+        fence: LeaseFence | None = None,
     ) -> None:
         self.task = task
+        # No event once the run's lease may have lapsed (its writes go through a fenced store already).
+        self._fence = fence
         self.message = ""
         self._events = events
         self._store = store
@@ -83,7 +87,7 @@ class ProgressTracker:
                 await self._ticker
             self._ticker = None
         if self._flushing is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, LeaseLost):
                 await self._flushing
 
     def event(self, message: str | None = None) -> TaskEvent:
@@ -92,6 +96,8 @@ class ProgressTracker:
         return self._events.build(self.task, text, speed=speed, eta=self._eta(speed))
 
     def publish(self, message: str | None = None) -> None:
+        if self._fence is not None and not self._fence.holds():
+            return
         self._events.publish(self.event(message))
         self._last_event = self._clock()
         self._changed = False
@@ -129,6 +135,8 @@ class ProgressTracker:
     async def _background_flush(self) -> None:
         try:
             await self.flush()
+        except LeaseLost:
+            return  # the run stops at its next step; nothing more is written for it
         except Exception:
             # Progress is re-sent next time; a state change flushes synchronously and surfaces its error.
             log.warning("progress flush failed; will retry", exc_info=True, extra={"task_id": self.task.id})

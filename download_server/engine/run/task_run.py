@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -10,8 +11,8 @@ from enum import StrEnum
 
 from download_server.domain.lifecycle import Action
 from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus
-from download_server.domain.ports import TaskStore
 from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.fence import FencedStore, FencedWriter, LeaseFence, LeaseLost
 from download_server.engine.http.budget import RUN_RETRIES, RunRetries
 from download_server.engine.jobs.hls import HlsJob
 from download_server.engine.jobs.image import ImageJob
@@ -20,30 +21,11 @@ from download_server.engine.jobs.mp4 import Mp4Job
 from download_server.engine.output.finish import finish_output
 from download_server.engine.progress.events import TaskEvents
 from download_server.engine.progress.tracker import ProgressTracker
+from download_server.engine.run.state import save_state
 from download_server.engine.run.sweep import sweep
 from mediadl_common import spans
-from mediadl_common.errors import NotFound
 
 log = logging.getLogger(__name__)
-
-# What the engine owns in a task row; everything else (titles, URLs) belongs to the user's requests.
-ENGINE_FIELDS = (
-    "status",
-    "progress",
-    "bytes_downloaded",
-    "bytes_total",
-    "segments_total",
-    "segments_done",
-    "segments_failed",
-    "retry_count",
-    "last_error",
-    "update_time",
-    "complete_time",
-    "queued_time",
-    "crash_count",
-    "reclaims",
-    "live",
-)
 
 
 class Halt(StrEnum):
@@ -66,24 +48,18 @@ def make_job(resource_type: ResourceType) -> Job:
     return jobs[resource_type]()
 
 
-async def save_state(store: TaskStore, task: Task) -> None:
-    """Write the engine's fields onto a fresh copy of the row, so a concurrent title change is not undone."""
-    try:
-        fresh = await store.get_task(task.id)
-    except NotFound:
-        return  # deleted meanwhile
-    for name in ENGINE_FIELDS:
-        setattr(fresh, name, getattr(task, name))
-    await store.save_task(fresh)
-
-
 class TaskRun:
     def __init__(
         self, task: Task, targets: frozenset[int] | None, parts: EngineParts, events: TaskEvents, note: str
     ) -> None:
         self.task = task
         self.targets = targets
-        self.parts = parts
+        # Every write of this run (rows, files, events) goes through the fence: none once the lease may have
+        # lapsed (engine/fence.py). The scheduler moves the deadline on at each renewal.
+        self.fence = LeaseFence()
+        self.parts = dataclasses.replace(
+            parts, store=FencedStore(parts.store, self.fence), writer=FencedWriter(parts.writer, self.fence)
+        )
         self.events = events
         self.note = note
         self.stop_reason: StopReason | None = None
@@ -117,6 +93,7 @@ class TaskRun:
             heartbeat=settings.heartbeat,
             flush_interval=settings.flush_interval,
             metrics=self.parts.metrics,
+            fence=self.fence,
         )
         job = make_job(self.task.resource_type)
         ctx = RunLedger(self.task, self.parts, tracker, job, self.targets)
@@ -139,6 +116,9 @@ class TaskRun:
                     self.stop_reason = None  # it ended on its own before the stop took effect
             await tracker.stop()
             await self._finish(ctx, job, tracker, crashed)
+        except LeaseLost:
+            self._lease_lost()  # woke up past the lease: another replica's task now, write nothing
+            await tracker.stop()
         except Exception as exc:
             await tracker.stop()
             await self._fail_safely(ctx, tracker, exc)
@@ -208,13 +188,26 @@ class TaskRun:
         await save_state(self.parts.store, task)
         self.final = tracker.event(f"failed: {task.last_error}")
 
+    def _lease_lost(self) -> None:
+        if self.stop_reason is not Halt.LOST:
+            log.warning(
+                "lost the lease of a running task: stopping it, nothing more is written",
+                extra={"task_id": self.task.id},
+            )
+        self.stop_reason = Halt.LOST
+
     async def _record_crash(self, ctx: RunLedger, exc: BaseException | None) -> None:
+        if isinstance(exc, LeaseLost) or not self.fence.holds():
+            self._lease_lost()  # not a crash: the lease went while the job ran
+            return
         incident = uuid.uuid4().hex[:12]
         log.error("download job crashed [incident %s]", incident, exc_info=exc, extra={"task_id": self.task.id})
         await ctx.record_failure(WHOLE, self.task.resource_url, _internal(exc, incident))
 
     async def _finish(self, ctx: RunLedger, job: Job, tracker: ProgressTracker, crashed: bool) -> None:
         task, store = self.task, self.parts.store
+        if not self.fence.holds():
+            self._lease_lost()
         reason = self.stop_reason
         if reason is Halt.LOST or reason is Action.DELETE:
             return  # the task is another replica's now, or its rows are going: not one more write
@@ -231,27 +224,32 @@ class TaskRun:
             task.apply(Action.CANCEL)
             message = "cancelled"
         else:
-            status = TaskStatus.FAILED if crashed else ctx.outcome()
-            video = None
-            if status is not TaskStatus.FAILED:
-                video = await job.result(ctx, ended=True)
-            if video is not None:
-                video = await finish_output(self.parts.storage, task, ctx.ordered(), video)
-            if status is TaskStatus.COMPLETED:
-                task.last_error = ""
-            if crashed and task.crash_count >= self.parts.settings.quarantine_after > 0:
-                task.last_error = _quarantined(task.crash_count)
-            task.apply(Action.FINISH, outcome=status)
-            # Keep what the job said along the way (the chosen variant, why a live recording ended); drop
-            # only the run's start note, which would be stale now.
-            message = _end_message(task, "" if tracker.message == self.note else tracker.message)
-            if video is not None:
-                video.id = str(uuid.uuid4())
-                video.file_path = self.parts.storage.relative(video.file_path)  # as API.md shows paths
-                await store.save_video(video)
+            message = await self._end_by_itself(ctx, job, tracker, crashed)
         await save_state(store, task)
         self.final = tracker.event(message)
         self.parts.metrics.run_ended(task.status.value)
+
+    async def _end_by_itself(self, ctx: RunLedger, job: Job, tracker: ProgressTracker, crashed: bool) -> str:
+        """COMPLETED, PARTIAL_COMPLETED or FAILED, with what the run produced; the final event's message."""
+        task = self.task
+        status = TaskStatus.FAILED if crashed else ctx.outcome()
+        video = None
+        if status is not TaskStatus.FAILED:
+            video = await job.result(ctx, ended=True)
+        if video is not None:
+            video = await finish_output(self.parts.storage, task, ctx.ordered(), video)
+        if status is TaskStatus.COMPLETED:
+            task.last_error = ""
+        if crashed and task.crash_count >= self.parts.settings.quarantine_after > 0:
+            task.last_error = _quarantined(task.crash_count)
+        task.apply(Action.FINISH, outcome=status)
+        if video is not None:
+            video.id = str(uuid.uuid4())
+            video.file_path = self.parts.storage.relative(video.file_path)  # as API.md shows paths
+            await self.parts.store.save_video(video)
+        # Keep what the job said along the way (the chosen variant, why a live recording ended); drop only the
+        # run's start note, which would be stale now.
+        return _end_message(task, "" if tracker.message == self.note else tracker.message)
 
 
 def _quarantined(crashes: int) -> str:

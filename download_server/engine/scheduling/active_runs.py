@@ -28,11 +28,10 @@ QUEUE_EVENTS = 50
 
 @dataclass
 class Slot:
-    """One run of this replica: its runner, its lease, and when that lease lapses unless renewed."""
+    """One run of this replica: its runner (whose fence says when its lease lapses unless renewed) and its lease."""
 
     runner: TaskRun
     token: str
-    lapses: float  # time.monotonic() deadline
     finished: asyncio.Event = field(default_factory=asyncio.Event)  # the run ended and its lease is released
     # Held on after the run: this replica deletes the task next (the row goes with the lease), and nobody
     # may claim it in between.
@@ -76,7 +75,9 @@ class ActiveRuns:
         runner = TaskRun(claim.task, claim.targets, self.parts, self.events, note)
         if claim.command is not None:  # asked while nobody held the task: the run only records it
             runner.stop(claim.command)
-        slot = Slot(runner, claim.token, lapses)
+        # The run writes only while this holds; renewals move it on (engine/fence.py).
+        runner.fence.deadline, runner.fence.margin = lapses, self.replica.lease_seconds / 6
+        slot = Slot(runner, claim.token)
         self._active[claim.task.id] = slot
         self.spawn(self._drive(slot), f"run-{claim.task.id}")
         self.start_loops()
@@ -227,7 +228,7 @@ class ActiveRuns:
                     log.warning("lost the lease of a running task: stopping it", extra={"task_id": task_id})
                     slot.runner.stop(Halt.LOST)
                     continue
-                slot.lapses = asked + seconds
+                slot.runner.fence.deadline = asked + seconds
                 if (command := answer[task_id]) is not None:  # its NOTIFY was missed: act on it now
                     slot.runner.stop(command)
 
@@ -239,7 +240,7 @@ class ActiveRuns:
         seconds = self.replica.lease_seconds
         deadline = now + seconds / 3 + seconds / 6
         for task_id, slot in list(self._active.items()):
-            if deadline > slot.lapses:
+            if deadline > slot.runner.fence.deadline:
                 log.warning("lease about to lapse unrenewed: stopping the run", extra={"task_id": task_id})
                 slot.runner.stop(Halt.LOST)
 

@@ -27,7 +27,7 @@ from download_server.domain.leases import (
 from download_server.domain.lifecycle import Action
 from download_server.domain.models import Task, TaskStatus, utcnow
 from download_server.domain.ports import DeletedTask
-from download_server.engine.run.task_run import save_state
+from download_server.engine.run.state import save_state
 from mediadl_common.errors import NotFound
 from tests.download.engine.fakes import FakeTaskStore
 
