@@ -131,6 +131,7 @@ class LiveFollower:
         self._merge = merge
         self._limit_reached = limit_reached
         self._followed = ctx.task.resource_url
+        self._swapped: str | None = None  # a swapped URL not yet answered: polled until it answers
         self._clock = time.monotonic
 
     async def follow(self, source: MediaPlaylist, queue: asyncio.Queue[Segment | None]) -> None:
@@ -143,6 +144,7 @@ class LiveFollower:
             waited = self._clock() - last_change
             try:
                 source = await self._load(await self._url(source))
+                self._swapped = None
             except FetchError as exc:
                 quiet += 1
                 if self._give_up(waited, grace, f"stopped answering ({exc.message})"):
@@ -186,8 +188,8 @@ class LiveFollower:
         except NotFound:
             return source.url  # being deleted: the run is stopped in a moment
         if stored.resource_url == self._followed:
-            return source.url
-        self._followed = self.ctx.task.resource_url = stored.resource_url
+            return self._swapped or source.url
+        self._followed = self._swapped = self.ctx.task.resource_url = stored.resource_url
         log.info("live recording follows a swapped resource_url", extra={"task_id": self.ctx.task.id})
         self._say("following the new resource_url")
         return stored.resource_url
