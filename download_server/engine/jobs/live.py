@@ -103,6 +103,17 @@ def _reset(remote: list[RemoteSegment], last_index: int) -> Placement:
     return Placement(placement.new, placement.cursor, reset=True)
 
 
+def listed(cursor: Cursor | None, source: MediaPlaylist) -> range | None:
+    """The local indexes the refreshed playlist still lists (what a final sweep may fetch again)."""
+    if cursor is None:
+        return None
+    base = cursor.sequence - cursor.index
+    first = source.listed_from
+    if first is None:
+        first = source.segments[0].sequence if source.segments else cursor.sequence + 1
+    return range(first - base, cursor.index + 1)
+
+
 def within_limit(limit_seconds: float, recorded: float, new: list[Segment]) -> tuple[list[Segment], bool]:
     """The new segments a max_duration_seconds allows (taken while less than the limit is recorded), and
     whether the limit is reached. 0: no limit."""

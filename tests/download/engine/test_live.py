@@ -1,5 +1,6 @@
 """Live recordings against an origin the test controls: outages shorter and longer than the grace, media lost
-meanwhile (live_gap), a 403 then a swapped URL, a media-sequence reset, max_duration_seconds; frames by ffprobe."""
+meanwhile (live_gap), a 403 then a swapped URL, a media-sequence reset, max_duration_seconds,
+the final sweep within the live window; frames by ffprobe."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from download_server.domain.models import (
     VideoFormat,
 )
 from download_server.engine.files.layout import Storage
-from tests.download.engine.conftest import ENGINE, Harness
+from tests.download.engine.conftest import ENGINE, FAST, Harness
 from tests.support.media import decoded_video_frames
 from tests.support.origin import Origin
 
@@ -165,3 +166,22 @@ async def test_max_duration_ends_the_recording_cleanly(live: Harness) -> None:
     assert "max_duration_seconds" in live.last_events[-1].message
     assert frames(live, task) == 30
     assert done.live
+
+
+async def test_the_final_sweep_retries_only_what_the_window_still_lists(live: Harness) -> None:
+    live.origin.fail("hls_ts/seg02.ts", status=503, times=None)  # sequence 2 fails every attempt
+    live.origin.sequence(LIVE, [playlist(0, 3)])
+    task = await live.create(LIVE)
+    await live.start_until(task, lambda e: e.segments_done == 3 and e.segments_failed == 1)
+    tried = live.origin.requests["hls_ts/seg02.ts"]
+    live.origin.fail("hls_ts/seg05.ts", status=503, times=FAST.max_attempts)  # fails the run, not the sweep
+    live.origin.sequence(LIVE, [playlist(3, 5, ended=True)])  # sequence 2 left the window, 5 is listed
+    done, events = await final(live, task)
+
+    assert done.status is TaskStatus.PARTIAL_COMPLETED
+    assert live.origin.requests["hls_ts/seg02.ts"] == tried  # out of the window: never swept
+    assert live.origin.requests["hls_ts/seg05.ts"] == FAST.max_attempts + 1  # in the window: swept, fetched
+    assert any(e.message.startswith("retrying 1 failed segment") for e in events)
+    failures = {f.segment_index: f.status for f in await live.store.task_failures(task.id)}
+    assert failures == {2: FailureStatus.PENDING, 5: FailureStatus.RESOLVED}
+    assert (done.segments_done, done.segments_failed) == (5, 1)
