@@ -1,6 +1,6 @@
 """Live recordings against an origin the test controls: outages shorter and longer than the grace, media lost
 meanwhile (live_gap), a 403 then a swapped URL, a media-sequence reset, max_duration_seconds,
-the final sweep within the live window; frames by ffprobe."""
+the final sweep within the live window, an open circuit; frames by ffprobe."""
 
 from __future__ import annotations
 
@@ -185,3 +185,28 @@ async def test_the_final_sweep_retries_only_what_the_window_still_lists(live: Ha
     failures = {f.segment_index: f.status for f in await live.store.task_failures(task.id)}
     assert failures == {2: FailureStatus.PENDING, 5: FailureStatus.RESOLVED}
     assert (done.segments_done, done.segments_failed) == (5, 1)
+
+
+async def test_an_open_circuit_during_a_live_recording_is_an_outage_waited_out(
+    origin: Origin, storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Three failures in a row open the origin's circuit for longer than a poll's retries wait (Retry-After
+    # capped short): the polls meanwhile are refused without being sent, and the follower sees the refusal.
+    fetch = replace(FAST, circuit_failures=3, circuit_cooldown=0.3, circuit_cooldown_max=0.6, retry_after_max=0.01)
+    harness = Harness(origin, storage, replace(ENGINE, live_outage_seconds=3.0, fetch=fetch))
+    try:
+        task = await record_until_four(harness)
+        origin.chaos(prefix="hls_ts/seg", rate=1.0, seed=1, kinds=("503",), max_consecutive=10**9)
+        origin.sequence(LIVE, [playlist(0, 7)])  # 4-7 listed while every segment request fails
+        for name, count in ((4, 1), (5, 1), (0, 2), (1, 2)):  # each of 4-7 tried (fixture files 4, 5, 0, 1)
+            await origin.wait_requests(f"hls_ts/seg0{name}.ts", count)
+        origin.heal()
+        origin.sequence(LIVE, [playlist(2, 9, ended=True)])  # the room goes on after the outage
+        done, _ = await final(harness, task)
+    finally:
+        await harness.scheduler.close()
+
+    assert any("circuit open" in r.getMessage() for r in caplog.records)
+    assert (done.status, done.segments_total, done.segments_done) == (TaskStatus.COMPLETED, 10, 10)
+    assert all(f.status is FailureStatus.RESOLVED for f in await harness.store.task_failures(task.id))
+    assert frames(harness, task) == 100
