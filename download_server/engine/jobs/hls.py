@@ -147,6 +147,8 @@ class HlsJob:
                     self.recorded = sum(s.duration for s in ctx.segments.values())
                 new, self.limit_reached = live.within_limit(ctx.task.max_duration_seconds, self.recorded, new)
                 self.recorded += sum(s.duration for s in new)
+        if ctx.task.live:
+            ctx.window = live.listed(self.cursor, source)  # the final sweep retries only what is still listed
         if placement.gap is not None:
             await ctx.record_live_gap(placement.gap.first_index, source.url, _gap_message(placement.gap))
         await ctx.add_segments(new)

@@ -56,6 +56,8 @@ class MediaPlaylist:
     target_duration: float
     endlist: bool
     segments: list[RemoteSegment]
+    # The first media sequence the playlist lists, when `segments` holds only its new entries (a live poll).
+    listed_from: int | None = None
 
 
 def decode(body: bytes) -> str:

@@ -88,8 +88,8 @@ class RunLedger:
         self.open_failures: dict[int, Failure] = {}
         # This run's last error per open failure: the final sweep takes those that may pass later.
         self.errors: dict[int, FetchError] = {}
-        # A live recording's current window (segment URIs still listed); None: everything may be fetched.
-        self.window: frozenset[str] | None = None
+        # A live recording's current window (local indexes its last playlist refresh listed); None: all.
+        self.window: range | None = None
         self.done_bytes = 0
         self.media_lost = False  # a live recording has live_gap records: at best PARTIAL_COMPLETED
 
@@ -155,7 +155,7 @@ class RunLedger:
             segment = self.segments.get(0 if self.job.whole_file else index)
             if not error.retryable or segment is None or segment.status is not SegmentStatus.FAILED:
                 continue
-            if self.window is None or segment.uri in self.window:
+            if self.window is None or index in self.window:
                 due.append(index)
         return sorted(due)
 

@@ -103,6 +103,17 @@ def _reset(remote: list[RemoteSegment], last_index: int) -> Placement:
     return Placement(placement.new, placement.cursor, reset=True)
 
 
+def listed(cursor: Cursor | None, source: MediaPlaylist) -> range | None:
+    """The local indexes the refreshed playlist still lists (what a final sweep may fetch again)."""
+    if cursor is None:
+        return None
+    base = cursor.sequence - cursor.index
+    first = source.listed_from
+    if first is None:
+        first = source.segments[0].sequence if source.segments else cursor.sequence + 1
+    return range(first - base, cursor.index + 1)
+
+
 def within_limit(limit_seconds: float, recorded: float, new: list[Segment]) -> tuple[list[Segment], bool]:
     """The new segments a max_duration_seconds allows (taken while less than the limit is recorded), and
     whether the limit is reached. 0: no limit."""
@@ -131,6 +142,7 @@ class LiveFollower:
         self._merge = merge
         self._limit_reached = limit_reached
         self._followed = ctx.task.resource_url
+        self._swapped: str | None = None  # a swapped URL not yet answered: polled until it answers
         self._clock = time.monotonic
 
     async def follow(self, source: MediaPlaylist, queue: asyncio.Queue[Segment | None]) -> None:
@@ -143,6 +155,7 @@ class LiveFollower:
             waited = self._clock() - last_change
             try:
                 source = await self._load(await self._url(source))
+                self._swapped = None
             except FetchError as exc:
                 quiet += 1
                 if self._give_up(waited, grace, f"stopped answering ({exc.message})"):
@@ -186,8 +199,8 @@ class LiveFollower:
         except NotFound:
             return source.url  # being deleted: the run is stopped in a moment
         if stored.resource_url == self._followed:
-            return source.url
-        self._followed = self.ctx.task.resource_url = stored.resource_url
+            return self._swapped or source.url
+        self._followed = self._swapped = self.ctx.task.resource_url = stored.resource_url
         log.info("live recording follows a swapped resource_url", extra={"task_id": self.ctx.task.id})
         self._say("following the new resource_url")
         return stored.resource_url

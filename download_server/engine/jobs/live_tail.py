@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from download_server.engine.jobs import hls_playlist
 from download_server.engine.jobs.hls_playlist import MediaPlaylist
@@ -31,7 +32,7 @@ def parse_since(text: str, url: str, after: int) -> MediaPlaylist | None:
     if fresh == 0:
         target = _TARGET.search(header)
         duration = float(target.group(1)) if target else 0.0
-        return MediaPlaylist(url, duration, "#EXT-X-ENDLIST" in text, [])
+        return MediaPlaylist(url, duration, "#EXT-X-ENDLIST" in text, [], listed_from=first)
     cut = _cut_before(text, fresh)
     tail = text[cut:]
     if "#EXT-X-BYTERANGE" in tail and not _explicit_ranges(tail):
@@ -41,7 +42,8 @@ def parse_since(text: str, url: str, after: int) -> MediaPlaylist | None:
     numbered = _SEQUENCE.sub(f"#EXT-X-MEDIA-SEQUENCE:{last - fresh + 1}", header) if found else header
     if not found:
         numbered += f"#EXT-X-MEDIA-SEQUENCE:{last - fresh + 1}\n"
-    return hls_playlist.parse_media("\n".join([numbered.rstrip("\n"), *carried, tail]), url)
+    parsed = hls_playlist.parse_media("\n".join([numbered.rstrip("\n"), *carried, tail]), url)
+    return replace(parsed, listed_from=first)
 
 
 def parse_chunked(text: str, url: str, chunk: int = CHUNK) -> MediaPlaylist:

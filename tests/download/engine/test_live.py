@@ -1,5 +1,6 @@
 """Live recordings against an origin the test controls: outages shorter and longer than the grace, media lost
-meanwhile (live_gap), a 403 then a swapped URL, a media-sequence reset, max_duration_seconds; frames by ffprobe."""
+meanwhile (live_gap), a 403 then a swapped URL, a media-sequence reset, max_duration_seconds,
+the final sweep within the live window, an open circuit; frames by ffprobe."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from download_server.domain.models import (
     VideoFormat,
 )
 from download_server.engine.files.layout import Storage
-from tests.download.engine.conftest import ENGINE, Harness
+from tests.download.engine.conftest import ENGINE, FAST, Harness
 from tests.support.media import decoded_video_frames
 from tests.support.origin import Origin
 
@@ -165,3 +166,47 @@ async def test_max_duration_ends_the_recording_cleanly(live: Harness) -> None:
     assert "max_duration_seconds" in live.last_events[-1].message
     assert frames(live, task) == 30
     assert done.live
+
+
+async def test_the_final_sweep_retries_only_what_the_window_still_lists(live: Harness) -> None:
+    live.origin.fail("hls_ts/seg02.ts", status=503, times=None)  # sequence 2 fails every attempt
+    live.origin.sequence(LIVE, [playlist(0, 3)])
+    task = await live.create(LIVE)
+    await live.start_until(task, lambda e: e.segments_done == 3 and e.segments_failed == 1)
+    tried = live.origin.requests["hls_ts/seg02.ts"]
+    live.origin.fail("hls_ts/seg05.ts", status=503, times=FAST.max_attempts)  # fails the run, not the sweep
+    live.origin.sequence(LIVE, [playlist(3, 5, ended=True)])  # sequence 2 left the window, 5 is listed
+    done, events = await final(live, task)
+
+    assert done.status is TaskStatus.PARTIAL_COMPLETED
+    assert live.origin.requests["hls_ts/seg02.ts"] == tried  # out of the window: never swept
+    assert live.origin.requests["hls_ts/seg05.ts"] == FAST.max_attempts + 1  # in the window: swept, fetched
+    assert any(e.message.startswith("retrying 1 failed segment") for e in events)
+    failures = {f.segment_index: f.status for f in await live.store.task_failures(task.id)}
+    assert failures == {2: FailureStatus.PENDING, 5: FailureStatus.RESOLVED}
+    assert (done.segments_done, done.segments_failed) == (5, 1)
+
+
+async def test_an_open_circuit_during_a_live_recording_is_an_outage_waited_out(
+    origin: Origin, storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Three failures in a row open the origin's circuit for longer than a poll's retries wait (Retry-After
+    # capped short): the polls meanwhile are refused without being sent, and the follower sees the refusal.
+    fetch = replace(FAST, circuit_failures=3, circuit_cooldown=0.3, circuit_cooldown_max=0.6, retry_after_max=0.01)
+    harness = Harness(origin, storage, replace(ENGINE, live_outage_seconds=3.0, fetch=fetch))
+    try:
+        task = await record_until_four(harness)
+        origin.chaos(prefix="hls_ts/seg", rate=1.0, seed=1, kinds=("503",), max_consecutive=10**9)
+        origin.sequence(LIVE, [playlist(0, 7)])  # 4-7 listed while every segment request fails
+        for name, count in ((4, 1), (5, 1), (0, 2), (1, 2)):  # each of 4-7 tried (fixture files 4, 5, 0, 1)
+            await origin.wait_requests(f"hls_ts/seg0{name}.ts", count)
+        origin.heal()
+        origin.sequence(LIVE, [playlist(2, 9, ended=True)])  # the room goes on after the outage
+        done, _ = await final(harness, task)
+    finally:
+        await harness.scheduler.close()
+
+    assert any("circuit open" in r.getMessage() for r in caplog.records)
+    assert (done.status, done.segments_total, done.segments_done) == (TaskStatus.COMPLETED, 10, 10)
+    assert all(f.status is FailureStatus.RESOLVED for f in await harness.store.task_failures(task.id))
+    assert frames(harness, task) == 100

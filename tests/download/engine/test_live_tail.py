@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from download_server.engine.jobs import hls_playlist
+from download_server.engine.jobs import hls_playlist, live
 from download_server.engine.jobs.hls_playlist import parse_media
 from download_server.engine.jobs.live_tail import parse_chunked, parse_since
 from tests.download.engine.conftest import Harness
@@ -78,3 +78,14 @@ async def test_a_long_live_window_is_parsed_whole_once_then_only_what_slides_in(
 @pytest.mark.parametrize("chunk", [1, 2, 3])
 def test_a_long_playlist_parsed_in_chunks_is_the_same_playlist(chunk: int) -> None:
     assert parse_chunked(TRICKY, URL, chunk) == parse_media(TRICKY, URL)
+
+
+@pytest.mark.parametrize("after", [40, 43, 44])
+def test_a_tail_knows_the_window_it_was_cut_from(after: int) -> None:
+    """What the final sweep may retry: the indexes the whole window lists, not only the new entries."""
+    tail = parse_since(TRICKY, URL, after)
+    assert tail is not None and tail.listed_from == 40
+    cursor = live.Cursor(sequence=44, index=14)  # local index = sequence - 30
+    assert live.listed(cursor, tail) == range(10, 15)
+    assert live.listed(cursor, parse_media(TRICKY, URL)) == range(10, 15)
+    assert live.listed(None, tail) is None
