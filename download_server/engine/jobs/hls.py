@@ -14,7 +14,8 @@ from download_server.engine.jobs import hls_playlist, live, live_tail
 from download_server.engine.jobs import local_playlist as playlist
 from download_server.engine.jobs.crypto import Aes128CbcDecryptor
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
-from download_server.engine.jobs.ledger import WHOLE, RunLedger
+from download_server.engine.jobs.ledger import RunLedger
+from download_server.engine.jobs.parts import WHOLE
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ import logging
 import shutil
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -22,20 +21,12 @@ from download_server.domain.models import (
     Video,
     utcnow,
 )
-from download_server.domain.ports import TaskStore
 from download_server.engine.failures import FetchError
-from download_server.engine.fence import DiskRunner
-from download_server.engine.files.disk import DiskWriter
-from download_server.engine.files.layout import Storage
 from download_server.engine.files.sinks import sha256_of
-from download_server.engine.http.fetch import Fetcher
-from download_server.engine.metrics import EngineMetrics, NoMetrics
+from download_server.engine.jobs.parts import OPEN, WHOLE, EngineParts
 from download_server.engine.progress.tracker import ProgressTracker
-from download_server.engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
-WHOLE = -1  # the segment_index of a failure that concerns the whole resource (or an HLS playlist)
-OPEN = (FailureStatus.PENDING, FailureStatus.RETRYING)
 ADD_SLICE = 2000  # segment rows per insert
 
 
@@ -59,17 +50,6 @@ class Job(Protocol):
     async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         """Write what the run produced (the local playlist) and describe it; None when nothing usable exists."""
         ...
-
-
-@dataclass(frozen=True)
-class EngineParts:
-    store: TaskStore
-    storage: Storage
-    fetcher: Fetcher
-    settings: EngineSettings
-    metrics: EngineMetrics = field(default_factory=NoMetrics)
-    # Shared by every job's file sinks: a few threads for all the server's disk work (see DiskWriter).
-    writer: DiskRunner = field(default_factory=DiskWriter)
 
 
 class RunLedger:

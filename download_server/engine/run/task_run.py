@@ -16,8 +16,9 @@ from download_server.engine.fence import FencedStore, FencedWriter, LeaseFence, 
 from download_server.engine.http.budget import RUN_RETRIES, RunRetries
 from download_server.engine.jobs.hls import HlsJob
 from download_server.engine.jobs.image import ImageJob
-from download_server.engine.jobs.ledger import WHOLE, EngineParts, Job, RunLedger
+from download_server.engine.jobs.ledger import Job, RunLedger
 from download_server.engine.jobs.mp4 import Mp4Job
+from download_server.engine.jobs.parts import WHOLE, EngineParts
 from download_server.engine.output.finish import finish_output
 from download_server.engine.progress.events import TaskEvents
 from download_server.engine.progress.tracker import ProgressTracker

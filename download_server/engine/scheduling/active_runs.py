@@ -16,7 +16,7 @@ from typing import Any
 from download_server.domain.leases import Claim
 from download_server.domain.lifecycle import Action
 from download_server.domain.ports import Leases, Relay
-from download_server.engine.jobs.ledger import EngineParts
+from download_server.engine.jobs.parts import EngineParts
 from download_server.engine.progress.events import TaskEvents
 from download_server.engine.run.task_run import Halt, TaskRun
 from download_server.engine.scheduling.replica import ReplicaSettings

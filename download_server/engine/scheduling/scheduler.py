@@ -27,7 +27,7 @@ from download_server.engine.files.layout import Storage
 from download_server.engine.http.fetch import Fetcher
 from download_server.engine.http.guard import PolicyGuard, UrlGuard
 from download_server.engine.http.url_policy import Resolver
-from download_server.engine.jobs.ledger import OPEN, EngineParts
+from download_server.engine.jobs.parts import OPEN, EngineParts
 from download_server.engine.metrics import EngineMetrics, NoMetrics
 from download_server.engine.progress.broker import watch_task, watch_user
 from download_server.engine.progress.events import TaskEvents
