@@ -38,7 +38,7 @@ from download_server.engine.settings import EngineSettings
 from download_server.grpc.servicer import SERVICE_NAME, DownloadServicer
 from download_server.migrations import SCRIPT_LOCATION
 from download_server.services.failures import FailureService
-from download_server.services.pagination import PageTokens
+from download_server.services.pagination import TOKEN_LABEL
 from download_server.services.tasks import TaskService
 from download_server.services.videos import VideoService
 from mediadl.download.v1 import download_pb2_grpc
@@ -47,6 +47,7 @@ from mediadl_common.db import Database, database_unavailable, describe_url
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
 from mediadl_common.keys import VerificationKeys
 from mediadl_common.metrics import Metrics
+from mediadl_common.page_tokens import PageTokens
 from mediadl_common.revocations import RevocationList
 from mediadl_common.server import RunningServer, start_server
 from mediadl_common.tokens import TokenVerifier
@@ -70,7 +71,7 @@ def build_servicer(
     settings: DownloadSettings, transactions: Transactions, scheduler: Scheduler, resolve: Resolver | None = None
 ) -> DownloadServicer:
     """The use cases and the servicer over them; `resolve` replaces DNS for the URL policy (tests)."""
-    tokens = PageTokens(settings.jwt.secret_key)
+    tokens = PageTokens(settings.jwt.secret_key, TOKEN_LABEL)
     url_checker = functools.partial(check_url, allow_private=settings.allow_private_networks, resolve=resolve)
     files = StorageTaskFiles(Storage(settings.storage_dir))
     return DownloadServicer(

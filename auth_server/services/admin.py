@@ -12,8 +12,9 @@ from auth_server.domain.admin import UserChanges
 from auth_server.domain.ports import BlockingRunner, UnitOfWork
 from auth_server.domain.users import CONTROL_CHARS, User, parse_user_id
 from auth_server.services.common import require_active, utc_now
-from auth_server.services.paging import PageTokens, page_size, scope_of
+from auth_server.services.paging import page_size
 from mediadl_common.errors import InvalidArgument, NotFound, PermissionDenied
+from mediadl_common.page_tokens import PageTokens, scope_of
 
 log = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 254
@@ -68,7 +69,7 @@ class AdminService:
         users, total = await self._run(self._search, caller_id, query, cursor, limit + 1)
         more = len(users) > limit
         users = users[:limit]
-        next_token = self._tokens.encode(scope, (users[-1].create_time, users[-1].id)) if more else ""
+        next_token = self._tokens.encode(scope, users[-1].create_time, users[-1].id) if more else ""
         return UserPage(users, next_token, total)
 
     async def update_user(self, caller_id: str, changes: UserChanges) -> User:

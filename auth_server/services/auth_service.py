@@ -10,9 +10,10 @@ from auth_server.domain.tokens import Jwk, TokenLifetimes
 from auth_server.services.accounts import AccountService
 from auth_server.services.admin import AdminService
 from auth_server.services.common import OnRevoked, ignore_revocation, utc_now
-from auth_server.services.paging import PageTokens
+from auth_server.services.paging import TOKEN_LABEL
 from auth_server.services.sessions import SessionService
 from auth_server.throttle import LoginThrottle
+from mediadl_common.page_tokens import PageTokens
 
 
 class AuthService:
@@ -50,7 +51,7 @@ class AuthService:
         self.admin = AdminService(
             runner=runner,
             uow=uow,
-            page_tokens=PageTokens(page_secret),
+            page_tokens=PageTokens(page_secret, TOKEN_LABEL),
             service_token=service_token,
             access_ttl_seconds=lifetimes.access_seconds,
             clock=clock,

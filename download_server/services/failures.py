@@ -11,7 +11,7 @@ from download_server.domain.listing import FailureQuery
 from download_server.domain.models import Failure, FailureStatus, utcnow
 from download_server.domain.ports import Scheduler
 from download_server.domain.repositories import Transactions, UnitOfWork
-from download_server.services.pagination import Listing, PageTokens, paginate, scope_of
+from download_server.services.pagination import Listing, paginate
 from download_server.services.validation import (
     MAX_ERROR_MESSAGE,
     MAX_ERROR_TYPE,
@@ -20,6 +20,7 @@ from download_server.services.validation import (
     require_uuid,
 )
 from mediadl_common.errors import FailedPrecondition, Validator
+from mediadl_common.page_tokens import PageTokens, scope_of
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from download_server.domain.listing import TaskQuery
 from download_server.domain.models import OutputFormat, ResourceType, Task, TaskEvent, TaskStatus, utcnow
 from download_server.domain.ports import Scheduler, TaskFiles, UrlChecker
 from download_server.domain.repositories import Transactions, UnitOfWork
-from download_server.services.pagination import Listing, PageTokens, paginate, parse_order_by, scope_of
+from download_server.services.pagination import Listing, paginate, parse_order_by
 from download_server.services.validation import (
     MAX_LIVEROOM_ID,
     MAX_TITLE,
@@ -23,6 +23,7 @@ from download_server.services.validation import (
     require_uuid,
 )
 from mediadl_common.errors import InvalidArgument, ResourceExhausted, Validator
+from mediadl_common.page_tokens import PageTokens, scope_of
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ from download_server.domain.listing import VideoQuery
 from download_server.domain.models import Video, VideoFileKind, VideoFormat
 from download_server.domain.ports import FileChunk, RecordingFiles, TaskFiles
 from download_server.domain.repositories import Transactions, UnitOfWork
-from download_server.services.pagination import Listing, PageTokens, paginate, scope_of
+from download_server.services.pagination import Listing, paginate
 from download_server.services.validation import MAX_FILE_PATH, check_finite, check_length, check_uuid, require_uuid
 from mediadl_common.errors import InvalidArgument, Validator
+from mediadl_common.page_tokens import PageTokens, scope_of
 
 log = logging.getLogger(__name__)
 FORMATS = tuple(f.value for f in VideoFormat)
