@@ -13,7 +13,6 @@ at 50 Hz (the kernel updates VmHWM lazily). Where the reset is refused, the samp
 from __future__ import annotations
 
 import argparse
-import hashlib
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from bench.origin import OriginProcess
 from bench.report import Row, Spread, reset_peak_rss, rss_mib, table
 from bench.synthetic import MiB, Mp4Layout, Pool
 from bench.target import DownloadServer
+from download_server.engine.files.sinks import sha256_of
 
 PEAK_TARGET_MIB = 150.0
 _DURATION = 3600  # seconds, as the synthetic mvhd says
@@ -133,21 +133,13 @@ def wrong_download(video: Any, storage: Path, size: int, expected: str) -> list[
     on_disk = path.stat().st_size if path.is_file() else -1
     if video.file_size != size or on_disk != size:
         problems.append(f"size {video.file_size} recorded, {on_disk} on disk, expected {size}")
-    elif file_sha256(path) != expected:
+    elif sha256_of(path) != expected:
         problems.append("the file on disk differs from the origin's (sha256)")
     if video.sha256 != expected:
         problems.append("the server recorded a sha256 other than the origin's")
     if round(video.duration_seconds) != _DURATION:
         problems.append(f"duration {video.duration_seconds}, expected {_DURATION}")
     return problems
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(MiB):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Mp4Options:
