@@ -8,8 +8,6 @@ other replicas alike.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from download_server.domain.lifecycle import Action
 from download_server.domain.models import Task, TaskEvent
 from download_server.engine.progress.broker import ProgressBroker
@@ -28,16 +26,13 @@ class TaskEvents:
     def publish(self, event: TaskEvent) -> None:
         self.broker.publish(event)
 
-    def progress(self, task: Task, message: str, *, speed: float, eta: float) -> None:
-        self.publish(self.build(task, message, speed=speed, eta=eta))
-
     def queued(self, task: Task, position: int, waiting: int, slots: int, own_slots: int = 0) -> None:
         """`own_slots`: the user runs as many tasks as they may (this many), so theirs waits for one of them."""
         if own_slots:
             message = f"queued: position {position} of {waiting}, waiting for one of your {own_slots} slots"
         else:
             message = f"queued: position {position} of {waiting}, waiting for one of {slots} slots"
-        self.publish(self.build(replace(task), message))
+        self.publish(self.build(task, message))
 
     def stopped(self, task: Task, action: Action) -> None:
         """PAUSE or CANCEL took effect on a task no run here held."""
