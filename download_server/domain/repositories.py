@@ -27,8 +27,8 @@ class TaskRepository(Protocol):
         """Insert the task, or overwrite every field of the row it has."""
         ...
 
-    def save(self, task: Task, fields: Sequence[str] | None = None) -> None:
-        """Write the task's fields (all, or only `fields`) onto its row."""
+    def save(self, task: Task) -> None:
+        """Write every field of the task onto its row."""
         ...
 
     def save_counters(self, task: Task) -> None:

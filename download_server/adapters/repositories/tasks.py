@@ -44,8 +44,8 @@ class SqlTaskRepository:
             self._s.add(row)
         rows.write_task(row, task)
 
-    def save(self, task: Task, fields: Sequence[str] | None = None) -> None:
-        rows.write_task(self.row(task.id), task, rows.TASK_FIELDS if fields is None else fields)
+    def save(self, task: Task) -> None:
+        rows.write_task(self.row(task.id), task)
 
     def save_counters(self, task: Task) -> None:
         rows.write_task(self.row(task.id), task, rows.COUNTER_FIELDS)
