@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mediadl_common import tracing
+from mediadl_common import spans
 from mediadl_common.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,8 @@ class Database:
         """Run blocking `fn` in the database pool, keeping the caller's context variables."""
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
-        if tracing.enabled():  # one span per trip to the database, under the call's span
-            fn = tracing.traced(fn, _work_name(fn, args), {"db.system": self.engine.dialect.name})
+        if spans.enabled():  # one span per trip to the database, under the call's span
+            fn = spans.traced(fn, _work_name(fn, args), {"db.system": self.engine.dialect.name})
         return await loop.run_in_executor(self._executor, functools.partial(ctx.run, fn, *args, **kwargs))
 
     def close(self) -> None:

@@ -6,16 +6,32 @@ from tracing.py so the engine, which must not import grpc, can use it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 _on = False
+T = TypeVar("T")
 Attributes = Mapping[str, str | int | float | bool]
 
 
 def set_enabled(on: bool) -> None:
     global _on
     _on = on
+
+
+def enabled() -> bool:
+    return _on
+
+
+def traced(fn: Callable[..., T], name: str, attributes: Attributes) -> Callable[..., T]:
+    """`fn` run inside a span named `name` (call the result in the caller's context: it becomes the parent)."""
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        with span(name, attributes):
+            return fn(*args, **kwargs)
+
+    return run
 
 
 @contextmanager

@@ -12,8 +12,7 @@ as OpenTelemetry documents them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
@@ -21,12 +20,11 @@ from mediadl_common import spans
 from mediadl_common.config import Env
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 _provider: Any = None  # the SDK's TracerProvider once tracing is on
 
 
 def enabled() -> bool:
-    return _provider is not None
+    return spans.enabled()
 
 
 def configure_tracing(service_name: str, env: Env) -> bool:
@@ -78,19 +76,6 @@ def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
     from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
     return list(aio_client_interceptors())  # type: ignore[no-untyped-call]
-
-
-def traced(fn: Callable[..., T], name: str, attributes: dict[str, str]) -> Callable[..., T]:
-    """`fn` run inside a span named `name` (a child of the caller's span; call it in the caller's context)."""
-    from opentelemetry import trace
-
-    tracer = trace.get_tracer("mediadl")
-
-    def run(*args: Any, **kwargs: Any) -> T:
-        with tracer.start_as_current_span(name, attributes=attributes):
-            return fn(*args, **kwargs)
-
-    return run
 
 
 def _install_log_correlation() -> None:
