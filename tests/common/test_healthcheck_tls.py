@@ -1,84 +1,35 @@
-"""The probe over TLS and mTLS against a real grpc.aio server with real certificates (made here)."""
+"""The probe over TLS and mTLS against a real grpc.aio server with real certificates (tests/support/certs.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from mediadl_common.config import Env
 from mediadl_common.healthcheck import check, main
 from mediadl_common.tls import ClientTls
+from tests.support.certs import TestCa
 
 NAME = "auth.mediadl.svc"
-
-
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _cert(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
-    *,
-    ca: bool = False,
-    dns: str | None = None,
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer[0].subject if issuer else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if dns:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
-    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
-
-
-def _write(path: Path, data: bytes) -> str:
-    path.write_bytes(data)
-    return str(path)
 
 
 @pytest.fixture
 def pki(tmp_path: Path) -> dict[str, str]:
     """A CA, a server certificate for NAME, a client certificate, and a CA nobody trusts."""
-    ca_key, other_key = _key(), _key()
-    ca = _cert("mediadl test CA", ca_key, None, ca=True)
-    other = _cert("another CA", other_key, None, ca=True)
-    server_key, client_key = _key(), _key()
-    server = _cert(NAME, server_key, (ca, ca_key), dns=NAME)
-    client = _cert("probe", client_key, (ca, ca_key))
-    pem = serialization.Encoding.PEM
+    ca, other = TestCa(tmp_path / "ca"), TestCa(tmp_path / "other", name="another CA")
+    server, client = ca.issue("server", hosts=(NAME,)), ca.issue("probe", server=False)
     return {
-        "ca": _write(tmp_path / "ca.crt", ca.public_bytes(pem)),
-        "other_ca": _write(tmp_path / "other.crt", other.public_bytes(pem)),
-        "server_cert": _write(tmp_path / "server.crt", server.public_bytes(pem)),
-        "server_key": _write(tmp_path / "server.key", _pem(server_key)),
-        "client_cert": _write(tmp_path / "client.crt", client.public_bytes(pem)),
-        "client_key": _write(tmp_path / "client.key", _pem(client_key)),
+        "ca": str(ca.ca_file),
+        "other_ca": str(other.ca_file),
+        "server_cert": str(server.cert_file),
+        "server_key": str(server.key_file),
+        "client_cert": str(client.cert_file),
+        "client_key": str(client.key_file),
     }
 
 
