@@ -26,6 +26,8 @@ class ResourceType(StrEnum):
     HLS = "HLS"
     MP4 = "MP4"
     IMAGE = "IMAGE"
+    FLV = "FLV"
+    DASH = "DASH"
 
 
 class TaskStatus(StrEnum):

@@ -21,6 +21,8 @@ class ResourceType(enum.StrEnum):
     HLS = "HLS"
     MP4 = "MP4"
     IMAGE = "IMAGE"
+    FLV = "FLV"
+    DASH = "DASH"
 
 
 class OutputFormat(enum.StrEnum):
@@ -175,6 +177,8 @@ class Failure:
 
 class VideoFormat(enum.StrEnum):
     HLS = "hls"
+    DASH = "dash"
+    FLV = "flv"
     MP4 = "mp4"
     IMAGE = "image"
 

@@ -47,6 +47,8 @@ RESOURCE_TYPES: dict[ResourceType, pb.ResourceType] = {
     ResourceType.HLS: pb.RESOURCE_TYPE_HLS,
     ResourceType.MP4: pb.RESOURCE_TYPE_MP4,
     ResourceType.IMAGE: pb.RESOURCE_TYPE_IMAGE,
+    ResourceType.FLV: pb.RESOURCE_TYPE_FLV,
+    ResourceType.DASH: pb.RESOURCE_TYPE_DASH,
 }
 
 OUTPUT_FORMATS: dict[OutputFormat, pb.OutputFormat] = {

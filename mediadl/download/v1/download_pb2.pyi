@@ -17,6 +17,8 @@ class ResourceType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESOURCE_TYPE_HLS: _ClassVar[ResourceType]
     RESOURCE_TYPE_MP4: _ClassVar[ResourceType]
     RESOURCE_TYPE_IMAGE: _ClassVar[ResourceType]
+    RESOURCE_TYPE_FLV: _ClassVar[ResourceType]
+    RESOURCE_TYPE_DASH: _ClassVar[ResourceType]
 
 class TaskStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -52,6 +54,8 @@ RESOURCE_TYPE_UNSPECIFIED: ResourceType
 RESOURCE_TYPE_HLS: ResourceType
 RESOURCE_TYPE_MP4: ResourceType
 RESOURCE_TYPE_IMAGE: ResourceType
+RESOURCE_TYPE_FLV: ResourceType
+RESOURCE_TYPE_DASH: ResourceType
 TASK_STATUS_UNSPECIFIED: TaskStatus
 TASK_STATUS_PENDING: TaskStatus
 TASK_STATUS_PROCESSING: TaskStatus
