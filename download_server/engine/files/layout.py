@@ -31,6 +31,23 @@ def standard_file_name(liveroom_id: str, video_id: str, day: date, task_id: str)
     return f"{room}_{video}_{day:%Y%m%d}_{_UNSAFE.sub('_', task_id)[:8]}"
 
 
+DASH_KINDS = ("video", "audio")
+
+
+def dash_kind(index: int) -> str:
+    """The track of a DASH segment row (even indexes: video, odd: audio)."""
+    return DASH_KINDS[index % 2]
+
+
+def init_ordinals(segments: Iterable[Segment]) -> dict[str, int]:
+    """Number each distinct init section by first use in index order (stable as a live stream grows)."""
+    ordinals: dict[str, int] = {}
+    for segment in sorted(segments, key=lambda s: s.index):
+        if segment.init_uri and segment.init_uri not in ordinals:
+            ordinals[segment.init_uri] = len(ordinals)
+    return ordinals
+
+
 def temp_path(final: Path) -> Path:
     """The name a file is written under until it is complete (then renamed onto `final`)."""
     return final.with_name(final.name + PART_SUFFIX)
@@ -69,15 +86,44 @@ class Storage:
         """The init section file `segment` plays with (numbered by first use, as the local playlist does)."""
         if not segment.init_uri:
             return None
-        ordinals: dict[str, int] = {}
-        for other in sorted(segments, key=lambda s: s.index):
-            if other.init_uri and other.init_uri not in ordinals:
-                ordinals[other.init_uri] = len(ordinals)
-        return self.init_path(task_id, ordinals[segment.init_uri])
+        return self.init_path(task_id, init_ordinals(segments)[segment.init_uri])
 
     def hls_mp4_path(self, task: Task) -> Path:
         """The one MP4 of an HLS recording (OUTPUT_FORMAT_MP4), beside its playlist."""
         return self.hls_dir(task.id) / f"{self.file_stem(task)}.mp4"
+
+    # DASH: dash/<task_id>/{manifest.mpd, <kind>_init_<k>.mp4, <kind>_<n>.m4s}. A segment row's index
+    # interleaves the tracks (2n: the video's n-th segment, 2n+1: the audio's), so each track appends on its own.
+    def dash_dir(self, task_id: str) -> Path:
+        if not _TASK_ID.fullmatch(task_id):
+            raise ValueError(f"not a task id: {task_id!r}")
+        return self.root / "dash" / task_id
+
+    def dash_segment_path(self, task_id: str, index: int) -> Path:
+        """A DASH media segment, named by its track (representation kind) and its number in that track."""
+        if index < 0:
+            raise ValueError(f"bad segment {index}")
+        return self.dash_dir(task_id) / f"{dash_kind(index)}_{index // 2}.m4s"
+
+    def dash_init_path(self, task_id: str, kind: str, ordinal: int) -> Path:
+        if kind not in DASH_KINDS or ordinal < 0:
+            raise ValueError(f"bad init section {kind} {ordinal}")
+        return self.dash_dir(task_id) / f"{kind}_init_{ordinal}.mp4"
+
+    def dash_init_of(self, task_id: str, segments: Iterable[Segment], segment: Segment) -> Path | None:
+        """The init section file a DASH segment plays with (numbered by first use within its track)."""
+        if not segment.init_uri:
+            return None
+        kind = dash_kind(segment.index)
+        ordinals = init_ordinals(s for s in segments if dash_kind(s.index) == kind)
+        return self.dash_init_path(task_id, kind, ordinals[segment.init_uri])
+
+    def dash_manifest_path(self, task_id: str) -> Path:
+        return self.dash_dir(task_id) / "manifest.mpd"
+
+    def dash_mp4_path(self, task: Task) -> Path:
+        """The one MP4 of a DASH recording (OUTPUT_FORMAT_MP4), beside its manifest."""
+        return self.dash_dir(task.id) / f"{self.file_stem(task)}.mp4"
 
     def thumbnail_path(self, task_id: str) -> Path:
         if not _TASK_ID.fullmatch(task_id):
@@ -141,6 +187,7 @@ class Storage:
     def delete_files(self, task: Task) -> None:
         """Remove everything the task wrote, finished or partial. Missing files are fine."""
         shutil.rmtree(self.hls_dir(task.id), ignore_errors=True)
+        shutil.rmtree(self.dash_dir(task.id), ignore_errors=True)
         self.thumbnail_path(task.id).unlink(missing_ok=True)
         mp4 = self.mp4_path(task)
         for path in (mp4, temp_path(mp4), self.image_temp_path(task)):

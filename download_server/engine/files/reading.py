@@ -1,4 +1,4 @@
-"""StorageRecordingFiles: ReadVideo's files (media, thumbnail, a file of an HLS recording), read in chunks."""
+"""StorageRecordingFiles: ReadVideo's files (media, thumbnail, a file of an HLS or DASH recording), read in chunks."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from mediadl_common.errors import FailedPrecondition, InvalidArgument, NotFound
 CHUNK_BYTES = 1024 * 1024  # API.md: at most 1 MiB a message
 _TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
     ".ts": "video/mp2t",
     ".m4s": "video/iso.segment",
     ".mp4": "video/mp4",
@@ -60,7 +61,14 @@ class StorageRecordingFiles:
                 raise NotFound("this recording has no thumbnail", reason="THUMBNAIL_NOT_FOUND")
             return _inside(_under(root, video.thumbnail_path), root / "thumbnails")
         if path:
-            return _inside(self._storage.hls_dir(video.task_id) / _relative(path), self._storage.hls_dir(video.task_id))
+            folder = self._folder(video)
+            return _inside(folder / _relative(path), folder)
+        if video.format is VideoFormat.DASH:
+            raise FailedPrecondition(
+                "a DASH recording is an MPD and segments: read them with `path` (e.g. manifest.mpd), or create "
+                "the task with output_format OUTPUT_FORMAT_MP4 for one file",
+                reason="NO_SINGLE_FILE",
+            )
         if video.format in (VideoFormat.HLS,):
             raise FailedPrecondition(
                 "an HLS recording is a playlist and segments: read them with `path` (e.g. index.m3u8), or create "
@@ -68,6 +76,14 @@ class StorageRecordingFiles:
                 reason="NO_SINGLE_FILE",
             )
         return _inside(_under(root, video.file_path), root)
+
+    def _folder(self, video: Video) -> Path:
+        """The recording's task folder: dash/<task_id> for a DASH recording (its MPD, or the MP4 built
+        beside it), else hls/<task_id>."""
+        relative = self._storage.relative(video.file_path)
+        if video.format is VideoFormat.DASH or relative.startswith("dash/"):
+            return self._storage.dash_dir(video.task_id)
+        return self._storage.hls_dir(video.task_id)
 
 
 def _under(root: Path, file_path: str) -> Path:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from download_server.domain.models import OutputFormat, ResourceType, Segment, SegmentStatus, Task, Video, VideoFormat
-from download_server.engine.files.layout import Storage
-from download_server.engine.output.remux import build_mp4, runs_of
+from download_server.engine.files.layout import DASH_KINDS, Storage, dash_kind
+from download_server.engine.output.mux_tracks import build_tracks_mp4
+from download_server.engine.output.remux import Run, build_mp4, runs_of
 from download_server.engine.output.thumbnail import make_thumbnail
 
 log = logging.getLogger(__name__)
@@ -24,8 +26,10 @@ def _finish(storage: Storage, task: Task, segments: list[Segment], video: Video)
     done = [s for s in sorted(segments, key=lambda s: s.index) if s.status is SegmentStatus.DONE]
     if task.resource_type is ResourceType.HLS and task.output_format is OutputFormat.MP4 and done:
         _remux(storage, task, done, video)
+    elif task.resource_type is ResourceType.DASH and task.output_format is OutputFormat.MP4 and done:
+        _remux_dash(storage, task, segments, video)
     target = storage.thumbnail_path(task.id)
-    source = _picture_source(storage, task, done, video)
+    source = _picture_source(storage, task, segments, video)
     if source is not None and make_thumbnail(source, target, duration=_duration(task, video)):
         video.thumbnail_path = target.relative_to(storage.root).as_posix()
     else:
@@ -57,7 +61,44 @@ def _remux(storage: Storage, task: Task, done: list[Segment], video: Video) -> N
     video.format = VideoFormat.MP4
 
 
-def _picture_source(storage: Storage, task: Task, done: list[Segment], video: Video) -> Path | list[Path] | None:
+def _remux_dash(storage: Storage, task: Task, segments: list[Segment], video: Video) -> None:
+    """One MP4 muxing the DASH recording's video and audio tracks; on failure the record stays the MPD.
+    Init sections are numbered over every row of a track (done or not), as the job numbered them."""
+    done = [s for s in sorted(segments, key=lambda s: s.index) if s.status is SegmentStatus.DONE]
+    tracks: dict[str, Sequence[Run]] = {}
+    for kind in DASH_KINDS:
+        entries = []
+        previous: Segment | None = None
+        for segment in (s for s in done if dash_kind(s.index) == kind):
+            breaks = previous is not None and (segment.discontinuity or segment.index != previous.index + 2)
+            path = storage.dash_segment_path(task.id, segment.index)
+            entries.append((path, storage.dash_init_of(task.id, segments, segment), breaks))
+            previous = segment
+        tracks[kind] = list(runs_of(entries))
+    target = storage.dash_mp4_path(task)
+    started = time.perf_counter()
+    try:
+        build_tracks_mp4(tracks, target)
+    except Exception as exc:  # FFmpeg refuses what it cannot copy: the segments stay the recording
+        log.warning("MP4 mux of the DASH tracks failed: %s", exc, extra={"task_id": task.id})
+        task.last_error = f"the MP4 could not be built ({exc}); the DASH manifest is the recording"
+        return
+    log.info("MP4 built from the DASH tracks in %.2f s", time.perf_counter() - started, extra={"task_id": task.id})
+    video.file_path = target.relative_to(storage.root).as_posix()
+    video.file_size = target.stat().st_size
+    video.format = VideoFormat.MP4
+
+
+def _picture_source(storage: Storage, task: Task, segments: list[Segment], video: Video) -> Path | list[Path] | None:
+    done = [s for s in sorted(segments, key=lambda s: s.index) if s.status is SegmentStatus.DONE]
+    if video.format is VideoFormat.DASH:
+        pictures = [s for s in done if dash_kind(s.index) == "video"]
+        chosen = _tenth(pictures)
+        if chosen is None:
+            return None
+        init = storage.dash_init_of(task.id, segments, chosen)
+        media = storage.dash_segment_path(task.id, chosen.index)
+        return [init, media] if init else [media]
     if video.format is not VideoFormat.HLS:
         path = Path(video.file_path)
         return path if path.is_absolute() else storage.root / path
@@ -76,6 +117,16 @@ def _picture_source(storage: Storage, task: Task, done: list[Segment], video: Vi
     return [init, media] if init else [media]
 
 
+def _tenth(segments: list[Segment]) -> Segment | None:
+    """The segment about 10% in, by duration."""
+    total, wanted = sum(s.duration for s in segments), 0.0
+    for segment in segments:
+        if wanted + segment.duration > total * 0.1:
+            return segment
+        wanted += segment.duration
+    return segments[0] if segments else None
+
+
 def _duration(task: Task, video: Video) -> float:
-    # Inside one chosen HLS segment the 10% point is its start; whole files seek to 10% of their length.
-    return video.duration_seconds if video.format is not VideoFormat.HLS else 0.0
+    # Inside one chosen HLS or DASH segment the 10% point is its start; whole files seek to 10% of their length.
+    return video.duration_seconds if video.format not in (VideoFormat.HLS, VideoFormat.DASH) else 0.0

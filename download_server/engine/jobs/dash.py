@@ -1,0 +1,359 @@
+"""DashJob: plan from the MPD (best video + best audio, every period), fetch segments, follow a dynamic MPD.
+
+Each segment is a row, as an HLS segment is: the RunLedger's failure records, retry-only-what-failed, crash
+recovery and the final sweep apply unchanged. Row indexes interleave the two tracks (2n video, 2n+1 audio),
+so each track appends on its own while a live MPD grows. A dynamic MPD is polled by live.LiveFollower: the
+outage grace, URL swaps and max_duration_seconds work as for HLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
+from download_server.domain.urls import UrlRefused
+from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.files.layout import dash_kind, init_ordinals
+from download_server.engine.files.sinks import BufferSink, FileSink
+from download_server.engine.jobs import live, local_mpd, mpd, sidx
+from download_server.engine.jobs.hls_playlist import MediaPlaylist, split_init_uri
+from download_server.engine.jobs.ledger import RunLedger
+from download_server.engine.jobs.local_playlist import write_atomically
+from download_server.engine.jobs.mpd import Kind, Manifest, Ref, Track
+from download_server.engine.jobs.parts import WHOLE
+
+log = logging.getLogger(__name__)
+_SLOT = {"video": 0, "audio": 1}
+_EPSILON = 1e-3  # seconds: two refs starting closer than this are the same media
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    """The last ref placed in a track: what names it, where it lies, and its period."""
+
+    identity: str
+    start: float
+    end: float
+    period: float
+
+
+@dataclass(frozen=True)
+class _Planned:
+    ref: Ref
+    init: str | None
+    period: float
+
+
+class DashJob:
+    whole_file = False
+
+    def __init__(self) -> None:
+        self._inits: dict[str, FetchError | None] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.latest: Manifest | None = None
+        self.cursors: dict[Kind, _Cursor] = {}
+        self.recorded: dict[Kind, float] = {}
+        self.limit_reached = False
+        self.checked_hosts: set[str] = set()
+
+    def final_path(self, ctx: RunLedger, segment: Segment) -> Path:
+        return ctx.parts.storage.dash_segment_path(ctx.task.id, segment.index)
+
+    def leftovers(self, ctx: RunLedger) -> list[Path]:
+        return [ctx.parts.storage.dash_dir(ctx.task.id)]
+
+    async def run(self, ctx: RunLedger) -> None:
+        source: MediaPlaylist | None = None
+        if ctx.replan:
+            try:
+                source = await self.load(ctx, ctx.task.resource_url)
+                await ctx.resolve(WHOLE, 0)
+                await self.merge(ctx)
+            except FetchError as exc:
+                if not ctx.segments or exc.error_type in (ErrorType.BAD_CONTENT, ErrorType.URL_REFUSED):
+                    await ctx.record_failure(WHOLE, ctx.task.resource_url, exc)
+                    return
+                log.warning(
+                    "MPD refresh failed, resuming the stored plan: %s", exc.message, extra={"task_id": ctx.task.id}
+                )
+                source = None
+            if not ctx.segments:
+                error = FetchError(ErrorType.PLAYLIST, "the MPD lists no segments")
+                await ctx.record_failure(WHOLE, ctx.task.resource_url, error)
+                return
+        await self._fetch_segments(ctx, source)
+
+    async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
+        storage, task = ctx.parts.storage, ctx.task
+        segments = ctx.ordered()
+        done = [s for s in segments if s.status is SegmentStatus.DONE]
+        if not done:
+            return None
+        inits = {path for s in done if (path := storage.dash_init_of(task.id, segments, s)) is not None}
+        text = local_mpd.render(
+            segments,
+            lambda s: storage.dash_init_of(task.id, segments, s),
+            lambda s: storage.dash_segment_path(task.id, s.index),
+        )
+        path = storage.dash_manifest_path(task.id)
+        init_bytes = await asyncio.to_thread(lambda: sum(p.stat().st_size for p in inits if p.is_file()))
+        await asyncio.to_thread(write_atomically, path, text)
+        return Video(
+            id="",
+            task_id=task.id,
+            video_id=task.video_id,
+            file_path=str(path),
+            file_size=sum(s.bytes for s in done) + init_bytes,
+            duration_seconds=round(local_mpd.duration(done), 3),
+            format=VideoFormat.DASH,
+            segment_count=len(done),
+        )
+
+    # Planning
+    async def load(self, ctx: RunLedger, url: str) -> MediaPlaylist:
+        """Fetch and parse the MPD (sidx boxes read too); the LiveFollower sees it as a playlist without
+        segments (the job keeps the manifest: merge() places it)."""
+        fetcher = ctx.parts.fetcher
+        got = await fetcher.fetch_bytes(url, max_bytes=fetcher.settings.playlist_max_bytes)
+        manifest = await asyncio.to_thread(mpd.parse, got.body, got.final_url)
+        manifest = await self._read_indexes(ctx, manifest)
+        await self._check_hosts(ctx, manifest)
+        self.latest = manifest
+        if not ctx.task.live and manifest.dynamic:
+            ctx.task.live = True
+            await ctx.tracker.flush()  # at once: UpdateTask may swap a live recording's URL from now on
+        first = manifest.periods[0].tracks
+        chosen = ", ".join(
+            f"{t.kind} {t.representation or '?'} ({t.bandwidth} b/s of {t.choices})" for t in first.values()
+        )
+        ctx.tracker.message = f"downloading the highest-bandwidth representations: {chosen}"
+        return MediaPlaylist(got.final_url, manifest.update_period, not manifest.dynamic, [])
+
+    async def _read_indexes(self, ctx: RunLedger, manifest: Manifest) -> Manifest:
+        """SegmentBase tracks: the subsegments their sidx lists become refs with byte ranges."""
+        periods = []
+        for period in manifest.periods:
+            tracks = {}
+            for kind, track in period.tracks.items():
+                if track.sidx is not None:
+                    track = await self._sidx_track(ctx, track)
+                tracks[kind] = track
+            periods.append(mpd.Period(period.start, tracks))
+        return Manifest(manifest.url, manifest.dynamic, manifest.update_period, periods)
+
+    async def _sidx_track(self, ctx: RunLedger, track: Track) -> Track:
+        plan = track.sidx
+        assert plan is not None
+        fetcher, sink = ctx.parts.fetcher, BufferSink()
+        await fetcher.download(
+            plan.url, sink, byterange=plan.index_range, max_bytes=fetcher.settings.playlist_max_bytes
+        )
+        index_end = plan.index_range[0] + plan.index_range[1]
+        parts = await asyncio.to_thread(sidx.parse, sink.body, index_end, max_entries=mpd.MAX_SEGMENTS)
+        refs = [mpd.Ref(plan.url, plan.start + p.start, p.duration, (p.offset, p.length)) for p in parts]
+        return Track(track.kind, track.representation, track.bandwidth, track.init, refs, None, track.choices)
+
+    async def _check_hosts(self, ctx: RunLedger, manifest: Manifest) -> None:
+        """Every host the MPD names (BaseURL, init, segments) through the URL policy before anything is
+        fetched: one clear failure for a private address instead of one per segment."""
+        urls: dict[str, str] = {}
+        for period in manifest.periods:
+            for track in period.tracks.values():
+                for url in [*(r.url for r in track.refs), *([track.init] if track.init else [])]:
+                    urls.setdefault(urlsplit(url).netloc, url)
+        for host, url in urls.items():
+            if host in self.checked_hosts:
+                continue
+            try:
+                await ctx.parts.fetcher.guard.check(split_init_uri(url)[0])
+            except UrlRefused as exc:
+                raise FetchError(ErrorType.URL_REFUSED, f"the MPD points at a refused address: {exc.message}") from None
+            self.checked_hosts.add(host)
+
+    async def merge(self, ctx: RunLedger, elapsed: float = 0.0) -> list[Segment]:
+        """Store the latest MPD's segments not stored yet, per track after its cursor; media that left a live
+        window unfetched becomes a live_gap record; a live recording takes no more than max_duration_seconds."""
+        manifest = self.latest
+        if manifest is None:
+            return []
+        added: list[Segment] = []
+        for kind in mpd.KINDS:
+            planned = [
+                _Planned(ref, track.init, period.start)
+                for period in manifest.periods
+                if (track := period.tracks.get(kind)) is not None
+                for ref in track.refs
+            ]
+            new = await self._place(ctx, kind, planned, manifest)
+            if manifest.dynamic and ctx.task.max_duration_seconds:
+                if kind not in self.recorded:
+                    self.recorded[kind] = sum(s.duration for s in ctx.segments.values() if dash_kind(s.index) == kind)
+                new, reached = live.within_limit(ctx.task.max_duration_seconds, self.recorded[kind], new)
+                self.recorded[kind] += sum(s.duration for s in new)
+                self.limit_reached = self.limit_reached or reached
+            added.extend(new)
+        added.sort(key=lambda s: s.index)
+        await ctx.add_segments(added)
+        return added
+
+    async def _place(self, ctx: RunLedger, kind: Kind, planned: list[_Planned], manifest: Manifest) -> list[Segment]:
+        if not planned:
+            return []
+        slot = _SLOT[kind]
+        known = [s for s in ctx.segments.values() if s.index % 2 == slot]
+        next_ordinal = max((s.index // 2 for s in known), default=-1) + 1
+        cursor = self.cursors.get(kind)
+        fresh, gap, broken = _after(cursor, planned, {_identity(s) for s in known}, bool(known))
+        if gap is not None:
+            first_index = next_ordinal * 2 + slot
+            await ctx.record_live_gap(first_index, manifest.url, _gap_message(kind, gap))
+        segments = []
+        previous_period = cursor.period if cursor is not None else None
+        for position, item in enumerate(fresh):
+            ref = item.ref
+            offset, length = ref.byterange if ref.byterange else (None, None)
+            starts_period = previous_period is not None and item.period != previous_period
+            segment = Segment(
+                task_id=ctx.task.id,
+                index=(next_ordinal + position) * 2 + slot,
+                uri=ref.url,
+                duration=ref.duration,
+                byterange_offset=offset,
+                byterange_length=length,
+                init_uri=item.init,
+                discontinuity=starts_period or (position == 0 and (broken or gap is not None)),
+            )
+            segments.append(segment)
+            previous_period = item.period
+        if fresh:
+            last = fresh[-1]
+            self.cursors[kind] = _Cursor(
+                last.ref.identity, last.ref.start, last.ref.start + last.ref.duration, last.period
+            )
+        elif cursor is None and planned:
+            # Everything listed is stored already (a resume): the cursor starts at the last of it.
+            last = planned[-1]
+            self.cursors[kind] = _Cursor(
+                last.ref.identity, last.ref.start, last.ref.start + last.ref.duration, last.period
+            )
+        return segments
+
+    # Fetching
+    async def _fetch_segments(self, ctx: RunLedger, source: MediaPlaylist | None) -> None:
+        queue: asyncio.Queue[Segment | None] = asyncio.Queue()
+        for segment in ctx.pending():
+            queue.put_nowait(segment)
+        following = source is not None and not source.endlist and not self.limit_reached
+        workers = ctx.parts.settings.segment_concurrency
+        if not following:
+            workers = min(workers, queue.qsize())
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(self._worker(ctx, queue))
+            if following and source is not None:
+                await live_follower(ctx, self).follow(source, queue)
+            for _ in range(workers):
+                queue.put_nowait(None)
+
+    async def _worker(self, ctx: RunLedger, queue: asyncio.Queue[Segment | None]) -> None:
+        while (segment := await queue.get()) is not None:
+            await self._fetch(ctx, segment)
+
+    async def _fetch(self, ctx: RunLedger, segment: Segment) -> None:
+        fetcher = ctx.parts.fetcher
+        try:
+            if segment.init_uri:
+                await self._init(ctx, segment)
+            sink = FileSink(self.final_path(ctx, segment), on_write=ctx.tracker.received, writer=ctx.parts.writer)
+            byterange = None
+            if segment.byterange_length is not None:
+                byterange = (segment.byterange_offset or 0, segment.byterange_length)
+            got = await fetcher.download(
+                segment.uri, sink, byterange=byterange, max_bytes=fetcher.settings.segment_max_bytes
+            )
+        except FetchError as exc:
+            await ctx.segment_failed(segment, exc)
+            return
+        await ctx.segment_done(segment, size=sink.size, sha256=sink.sha256, attempts=got.attempts)
+
+    async def _init(self, ctx: RunLedger, segment: Segment) -> None:
+        """Each track's init section once per run, however many segments use it (a failure is kept too)."""
+        init_uri = segment.init_uri or ""
+        kind = dash_kind(segment.index)
+        key = f"{kind} {init_uri}"
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if key not in self._inits:
+                same_track = (s for s in ctx.segments.values() if dash_kind(s.index) == kind)
+                ordinal = init_ordinals(same_track)[init_uri]
+                path = ctx.parts.storage.dash_init_path(ctx.task.id, kind, ordinal)
+                self._inits[key] = None
+                if not await asyncio.to_thread(path.is_file):
+                    url, byterange = split_init_uri(init_uri)
+                    fetcher = ctx.parts.fetcher
+                    try:
+                        await fetcher.download(
+                            url,
+                            FileSink(path, writer=ctx.parts.writer),
+                            byterange=byterange,
+                            max_bytes=fetcher.settings.init_max_bytes,
+                        )
+                    except FetchError as exc:
+                        self._inits[key] = exc
+        error = self._inits[key]
+        if error is not None:
+            message = f"the {kind} init section could not be fetched: {error.message}"
+            raise FetchError(error.error_type, message, http_status=error.http_status, attempts=error.attempts)
+
+
+def live_follower(ctx: RunLedger, job: DashJob) -> live.LiveFollower:
+    async def load(url: str) -> MediaPlaylist:
+        return await job.load(ctx, url)
+
+    async def merge(source: MediaPlaylist, elapsed: float) -> list[Segment]:
+        return await job.merge(ctx, elapsed)
+
+    return live.LiveFollower(ctx, load, merge, lambda: job.limit_reached)
+
+
+@dataclass(frozen=True)
+class _Gap:
+    start: float
+    end: float
+
+
+def _after(
+    cursor: _Cursor | None, planned: list[_Planned], known: set[str], has_known: bool
+) -> tuple[list[_Planned], _Gap | None, bool]:
+    """The refs after the track's cursor, a gap of media that left the window meanwhile, and whether the
+    new refs start without common ground with what is stored (a resume that fell behind the window)."""
+    if cursor is None:
+        anchor = max((i for i, p in enumerate(planned) if p.ref.identity in known), default=None)
+        if anchor is not None:
+            return planned[anchor + 1 :], None, False
+        return planned, None, has_known
+    for position, item in enumerate(planned):
+        if item.ref.identity == cursor.identity:
+            return planned[position + 1 :], None, False
+    # The cursor's ref left the window (or URLs changed, a swapped signed URL): place by time instead.
+    fresh = [p for p in planned if p.ref.start > cursor.start + _EPSILON]
+    if fresh and fresh[0].ref.start > cursor.end + max(_EPSILON, fresh[0].ref.duration / 2):
+        return fresh, _Gap(cursor.end, fresh[0].ref.start), False
+    return fresh, None, False
+
+
+def _identity(segment: Segment) -> str:
+    if segment.byterange_length is None:
+        return segment.uri
+    return f"{segment.uri}#{segment.byterange_offset or 0}+{segment.byterange_length}"
+
+
+def _gap_message(kind: Kind, gap: _Gap) -> str:
+    seconds = round(gap.end - gap.start, 3)
+    return (
+        f"{kind} media from {gap.start:.3f} s to {gap.end:.3f} s (about {seconds:g} s) left the live window "
+        "before it could be fetched"
+    )
