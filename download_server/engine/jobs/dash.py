@@ -122,15 +122,12 @@ class DashJob:
         manifest = await asyncio.to_thread(mpd.parse, got.body, got.final_url)
         manifest = await self._read_indexes(ctx, manifest)
         await self._check_hosts(ctx, manifest)
+        if self.latest is None:  # said once: later polls leave the outage countdown its place
+            ctx.tracker.message = f"downloading the highest-bandwidth representations: {_chosen(manifest)}"
         self.latest = manifest
         if not ctx.task.live and manifest.dynamic:
             ctx.task.live = True
             await ctx.tracker.flush()  # at once: UpdateTask may swap a live recording's URL from now on
-        first = manifest.periods[0].tracks
-        chosen = ", ".join(
-            f"{t.kind} {t.representation or '?'} ({t.bandwidth} b/s of {t.choices})" for t in first.values()
-        )
-        ctx.tracker.message = f"downloading the highest-bandwidth representations: {chosen}"
         return MediaPlaylist(got.final_url, manifest.update_period, not manifest.dynamic, [])
 
     async def _read_indexes(self, ctx: RunLedger, manifest: Manifest) -> Manifest:
@@ -194,6 +191,9 @@ class DashJob:
                     self.recorded[kind] = sum(s.duration for s in ctx.segments.values() if dash_kind(s.index) == kind)
                 new, reached = live.within_limit(ctx.task.max_duration_seconds, self.recorded[kind], new)
                 self.recorded[kind] += sum(s.duration for s in new)
+                if reached and not self.limit_reached:
+                    limit = ctx.task.max_duration_seconds
+                    ctx.tracker.message = f"recorded the {limit} s of max_duration_seconds; recording ended"
                 self.limit_reached = self.limit_reached or reached
             added.extend(new)
         added.sort(key=lambda s: s.index)
@@ -343,6 +343,11 @@ def _after(
     if fresh and fresh[0].ref.start > cursor.end + max(_EPSILON, fresh[0].ref.duration / 2):
         return fresh, _Gap(cursor.end, fresh[0].ref.start), False
     return fresh, None, False
+
+
+def _chosen(manifest: Manifest) -> str:
+    tracks = manifest.periods[0].tracks.values()
+    return ", ".join(f"{t.kind} {t.representation or '?'} ({t.bandwidth} b/s, highest of {t.choices})" for t in tracks)
 
 
 def _identity(segment: Segment) -> str:
