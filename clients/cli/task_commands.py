@@ -15,6 +15,7 @@ from clients.streams import TaskEventStream
 
 _TYPE_BY_EXTENSION = {
     ".m3u8": ResourceType.HLS,
+    ".mpd": ResourceType.DASH,
     ".mp4": ResourceType.MP4,
     ".jpg": ResourceType.IMAGE,
     ".jpeg": ResourceType.IMAGE,
@@ -31,7 +32,7 @@ def guess_resource_type(url: str) -> ResourceType:
     for extension, kind in _TYPE_BY_EXTENSION.items():
         if path.endswith(extension):
             return kind
-    raise CliError(f"cannot tell the resource type from {url!r}: pass --type hls|mp4|image", exit_codes.USAGE)
+    raise CliError(f"cannot tell the resource type from {url!r}: pass --type hls|dash|mp4|image", exit_codes.USAGE)
 
 
 def task_rows(tasks: list[Task]) -> list[list[str]]:

@@ -182,3 +182,17 @@ async def test_actions_follow_the_state_table_and_ownership(servers: MediadlServ
     status, body = await browser.post(f"/api/tasks/{task.id}/cancel")
     assert status == 200 and body["task"]["status"] == "CANCELLED"
     assert (await owner.client.get_task(task.id)).status is TaskStatus.CANCELLED
+
+
+async def test_a_dash_task_can_be_created(servers: MediadlServers, browsers: Browsers) -> None:
+    account = await new_account(servers)
+    browser = browsers()
+    await browser.login(account)
+    fields = {
+        "liveroom_id": "room8",
+        "resource_url": "https://cdn.example.com/vod/manifest.mpd",
+        "resource_type": "DASH",
+    }
+    status, created = await browser.post("/api/tasks", fields)
+    assert status == 201, created
+    assert created["task"]["resource_type"] == "DASH"

@@ -1,5 +1,6 @@
 // A recording in the page: its thumbnail, a player (an MP4 or image straight from the dashboard's Range-capable
-// route; an HLS recording through hls.js reading its playlist and segments), and a download link.
+// route; an HLS recording through hls.js reading its playlist and segments), and a download link (a DASH
+// recording's manifest.mpd).
 
 import Hls from "./vendor/hls.light.min.mjs";
 import { el } from "./dom.js";
@@ -35,6 +36,9 @@ export function recordingView(video) {
   }
   if (video.format === "hls") {
     parts.push(el("a", { class: "download", href: `${base}/files/index.m3u8?download=1`, text: "Download playlist" }));
+  } else if (video.format === "dash") {
+    // No DASH player is vendored: the MPD (and through it each segment) is offered; OUTPUT_FORMAT_MP4 plays here.
+    parts.push(el("a", { class: "download", href: `${base}/files/manifest.mpd?download=1`, text: "Download MPD" }));
   } else {
     parts.push(el("a", { class: "download", href: `${base}/media?download=1`, download: "", text: "Download" }));
   }
