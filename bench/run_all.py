@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import fanout, hls_throughput, live_window, login_storm, mp4_memory, recording, unary_stack
+from bench import dash_vod, fanout, hls_throughput, live_window, login_storm, mp4_memory, recording, unary_stack
 from bench.report import Row, machine, table
 
 BEGIN = "<!-- bench:results:begin (written by `make bench`; edit the prose outside this block) -->"
@@ -43,6 +43,10 @@ BENCHES: dict[str, tuple[str, Bench]] = {
     "login": ("Login storm (bench/login_storm.py)", lambda args, say: login_storm.bench_rows(say)),
     "hls": ("HLS throughput (bench/hls_throughput.py)", _hls),
     "mp4": ("MP4 memory (bench/mp4_memory.py)", _mp4),
+    "dash": (
+        "DASH VOD against yt-dlp (bench/dash_vod.py)",
+        lambda args, say: dash_vod.measure(dash_vod.DashOptions(repeat=args.repeat, workdir=args.workdir), say),
+    ),
     "recording": (
         "Recordings: ReadVideo memory, MP4 remux cost (bench/recording.py)",
         lambda args, say: recording.bench_rows(recording.RecordingOptions(workdir=args.workdir), say),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import baselines, hls_throughput, live_window, mp4_memory, recording, run_all
+from bench import baselines, dash_vod, hls_throughput, live_window, mp4_memory, recording, run_all
 from bench.origin import OriginProcess
 from bench.report import Row, Spread, table
 from bench.synthetic import KiB, MiB, Mp4Layout, Pool
@@ -84,6 +84,15 @@ def test_recording_bench_runs_on_eight_mib_and_six_seconds_of_video(tmp_path: Pa
     options = recording.RecordingOptions(size_mib=8, minutes=0.1, workdir=tmp_path)
     rows = recording.bench_rows(options, lambda _: None)  # raises if ReadVideo returned other bytes
     assert any("ReadVideo" in row.what for row in rows) and any("remux" in row.what for row in rows)
+
+
+def test_dash_bench_runs_on_a_few_mib(tmp_path: Path) -> None:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed (CI installs it)")
+    options = dash_vod.DashOptions(size_mib=4, repeat=1, ytdlp=False, workdir=tmp_path)
+    rows = {row.what: row for row in dash_vod.measure(options, lambda _: None)}  # raises on a wrong byte
+    assert "MiB/s" in rows["DASH (a) throughput"].measured
+    assert "skipped" in rows["DASH (c) yt-dlp -f bv,ba"].measured
 
 
 def test_live_window_bench_runs_on_a_small_window(tmp_path: Path) -> None:

@@ -59,6 +59,8 @@ class DashJob:
         self.recorded: dict[Kind, float] = {}
         self.limit_reached = False
         self.checked_hosts: set[str] = set()
+        self.next_ordinal: dict[Kind, int] = {}  # per track, the number its next new segment gets
+        self.known: dict[Kind, set[str]] = {}  # per track, the stored rows' identities (until the first placing)
 
     def final_path(self, ctx: RunLedger, segment: Segment) -> Path:
         return ctx.parts.storage.dash_segment_path(ctx.task.id, segment.index)
@@ -74,9 +76,10 @@ class DashJob:
                 await ctx.resolve(WHOLE, 0)
                 await self.merge(ctx)
             except FetchError as exc:
-                if not ctx.segments or exc.error_type in (ErrorType.BAD_CONTENT, ErrorType.URL_REFUSED):
+                if not ctx.segments:
                     await ctx.record_failure(WHOLE, ctx.task.resource_url, exc)
                     return
+                # Resuming with a plan already stored: the segments do not need the MPD any more.
                 log.warning(
                     "MPD refresh failed, resuming the stored plan: %s", exc.message, extra={"task_id": ctx.task.id}
                 )
@@ -204,10 +207,13 @@ class DashJob:
         if not planned:
             return []
         slot = _SLOT[kind]
-        known = [s for s in ctx.segments.values() if s.index % 2 == slot]
-        next_ordinal = max((s.index // 2 for s in known), default=-1) + 1
         cursor = self.cursors.get(kind)
-        fresh, gap, broken = _after(cursor, planned, {_identity(s) for s in known}, bool(known))
+        if kind not in self.next_ordinal:  # once per run: a live poll must not walk a long recording's rows
+            known = [s for s in ctx.segments.values() if s.index % 2 == slot]
+            self.next_ordinal[kind] = max((s.index // 2 for s in known), default=-1) + 1
+            self.known[kind] = {_identity(s) for s in known}
+        next_ordinal = self.next_ordinal[kind]
+        fresh, gap, broken = _after(cursor, planned, self.known.pop(kind, set()), next_ordinal > 0)
         if gap is not None:
             first_index = next_ordinal * 2 + slot
             await ctx.record_live_gap(first_index, manifest.url, _gap_message(kind, gap))
@@ -229,6 +235,7 @@ class DashJob:
             )
             segments.append(segment)
             previous_period = item.period
+        self.next_ordinal[kind] = next_ordinal + len(fresh)
         if fresh:
             last = fresh[-1]
             self.cursors[kind] = _Cursor(
