@@ -23,6 +23,13 @@ def dash_origin(downloads: Downloads, dash_media: Path) -> Downloads:  # noqa: F
     return downloads
 
 
+@pytest.fixture
+def both_dash(both_downloads: Downloads, dash_media: Path) -> Downloads:  # noqa: F811
+    """On SQLite and on PostgreSQL: the segment rows, failures and video record of a DASH task."""
+    shutil.copytree(dash_media / "timeline", both_downloads.origin.root / "dash")
+    return both_downloads
+
+
 async def test_dash_task_with_mp4_output_reads_back_by_path_and_whole(dash_origin: Downloads) -> None:
     downloads = dash_origin
     task = await downloads.api.create_task(
@@ -54,13 +61,19 @@ async def test_dash_task_with_mp4_output_reads_back_by_path_and_whole(dash_origi
     assert await read_code(downloads, video_id=task.video_id, path="../x") == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_dash_output_without_mp4_is_read_by_path_only(dash_origin: Downloads) -> None:
-    downloads = dash_origin
+async def test_dash_output_without_mp4_is_read_by_path_only(both_dash: Downloads) -> None:
+    downloads = both_dash
+    downloads.origin.fail("dash/chunk-stream0-00002.m4s", status=404, times=1)
     url = downloads.origin.url("dash/manifest.mpd")
     task = await downloads.api.create_task(ALICE, resource_url=url, resource_type=pb.RESOURCE_TYPE_DASH)
-    assert (await downloads.start(task.id))[-1].status == pb.TASK_STATUS_COMPLETED
+    assert (await downloads.start(task.id))[-1].status == pb.TASK_STATUS_PARTIAL_COMPLETED
+    [failure] = await downloads.failures(task.id)
+    assert (failure.segment_index, failure.http_status) == (2, 404)  # row 2: the video's second segment
+    assert (await downloads.retry(task.id))[-1].status == pb.TASK_STATUS_COMPLETED
+    # The retry fetched only what failed: every segment body was served whole exactly once.
+    assert set(downloads.served("dash/chunk").values()) == {1} and len(downloads.served("dash/chunk")) == 8
     video = await downloads.video(task)
-    assert (video.format, video.file_path) == ("dash", f"dash/{task.id}/manifest.mpd")
+    assert (video.format, video.file_path, video.segment_count) == ("dash", f"dash/{task.id}/manifest.mpd", 8)
     assert await read_code(downloads, video_id=task.video_id) == grpc.StatusCode.FAILED_PRECONDITION
     init, _ = await read(downloads, video_id=task.video_id, path="audio_init_0.mp4")
     assert init == (downloads.origin.root / "dash" / "init-stream1.m4s").read_bytes()
