@@ -395,7 +395,8 @@ def _from_template(kind: Kind, rep_id: str, bandwidth: int, base: str, template:
             raise FetchError(ErrorType.BAD_CONTENT, "a SegmentTemplate with neither SegmentTimeline nor @duration")
         length = ticks / timescale
         for position in _numbers(length, context):
-            url = urljoin(base, _fill(media, rep_id, bandwidth, first + position, None if "$Time" not in media else 0))
+            # Without a timeline, $Time$ is where the segment starts: its position times the duration.
+            url = urljoin(base, _fill(media, rep_id, bandwidth, first + position, offset + position * ticks))
             refs.append(Ref(url, context.start + position * length, length))
     return Track(kind, rep_id, bandwidth, init, refs)
 
@@ -413,6 +414,7 @@ def _numbers(length: float, context: _Context) -> range:
     # Live: segments whose end is at or before now, back as far as the time-shift window reaches.
     available = math.floor((edge - context.start) / length)
     window = context.clock.window()
+    # No timeShiftBufferDepth: the last 30 segments, a minute of 2 s segments (what a live edge player keeps).
     oldest = max(0, available - math.ceil(window / length)) if window is not None else max(0, available - 30)
     context.budget.take(max(0, available - oldest))
     return range(oldest, max(oldest, available))

@@ -148,3 +148,19 @@ def test_hostile_mpds_fail_fast_in_bounded_memory(body: bytes, error_type: Error
     assert raised.value.error_type is error_type
     assert words in raised.value.message
     assert peak < 20 * 1024 * 1024
+
+
+def test_time_template_without_a_timeline_counts_time_from_the_offset() -> None:
+    template = '<SegmentTemplate timescale="10" duration="20" presentationTimeOffset="5" media="t$Time$.m4s"/>'
+    refs = mpd.parse(_mpd(_video(template), head='type="static" mediaPresentationDuration="PT6S"'), URL).periods[0]
+    assert [r.url.rsplit("/", 1)[1] for r in refs.tracks["video"].refs] == ["t5.m4s", "t25.m4s", "t45.m4s"]
+
+
+def test_multiple_periods_start_where_the_previous_ended() -> None:
+    body = (
+        '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT10S">'
+        f'<Period duration="PT4S">{_video("<BaseURL>a.mp4</BaseURL>")}</Period>'
+        f"<Period>{_video('<BaseURL>b.mp4</BaseURL>')}</Period></MPD>"
+    )
+    periods = mpd.parse(body.encode(), URL).periods
+    assert [(p.start, p.tracks["video"].refs[0].duration) for p in periods] == [(0.0, 4.0), (4.0, 6.0)]
