@@ -62,6 +62,33 @@ async def test_live_mpd_is_followed_through_a_dropped_poll(harness: Harness) -> 
     assert harness.origin.requests[LIVE] >= 4 + 3
 
 
+async def test_a_403_then_a_swapped_url_goes_on(harness: Harness) -> None:
+    """A signed live MPD expires (403); the caller swaps resource_url (UpdateTask) and nothing is lost."""
+    text = _source(harness.origin)
+    signed_a, signed_b = "timeline/signed-a.mpd", "timeline/signed-b.mpd"
+    harness.origin.sequence(signed_a, [_window(text, 1, 2)])
+    harness.origin.sequence(signed_b, [_window(text, 2, 4, dynamic=False)])
+    task = await harness.create(signed_a, ResourceType.DASH)
+    with harness.broker.subscribe(task_id=task.id) as sub:
+        await harness.scheduler.start(task.id)
+        await harness.origin.wait_requests(signed_a, 2)
+        harness.origin.fail(signed_a, status=403, times=None)  # the signature expired
+        await harness.origin.wait_requests(signed_a, harness.origin.requests[signed_a] + 2)
+        stored = await harness.store.get_task(task.id)
+        stored.resource_url = harness.origin.url(signed_b)  # what UpdateTask leaves in the row
+        await harness.store.save_task(stored)
+        async for event in sub:
+            if event.status.ends_stream:
+                break
+    done = await harness.store.get_task(task.id)
+
+    assert done.status is TaskStatus.COMPLETED, done.last_error
+    assert done.segments_total == 8 and done.resource_url.endswith("signed-b.mpd")
+    media = {p: n for p, n in harness.origin.completed.items() if "chunk-stream" in p}
+    assert len(media) == 8 and set(media.values()) == {1}  # nothing fetched twice across the swap
+    assert decoded_video_frames(harness.storage.dash_manifest_path(task.id)) == FRAMES
+
+
 async def test_media_that_left_the_window_is_a_live_gap(harness: Harness) -> None:
     text = _source(harness.origin)
     # The window jumps from 1-2 to 4: segment 3 was never listed to us while it could be fetched.
