@@ -123,8 +123,8 @@ class DashJob:
         fetcher = ctx.parts.fetcher
         got = await fetcher.fetch_bytes(url, max_bytes=fetcher.settings.playlist_max_bytes)
         manifest = await asyncio.to_thread(mpd.parse, got.body, got.final_url)
+        await self._check_hosts(ctx, manifest)  # before the first sidx request too
         manifest = await self._read_indexes(ctx, manifest)
-        await self._check_hosts(ctx, manifest)
         if self.latest is None:  # said once: later polls leave the outage countdown its place
             ctx.tracker.message = f"downloading the highest-bandwidth representations: {_chosen(manifest)}"
         self.latest = manifest
@@ -163,7 +163,8 @@ class DashJob:
         urls: dict[str, str] = {}
         for period in manifest.periods:
             for track in period.tracks.values():
-                for url in [*(r.url for r in track.refs), *([track.init] if track.init else [])]:
+                sidx_url = [track.sidx.url] if track.sidx else []
+                for url in [*(r.url for r in track.refs), *([track.init] if track.init else []), *sidx_url]:
                     urls.setdefault(urlsplit(url).netloc, url)
         for host, url in urls.items():
             if host in self.checked_hosts:
@@ -188,7 +189,7 @@ class DashJob:
                 if (track := period.tracks.get(kind)) is not None
                 for ref in track.refs
             ]
-            new = await self._place(ctx, kind, planned, manifest)
+            new = await self._place(ctx, kind, planned, manifest, elapsed)
             if manifest.dynamic and ctx.task.max_duration_seconds:
                 if kind not in self.recorded:
                     self.recorded[kind] = sum(s.duration for s in ctx.segments.values() if dash_kind(s.index) == kind)
@@ -203,7 +204,9 @@ class DashJob:
         await ctx.add_segments(added)
         return added
 
-    async def _place(self, ctx: RunLedger, kind: Kind, planned: list[_Planned], manifest: Manifest) -> list[Segment]:
+    async def _place(
+        self, ctx: RunLedger, kind: Kind, planned: list[_Planned], manifest: Manifest, elapsed: float
+    ) -> list[Segment]:
         if not planned:
             return []
         slot = _SLOT[kind]
@@ -213,7 +216,7 @@ class DashJob:
             self.next_ordinal[kind] = max((s.index // 2 for s in known), default=-1) + 1
             self.known[kind] = {_identity(s) for s in known}
         next_ordinal = self.next_ordinal[kind]
-        fresh, gap, broken = _after(cursor, planned, self.known.pop(kind, set()), next_ordinal > 0)
+        fresh, gap, broken = _after(cursor, planned, self.known.pop(kind, set()), next_ordinal > 0, elapsed)
         if gap is not None:
             first_index = next_ordinal * 2 + slot
             await ctx.record_live_gap(first_index, manifest.url, _gap_message(kind, gap))
@@ -333,10 +336,10 @@ class _Gap:
 
 
 def _after(
-    cursor: _Cursor | None, planned: list[_Planned], known: set[str], has_known: bool
+    cursor: _Cursor | None, planned: list[_Planned], known: set[str], has_known: bool, elapsed: float
 ) -> tuple[list[_Planned], _Gap | None, bool]:
-    """The refs after the track's cursor, a gap of media that left the window meanwhile, and whether the
-    new refs start without common ground with what is stored (a resume that fell behind the window)."""
+    """The refs after the track's cursor, a gap of media that left the window meanwhile, and whether the new
+    refs start a discontinuity (a resume that fell behind the window, an encoder restart or jump)."""
     if cursor is None:
         anchor = max((i for i, p in enumerate(planned) if p.ref.identity in known), default=None)
         if anchor is not None:
@@ -347,9 +350,19 @@ def _after(
             return planned[position + 1 :], None, False
     # The cursor's ref left the window (or URLs changed, a swapped signed URL): place by time instead.
     fresh = [p for p in planned if p.ref.start > cursor.start + _EPSILON]
-    if fresh and fresh[0].ref.start > cursor.end + max(_EPSILON, fresh[0].ref.duration / 2):
-        return fresh, _Gap(cursor.end, fresh[0].ref.start), False
-    return fresh, None, False
+    last = planned[-1].ref
+    if not fresh:
+        # Times went far back with other names: the encoder restarted (a reset, never a reason to refetch).
+        restarted = last.start + last.duration < cursor.start - live.JUMP_SLACK_SECONDS
+        return (planned, None, True) if restarted else ([], None, False)
+    lost = fresh[0].ref.start - cursor.end
+    if lost <= max(_EPSILON, fresh[0].ref.duration / 2):
+        return fresh, None, False
+    # As for HLS: more media than the wall time since the last answer could have made is a jump, not a loss.
+    window = sum(p.ref.duration for p in planned)
+    if lost > 2 * (elapsed + window) + live.JUMP_SLACK_SECONDS:
+        return fresh, None, True
+    return fresh, _Gap(cursor.end, fresh[0].ref.start), False
 
 
 def _chosen(manifest: Manifest) -> str:

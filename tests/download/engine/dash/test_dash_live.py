@@ -22,11 +22,13 @@ from tests.support.origin import Origin
 LIVE = "timeline/live.mpd"
 
 
-def _window(text: str, first: int, last: int, *, dynamic: bool = True) -> bytes:
-    """ffmpeg's timeline MPD listing only segments first..last (1-based), as a live packager's window does."""
+def _window(text: str, first: int, last: int, *, dynamic: bool = True, shift: int = 0) -> bytes:
+    """ffmpeg's timeline MPD listing only segments first..last (1-based), as a live packager's window does;
+    `shift` seconds move its time line (the same files: a packager that ran longer before)."""
     entries = timeline_entries(text)
     for rep, times in entries.items():
-        listed = "".join(f'<S t="{t}" d="{d}" />' for t, d in times[first - 1 : last])
+        scale = 12800 if rep == "0" else 44100  # ffmpeg's timescales for the video and the audio stream
+        listed = "".join(f'<S t="{t + shift * scale}" d="{d}" />' for t, d in times[first - 1 : last])
         pattern = rf'(<Representation id="{rep}".*?startNumber=")1(".*?<SegmentTimeline>).*?(</SegmentTimeline>)'
         text = re.sub(pattern, rf"\g<1>{first}\g<2>{listed}\g<3>", text, count=1, flags=re.S)
     head = 'type="dynamic" availabilityStartTime="2026-01-01T00:00:00Z" minimumUpdatePeriod="PT1S"'
@@ -105,6 +107,22 @@ async def test_media_that_left_the_window_is_a_live_gap(harness: Harness) -> Non
     video = [s for s in segments if s.index % 2 == 0]
     assert [s.discontinuity for s in video] == [False, False, True]
     assert decoded_video_frames(harness.storage.dash_manifest_path(task.id)) >= 2 * FPS
+
+
+async def test_an_encoder_restart_is_a_discontinuity_not_a_refetch(harness: Harness) -> None:
+    text = _source(harness.origin)
+    # An hour into the stream the packager restarts: its time line starts again from 0 with new numbers.
+    before, after = _window(text, 1, 2, shift=3600), _window(text, 3, 4, dynamic=False)
+    harness.origin.sequence(LIVE, [before, after])
+    task = await harness.create(LIVE, ResourceType.DASH)
+    done = await harness.run(task)
+
+    assert done.status is TaskStatus.COMPLETED, done.last_error
+    segments = await harness.store.list_segments(task.id)
+    assert [s.discontinuity for s in segments if s.index % 2 == 0] == [False, False, True, False]
+    assert not [f for f in await harness.store.task_failures(task.id) if f.error_type == LIVE_GAP]
+    media = {p: n for p, n in harness.origin.completed.items() if "chunk-stream" in p}
+    assert len(media) == 8 and set(media.values()) == {1}
 
 
 async def test_max_duration_ends_a_live_recording(harness: Harness) -> None:
