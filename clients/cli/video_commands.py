@@ -16,8 +16,8 @@ from clients.cli.progress import CLEAR_TO_END, bar
 
 REDRAW_SECONDS = 0.1
 GET_HELP = (
-    "download a recording by its business video id: the MP4 or image (an HLS-only recording: one of its files "
-    "with --path), or its thumbnail; a partial FILE is resumed"
+    "download a recording by its business video id: the MP4 or image (an HLS- or DASH-only recording: one of "
+    "its files with --path), or its thumbnail; a partial FILE is resumed"
 )
 
 
@@ -25,7 +25,10 @@ def add_get(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video_id", metavar="VIDEO_ID", help="the task's video id (as `videos show` takes it)")
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write (resumed if present)")
     parser.add_argument("--thumbnail", action="store_true", help="get the JPEG thumbnail instead of the media")
-    parser.add_argument("--path", help="a file of an HLS recording, relative to its folder (e.g. index.m3u8)")
+    parser.add_argument(
+        "--path",
+        help="a file of an HLS or DASH recording, relative to its folder (e.g. index.m3u8, manifest.mpd)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="start FILE over instead of resuming it")
 
 
