@@ -14,6 +14,7 @@ from download_server.domain.models import ResourceType, Task, TaskEvent, TaskSta
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.fence import FencedStore, FencedWriter, LeaseFence, LeaseLost
 from download_server.engine.http.budget import RUN_RETRIES, RunRetries
+from download_server.engine.jobs.flv import FlvJob
 from download_server.engine.jobs.hls import HlsJob
 from download_server.engine.jobs.image import ImageJob
 from download_server.engine.jobs.ledger import Job, RunLedger
@@ -41,10 +42,11 @@ StopReason = Action | Halt
 
 
 def make_job(resource_type: ResourceType) -> Job:
-    jobs: dict[ResourceType, type[HlsJob] | type[Mp4Job] | type[ImageJob]] = {
+    jobs: dict[ResourceType, type[HlsJob] | type[Mp4Job] | type[ImageJob] | type[FlvJob]] = {
         ResourceType.HLS: HlsJob,
         ResourceType.MP4: Mp4Job,
         ResourceType.IMAGE: ImageJob,
+        ResourceType.FLV: FlvJob,
     }
     return jobs[resource_type]()
 
