@@ -42,6 +42,7 @@ class FlvJob:
     def __init__(self) -> None:
         self.attempts = 0
         self._quiet = 0  # connections in a row that brought no media
+        self._stopped: FetchError | None = None  # why a recording kept so far stopped early (the user's quota)
 
     def final_path(self, ctx: RunLedger, segment: Segment) -> Path:
         return ctx.parts.storage.flv_path(ctx.task)
@@ -120,6 +121,9 @@ class FlvJob:
                 return True
             except FetchError as exc:
                 self.attempts += exc.attempts
+                if exc.error_type is ErrorType.QUOTA_EXCEEDED and sink.timeline.first is not None:
+                    self._stopped = exc  # what is recorded stays the recording, with a failure record
+                    return True
                 if not sink.live or (exc.error_type is ErrorType.BAD_CONTENT and sink.timeline.first is None):
                     await ctx.segment_failed(segment, exc)
                     return False
@@ -173,6 +177,8 @@ class FlvJob:
         segment.duration = sink.timeline.media_ms / 1000
         ctx.task.bytes_total = sink.size
         await ctx.segment_done(segment, size=sink.size, sha256=digest, attempts=self.attempts)
+        if self._stopped is not None:
+            await ctx.record_failure(WHOLE, ctx.task.resource_url, self._stopped)
 
 
 class _Check:

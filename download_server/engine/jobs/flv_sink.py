@@ -17,6 +17,7 @@ from pathlib import Path
 
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.fence import DiskRunner
+from download_server.engine.http.budget import RUN_RETRIES
 from download_server.engine.jobs.flv_tags import NotFlv, TagReader
 from download_server.engine.jobs.flv_timeline import RecordingLimit, Timeline
 
@@ -97,6 +98,10 @@ class FlvSink:
                 self.last_media = self._clock()
                 self.connection_media += 1
         self._on_write(len(chunk))  # after the tags: the counters then show what the file holds
+        budget = RUN_RETRIES.get()
+        refused = budget.quota_refusal() if budget is not None else None
+        if refused is not None:
+            raise refused  # DOWNLOAD_USER_QUOTA_BYTES: one long connection must stop too, not only the next
         if self._buffered >= FLUSH_BYTES or self._clock() - self._flushed_at >= FLUSH_SECONDS:
             await self._in_thread(self._flush)
 

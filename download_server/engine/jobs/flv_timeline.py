@@ -76,6 +76,8 @@ class Timeline:
     def _shifted(self, tag: Tag) -> int:
         previous = self._source_last.get(tag.kind)
         self._source_last[tag.kind] = tag.timestamp
+        if tag.kind == VIDEO and previous is not None and 0 < tag.timestamp - previous < 1000:
+            self.step = tag.timestamp - previous  # learnt from the source: a clamped time says nothing of it
         jumped = previous is not None and not -REBOUND_MS <= tag.timestamp - previous <= JUMP_MS
         if self._offset is None or jumped:
             self._offset = self._anchor() - tag.timestamp
@@ -91,7 +93,7 @@ class Timeline:
             raise RecordingLimit(f"recorded the {self.limit_ms // 1000} s of max_duration_seconds")
         if tag.kind == VIDEO:
             previous = self.last.get(VIDEO)
-            if previous is not None and 0 < placed - previous < 1000:
+            if not self.repair and previous is not None and 0 < placed - previous < 1000:
                 self.step = placed - previous
             self.video_frames += 1
         self.last[tag.kind] = placed

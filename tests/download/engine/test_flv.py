@@ -262,3 +262,39 @@ async def test_what_is_not_flv_fails_fast_as_bad_content(harness: Harness, flv: 
     [failure] = await harness.store.task_failures(task.id)
     assert (failure.segment_index, failure.error_type, failure.attempts) == (-1, "bad_content", 1)
     assert flv.requests.count(path) == 1  # never retried
+
+
+async def test_the_file_size_limit_ends_a_live_recording_cleanly(
+    origin: Origin, storage: Storage, flv: FlvOrigin
+) -> None:
+    fetch = replace(ENGINE.fetch, max_file_bytes=20_000)
+    harness = Harness(origin, storage, replace(ENGINE, live_outage_seconds=0.5, fetch=fetch))
+    try:
+        flv.scripts["live.flv"] = [Connection(0, len(flv.tags))]
+        task = await flv_task(harness, flv.url("live.flv"))
+        done = await harness.run(task)
+        assert done.status is TaskStatus.COMPLETED
+        assert "DOWNLOAD_MAX_FILE_BYTES" in harness.last_events[-1].message
+        path = storage.flv_path(task)
+        assert 15_000 < path.stat().st_size <= 20_000
+        assert 0 < decoded_video_frames(path) < FRAMES
+    finally:
+        await harness.scheduler.close()
+
+
+async def test_a_recording_past_the_users_quota_keeps_what_it_has_with_a_failure(
+    origin: Origin, storage: Storage, flv: FlvOrigin
+) -> None:
+    harness = Harness(origin, storage, replace(ENGINE, live_outage_seconds=0.5, user_quota_bytes=10_000))
+    try:
+        cut = flv.keyframes()[2]
+        flv.scripts["live.flv"] = [Connection(0, cut), Connection(cut, len(flv.tags))]
+        task = await flv_task(harness, flv.url("live.flv"))
+        done = await harness.run(task)
+        assert done.status is TaskStatus.PARTIAL_COMPLETED
+        [failure] = await harness.store.task_failures(task.id)  # no live gap: it never reconnected
+        assert (failure.segment_index, failure.error_type) == (-1, "quota_exceeded")
+        # Stopped within the first connection (how much of it arrived before the check depends on chunking).
+        assert 0 < decoded_video_frames(storage.flv_path(task)) <= flv.video_between(0, cut)
+    finally:
+        await harness.scheduler.close()
