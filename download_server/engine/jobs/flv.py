@@ -100,7 +100,7 @@ class FlvJob:
             on_gap=on_gap,
         )
         if held.end:
-            sink.live = task.live
+            sink.live, sink.written_at = task.live, mtime
             task.bytes_downloaded = held.end
             if task.live and timeline.first is not None:
                 sink.gap_since = mtime  # paused or killed since: the live media in between is lost
@@ -192,17 +192,21 @@ class _Check:
         if content_type in _NOT_FLV:
             raise FetchError(ErrorType.BAD_CONTENT, f"expected an FLV stream, the origin sent {content_type}")
         sink, task = self.sink, self.ctx.task
-        if sink.live is not None:
+        if sink.live:
             return
         total = announced_total(resp, sink.held())
-        sink.live = total is None
         if total is not None:
-            if sink.max_bytes and total > sink.max_bytes:
+            if sink.live is None and sink.max_bytes and total > sink.max_bytes:
                 limit = sink.max_bytes
                 raise FetchError(ErrorType.TOO_LARGE, f"the file is {total} bytes, over the {limit} byte limit")
+            sink.live = False
             task.bytes_total = total
             return
-        # Live: timestamps repaired from here on; UpdateTask may swap the URL once the row says live.
+        # Live (also after a crash that came before the row said so: the file is continued, not restarted):
+        # timestamps repaired from here on; UpdateTask may swap the URL once the row says live.
+        if sink.live is False and sink.timeline.first is not None:
+            sink.gap_since = sink.written_at
+        sink.live = True
         sink.timeline.repair = True
         sink.timeline.limit_ms = task.max_duration_seconds * 1000
         task.live = True

@@ -47,6 +47,7 @@ class FlvSink:
         # Wall time the recording lost the stream (a dropped connection, a pause, a crash): the next media is
         # a live gap of the time between. Wall time, so a gap across runs is measured from the file's mtime.
         self.gap_since: float | None = None
+        self.written_at: float | None = None  # wall time an earlier run last wrote the file (its mtime)
         self.last_media = clock()  # monotonic time of the last media tag (the outage grace counts from it)
         self.connection_media = 0  # media tags of the current connection
         self._clock = clock

@@ -298,3 +298,35 @@ async def test_a_recording_past_the_users_quota_keeps_what_it_has_with_a_failure
         assert 0 < decoded_video_frames(storage.flv_path(task)) <= flv.video_between(0, cut)
     finally:
         await harness.scheduler.close()
+
+
+async def test_a_crash_before_the_row_said_live_still_continues_the_file(
+    origin: Origin, storage: Storage, flv: FlvOrigin
+) -> None:
+    # Killed before the first flush: the row does not say live yet, but the origin's answer does.
+    harness = Harness(origin, storage, replace(ENGINE, live_outage_seconds=0.5))
+    try:
+        cut = flv.keyframes()[2]
+        task = await flv_task(harness, flv.url("live.flv"))
+        task.status = TaskStatus.PROCESSING
+        await harness.store.save_task(task)
+        await harness.store.add_segments(task.id, [Segment(task.id, 0, task.resource_url)])
+        part = temp_path(storage.flv_path(task))
+        part.parent.mkdir(parents=True)
+        whole = flv.header + b"".join(t.encode() for t in [*flv.setup, *flv.tags[:cut]])
+        part.write_bytes(whole)
+        flv.scripts["live.flv"] = [Connection(cut, len(flv.tags))]
+        with harness.broker.subscribe(task_id=task.id) as sub:
+            assert await harness.scheduler.recover() == [task.id]
+            async for event in sub:
+                if event.status.is_terminal:
+                    break
+        done = await harness.store.get_task(task.id)
+        assert done.status is TaskStatus.PARTIAL_COMPLETED and done.live
+        assert len(await live_gaps(harness, task)) == 1
+        path = storage.flv_path(task)
+        assert path.read_bytes()[: len(whole)] == whole
+        assert decoded_video_frames(path) == FRAMES
+        check_timeline(path)
+    finally:
+        await harness.scheduler.close()
