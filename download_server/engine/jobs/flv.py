@@ -32,6 +32,9 @@ from mediadl_common.errors import NotFound
 
 log = logging.getLogger(__name__)
 
+# Our own disk failed: reconnecting would only append after a write that may have stopped mid-tag. The
+# recording fails; RetryTask continues it after the file's last whole tag.
+_FATAL = frozenset({ErrorType.IO, ErrorType.DISK_FULL})
 # An origin answering a stream URL with these is showing an error or login page, not FLV.
 _NOT_FLV = frozenset({"text/html", "text/plain", "application/json", "application/xml", "text/xml"})
 
@@ -124,7 +127,7 @@ class FlvJob:
                 if exc.error_type is ErrorType.QUOTA_EXCEEDED and sink.timeline.first is not None:
                     self._stopped = exc  # what is recorded stays the recording, with a failure record
                     return True
-                if not sink.live or (exc.error_type is ErrorType.BAD_CONTENT and sink.timeline.first is None):
+                if not sink.live or exc.error_type in _FATAL or (_unplayable(exc) and sink.timeline.first is None):
                     await ctx.segment_failed(segment, exc)
                     return False
                 error = exc
@@ -173,7 +176,9 @@ class FlvJob:
             return
         final = self.final_path(ctx, segment)
         await ctx.parts.writer.run(lambda: os.replace(sink.temp, final))
-        digest = await asyncio.to_thread(sha256_of, final)
+        digest = sink.sha256()
+        if digest is None:  # continued from an earlier run's file: hashed whole once
+            digest = await asyncio.to_thread(sha256_of, final)
         segment.duration = sink.timeline.media_ms / 1000
         ctx.task.bytes_total = sink.size
         await ctx.segment_done(segment, size=sink.size, sha256=digest, attempts=self.attempts)
@@ -211,6 +216,10 @@ class _Check:
         sink.timeline.limit_ms = task.max_duration_seconds * 1000
         task.live = True
         self.ctx.tracker.touched()
+
+
+def _unplayable(error: FetchError) -> bool:
+    return error.error_type is ErrorType.BAD_CONTENT
 
 
 def _progress(ctx: RunLedger, segment: Segment, sink: FlvSink, nbytes: int) -> None:

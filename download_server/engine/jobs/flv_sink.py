@@ -10,6 +10,7 @@ timeline (flv_timeline.py) and every connection starts over with a header of its
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -62,6 +63,8 @@ class FlvSink:
         self._truncate = False
         self._fd: int | None = None
         self._inflight: asyncio.Future[None] | None = None
+        # The file's hash as it is written, when this sink wrote it from its first byte (else hashed at the end).
+        self._digest: hashlib._Hash | None = hashlib.sha256() if size == 0 else None
 
     def held(self) -> int:
         """A VOD file continues with a Range request from its size; a live stream never does."""
@@ -80,6 +83,7 @@ class FlvSink:
         self._reader = TagReader()
         self.timeline = Timeline(repair=False)
         self.size, self._truncate = 0, True
+        self._digest = hashlib.sha256()
 
     async def write(self, chunk: bytes) -> None:
         try:
@@ -117,6 +121,10 @@ class FlvSink:
         self._buffered += len(data)
         self.size += len(data)
 
+    def sha256(self) -> str | None:
+        """The whole file's SHA-256 when it was hashed while written (None: hash the file)."""
+        return self._digest.hexdigest() if self._digest is not None else None
+
     async def commit(self) -> None:
         """The connection ended (EOF): everything whole is on disk; a live stream is lost from here on."""
         await self._in_thread(self._close)
@@ -149,8 +157,14 @@ class FlvSink:
             self._fd, self._truncate = os.open(self.temp, flags, 0o666), False
         data, self._buffer, self._buffered = b"".join(self._buffer), [], 0
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            self._digest = None  # what reached the file is unknown now
+            raise
+        if self._digest is not None:
+            self._digest.update(data)
 
     def _close(self) -> None:
         self._flush()

@@ -32,7 +32,18 @@ class NotFlv(ValueError):
 class Tag:
     kind: int
     timestamp: int  # milliseconds (decoding time)
-    data: bytes
+    raw: bytes  # the whole tag as received: 11-byte header, data, PreviousTagSize
+
+    @classmethod
+    def of(cls, kind: int, timestamp: int, data: bytes) -> Tag:
+        """A tag made from its parts (the header and PreviousTagSize are computed)."""
+        size = len(data)
+        raw = bytes((kind,)) + size.to_bytes(3, "big") + _stamp(timestamp) + b"\0\0\0"
+        return cls(kind, timestamp, raw + data + (TAG_HEADER + size).to_bytes(4, "big"))
+
+    @property
+    def data(self) -> bytes:
+        return self.raw[TAG_HEADER:-PREVIOUS_SIZE]
 
     @property
     def is_media(self) -> bool:
@@ -41,14 +52,20 @@ class Tag:
     @property
     def sequence_header(self) -> bool:
         """An AVC/HEVC decoder configuration or an AAC AudioSpecificConfig: the codec setup, not media."""
-        return is_sequence_header(self.kind, self.data)
+        return is_sequence_header(self.kind, self.raw[TAG_HEADER : TAG_HEADER + 2])
 
     def encode(self, timestamp: int) -> bytes:
-        """The tag with `timestamp` (the rest byte for byte), followed by its PreviousTagSize."""
-        size = len(self.data)
-        head = bytes((self.kind,)) + size.to_bytes(3, "big")
-        head += (timestamp & 0xFFFFFF).to_bytes(3, "big") + bytes(((timestamp >> 24) & 0xFF, 0, 0, 0))
-        return head + self.data + (TAG_HEADER + size).to_bytes(4, "big")
+        """The tag with `timestamp` (the rest byte for byte, PreviousTagSize made right)."""
+        size = len(self.raw) - TAG_HEADER - PREVIOUS_SIZE
+        tail = (TAG_HEADER + size).to_bytes(4, "big")
+        if timestamp == self.timestamp and self.raw.endswith(tail):
+            return self.raw  # as received: no copy (most tags of a VOD file, and of a first connection)
+        return self.raw[:4] + _stamp(timestamp) + self.raw[8:-PREVIOUS_SIZE] + tail
+
+
+def _stamp(timestamp: int) -> bytes:
+    """Timestamp bytes of a tag header: the low 24 bits, then the extended high 8."""
+    return (timestamp & 0xFFFFFF).to_bytes(3, "big") + bytes(((timestamp >> 24) & 0xFF,))
 
 
 def is_sequence_header(kind: int, data: bytes) -> bool:
@@ -118,8 +135,9 @@ def _tag_at(buffer: bytearray, position: int) -> tuple[Tag | None, int]:
     if len(buffer) < end:
         return None, position
     timestamp = int.from_bytes(buffer[position + 4 : position + 7], "big") | buffer[position + 7] << 24
-    start = position + TAG_HEADER
-    return Tag(kind, timestamp, bytes(buffer[start : start + size])), end
+    with memoryview(buffer) as view:  # one copy of the tag, released before the buffer is trimmed
+        raw = bytes(view[position:end])
+    return Tag(kind, timestamp, raw), end
 
 
 @dataclass

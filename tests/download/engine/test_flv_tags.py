@@ -11,21 +11,21 @@ from download_server.engine.jobs.flv_tags import AUDIO, SCRIPT, VIDEO, NotFlv, T
 from download_server.engine.jobs.flv_timeline import RecordingLimit, Timeline
 
 HEADER = b"FLV\x01\x05\x00\x00\x00\x09" + b"\x00\x00\x00\x00"
-AVC_SETUP = Tag(VIDEO, 0, b"\x17\x00\x00\x00\x00\x01\x64\x00\x0a")
-AAC_SETUP = Tag(AUDIO, 0, b"\xaf\x00\x13\x90")
-META = Tag(SCRIPT, 0, b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00")
+AVC_SETUP = Tag.of(VIDEO, 0, b"\x17\x00\x00\x00\x00\x01\x64\x00\x0a")
+AAC_SETUP = Tag.of(AUDIO, 0, b"\xaf\x00\x13\x90")
+META = Tag.of(SCRIPT, 0, b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00")
 
 
 def key(ms: int) -> Tag:
-    return Tag(VIDEO, ms, b"\x17\x01\x00\x00\x00" + bytes(20))
+    return Tag.of(VIDEO, ms, b"\x17\x01\x00\x00\x00" + bytes(20))
 
 
 def frame(ms: int) -> Tag:
-    return Tag(VIDEO, ms, b"\x27\x01\x00\x00\x00" + bytes(10))
+    return Tag.of(VIDEO, ms, b"\x27\x01\x00\x00\x00" + bytes(10))
 
 
 def sound(ms: int) -> Tag:
-    return Tag(AUDIO, ms, b"\xaf\x01" + bytes(8))
+    return Tag.of(AUDIO, ms, b"\xaf\x01" + bytes(8))
 
 
 def stream(*tags: Tag) -> bytes:
@@ -33,7 +33,7 @@ def stream(*tags: Tag) -> bytes:
 
 
 def test_tags_split_anywhere_come_out_whole() -> None:
-    tags = [META, AVC_SETUP, AAC_SETUP, key(0), sound(10), frame(40), Tag(VIDEO, 0x01_000_000 + 5, b"\x27\x01")]
+    tags = [META, AVC_SETUP, AAC_SETUP, key(0), sound(10), frame(40), Tag.of(VIDEO, 0x01_000_000 + 5, b"\x27\x01")]
     data = stream(*tags)
     reader = TagReader()
     got = [tag for i in range(len(data)) for tag in reader.feed(data[i : i + 1])]
@@ -94,7 +94,7 @@ def test_a_reconnect_continues_one_frame_after_the_last_tag_and_drops_repeated_s
     assert placed(timeline, META, AVC_SETUP, AAC_SETUP, key(0), sound(0), frame(100)) == [
         None, None, None, (VIDEO, 200), (AUDIO, 200), (VIDEO, 300),
     ]  # fmt: skip
-    changed = Tag(VIDEO, 0, AVC_SETUP.data + b"\x01")
+    changed = Tag.of(VIDEO, 0, AVC_SETUP.data + b"\x01")
     timeline.new_connection()  # a new encoder setup is kept, at the join
     assert placed(timeline, changed, key(90_000)) == [(VIDEO, 400), (VIDEO, 400)]
     assert timeline.media_ms == 500
