@@ -101,9 +101,14 @@ async def test_a_vod_flv_downloads_whole_with_a_thumbnail(harness: Harness, flv:
     assert decoded_video_frames(path) == FRAMES
 
 
-async def test_a_vod_flv_cut_off_resumes_by_range(harness: Harness, flv_media: Path, flv_bytes: bytes) -> None:
+@pytest.mark.parametrize("ranges", [True, False])
+async def test_a_vod_flv_cut_off_resumes_by_range_or_starts_over(
+    harness: Harness, flv_media: Path, flv_bytes: bytes, ranges: bool
+) -> None:
     harness.origin.write("flv/vod.flv", flv_bytes)
     harness.origin.truncate("flv/vod.flv")
+    if not ranges:
+        harness.origin.ignore_range("flv/vod.flv")  # a 200 with the whole file: written again from zero
     task = await flv_task(harness, harness.origin.url("flv/vod.flv"))
     done = await harness.run(task)
 
@@ -111,6 +116,7 @@ async def test_a_vod_flv_cut_off_resumes_by_range(harness: Harness, flv_media: P
     assert sha256(harness.storage.flv_path(task)) == sha256(flv_media)
     first, resumed = harness.origin.range_headers["flv/vod.flv"]
     assert first is None and resumed is not None and resumed.startswith("bytes=")
+    assert video_of(harness, task).sha256 == sha256(flv_media)
 
 
 async def test_a_dropped_live_connection_is_a_gap_and_the_recording_goes_on(harness: Harness, flv: FlvOrigin) -> None:
@@ -160,6 +166,7 @@ async def test_a_stream_that_ends_and_stays_away_has_ended(harness: Harness, flv
     assert done.status is TaskStatus.COMPLETED
     assert await live_gaps(harness, task) == []
     assert "did not come back" in harness.last_events[-1].message
+    assert any("live stream ended: reconnecting" in e.message for e in harness.last_events)
     assert flv.requests.count("live.flv") > 1  # reconnects were tried within the grace
     assert decoded_video_frames(harness.storage.flv_path(task)) == FRAMES
 
@@ -278,6 +285,10 @@ async def test_the_file_size_limit_ends_a_live_recording_cleanly(
         path = storage.flv_path(task)
         assert 15_000 < path.stat().st_size <= 20_000
         assert 0 < decoded_video_frames(path) < FRAMES
+        vod = await flv_task(harness, flv.url("vod.flv"))  # a VOD file over the limit fails at once
+        assert (await harness.run(vod)).status is TaskStatus.FAILED
+        [failure] = await harness.store.task_failures(vod.id)
+        assert failure.error_type == "too_large"
     finally:
         await harness.scheduler.close()
 
