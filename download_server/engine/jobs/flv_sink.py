@@ -94,14 +94,15 @@ class FlvSink:
             self._header_taken = True
             self._add(self.timeline.header(self._reader.header))
         for tag in tags:
-            media = tag.is_media and not tag.sequence_header
-            if media and self.gap_since is not None and self._on_gap is not None:
-                since, self.gap_since = self.gap_since, None
-                await self._on_gap(max(0.0, time.time() - since))
             self._add(self.timeline.place(tag))
-            if media:
+            if tag.is_media and not tag.sequence_header:
                 self.last_media = self._clock()
                 self.connection_media += 1
+            if self.gap_since is not None and self.timeline.seamless is not None:
+                # The connection's media joined: lost time unless it went on seamlessly after a replay.
+                since, self.gap_since = self.gap_since, None
+                if not self.timeline.seamless and self._on_gap is not None:
+                    await self._on_gap(max(0.0, time.time() - since))
         self._on_write(len(chunk))  # after the tags: the counters then show what the file holds
         budget = RUN_RETRIES.get()
         refused = budget.quota_refusal() if budget is not None else None

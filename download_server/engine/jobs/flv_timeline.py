@@ -6,16 +6,49 @@ and its timestamps either restart at zero or follow a clock of its own. A record
 each connection would jump back in time and repeat the codec setup (players then stall or seek wrongly).
 So, as live recorders do (BililiveRecorder's timestamp fixing, for one), each connection's first media tag is
 placed one frame after the last tag written and the rest of the connection keeps its spacing from there;
-a header or metadata already written is dropped, a sequence header only written when it differs.
+a header or metadata already written is dropped, a sequence header only written when it differs. A CDN
+that starts the new connection with pictures we have already (its GOP cache) on the same clock is
+recognised tag by tag (Recent): those tags are dropped and the recording goes on on that clock, nothing lost.
 """
 
 from __future__ import annotations
 
-from download_server.engine.jobs.flv_tags import SCRIPT, VIDEO, Scan, Tag
+import zlib
+from collections import deque
+
+from download_server.engine.jobs.flv_tags import PREVIOUS_SIZE, SCRIPT, TAG_HEADER, VIDEO, Scan, Tag
 
 DEFAULT_STEP_MS = 33  # one frame at 30 fps: the spacing after a join until the stream shows its own
 REBOUND_MS = 1000  # a timestamp this far back within one connection: the source's clock restarted
 JUMP_MS = 10_000  # this far forward within one connection: a clock jump, not media (which would be a gap)
+
+
+# Media tags remembered (about a minute of a typical stream): what a reconnect may send again.
+RECENT_TAGS = 4096
+
+
+class Recent:
+    """The last media tags written, by (kind, source timestamp, CRC-32 of the data). A CDN starts a new
+    connection with the last group of pictures it holds; on the same clock those tags are ones we wrote
+    already, recognised tag by tag (never by time alone: a restarted encoder reuses the same times)."""
+
+    def __init__(self) -> None:
+        self._order: deque[tuple[int, int, int]] = deque()
+        self._keys: set[tuple[int, int, int]] = set()
+
+    @staticmethod
+    def key(tag: Tag) -> tuple[int, int, int]:
+        with memoryview(tag.raw) as view:
+            return tag.kind, tag.timestamp, zlib.crc32(view[TAG_HEADER:-PREVIOUS_SIZE])
+
+    def add(self, key: tuple[int, int, int]) -> None:
+        self._order.append(key)
+        self._keys.add(key)
+        if len(self._order) > RECENT_TAGS:
+            self._keys.discard(self._order.popleft())
+
+    def __contains__(self, key: tuple[int, int, int]) -> bool:
+        return key in self._keys
 
 
 class RecordingLimit(Exception):
@@ -38,7 +71,14 @@ class Timeline:
         self.step = held.step or DEFAULT_STEP_MS
         self.video_frames = held.video_frames
         self._offset: int | None = None
+        self._previous: int | None = None  # the offset of the connection before
         self._source_last: dict[int, int] = {}
+        self._recent = Recent()
+        self._fresh = True  # no new media placed yet in this connection
+        self._replaying = False  # this connection began with media already written
+        # How this connection's media joined the recording: True, on the same clock right after a replay of
+        # what we had (nothing lost); False, one frame after the last tag (what came between is lost).
+        self.seamless: bool | None = None
 
     @property
     def media_ms(self) -> int:
@@ -46,8 +86,11 @@ class Timeline:
         return 0 if self.first is None else self.top - self.first + self.step
 
     def new_connection(self) -> None:
+        if self._offset is not None:
+            self._previous = self._offset
         self._offset = None
         self._source_last = {}
+        self._fresh, self._replaying, self.seamless = True, False, None
 
     def header(self, header: bytes) -> bytes:
         if self.header_written:
@@ -67,7 +110,21 @@ class Timeline:
                 return b""  # the same codec setup again after a reconnect
             self.sequence[tag.kind] = tag.data
             return tag.encode(self._anchor() if self.repair else tag.timestamp)
-        return self._media(tag, self._shifted(tag) if self.repair else tag.timestamp)
+        if not self.repair:
+            return self._media(tag, tag.timestamp)
+        key = Recent.key(tag)
+        if self._fresh and key in self._recent:
+            self._replaying = True  # the origin resends what we have: dropped, and its clock is ours
+            self._source_last[tag.kind] = tag.timestamp
+            return b""
+        if self._fresh:
+            self._fresh = False
+            self.seamless = self._replaying and self._previous is not None
+            if self.seamless:
+                self._offset = self._previous
+        placed = self._media(tag, self._shifted(tag))
+        self._recent.add(key)
+        return placed
 
     def _anchor(self) -> int:
         """Where the next connection's media starts: one frame after the last media written."""

@@ -26,7 +26,15 @@ from download_server.domain.models import (
 )
 from download_server.engine.files.layout import Storage, temp_path
 from tests.download.engine.conftest import ENGINE, Harness
-from tests.download.engine.flv_origin import Connection, FlvOrigin, make_flv, packets, setup_tags
+from tests.download.engine.flv_origin import (
+    Connection,
+    FlvOrigin,
+    RawTag,
+    make_flv,
+    packets,
+    setup_tags,
+    split,
+)
 from tests.support.media import decoded_video_frames, sha256
 from tests.support.origin import Origin
 
@@ -158,6 +166,26 @@ async def test_a_reconnect_that_restarts_the_clock_and_resends_the_setup_plays_o
     assert data.index(b"moov") < data.index(b"mdat")
 
 
+async def test_a_reconnect_that_replays_the_last_pictures_on_the_same_clock_loses_nothing(
+    harness: Harness, flv: FlvOrigin
+) -> None:
+    # A CDN answers a new connection with the group of pictures it holds: media we have already.
+    replay, cut = flv.keyframes()[1], flv.keyframes()[2]
+    flv.scripts["live.flv"] = [Connection(0, cut, end="drop"), Connection(replay, len(flv.tags))]
+    task = await flv_task(harness, flv.url("live.flv"))
+    done = await harness.run(task)
+
+    assert done.status is TaskStatus.COMPLETED  # the replay covered the drop: no gap
+    assert await live_gaps(harness, task) == []
+    path = harness.storage.flv_path(task)
+    assert decoded_video_frames(path) == FRAMES  # each picture once
+
+    def timing(tags: list[RawTag]) -> list[tuple[int, int]]:
+        return [(t.kind, t.timestamp) for t in tags if not t.setup and t.data[:2] != b"\x17\x02"]  # no end marker
+
+    assert timing(split(path.read_bytes())[1]) == timing(flv.tags)  # on the origin's own clock, nothing shifted
+
+
 async def test_a_stream_that_ends_and_stays_away_has_ended(harness: Harness, flv: FlvOrigin) -> None:
     flv.scripts["live.flv"] = [Connection(0, len(flv.tags))]
     task = await flv_task(harness, flv.url("live.flv"))
@@ -166,7 +194,7 @@ async def test_a_stream_that_ends_and_stays_away_has_ended(harness: Harness, flv
     assert done.status is TaskStatus.COMPLETED
     assert await live_gaps(harness, task) == []
     assert "did not come back" in harness.last_events[-1].message
-    assert any("live stream ended: reconnecting" in e.message for e in harness.last_events)
+    assert any("live stream failed (HTTP 404): reconnecting (" in e.message for e in harness.last_events)
     assert flv.requests.count("live.flv") > 1  # reconnects were tried within the grace
     assert decoded_video_frames(harness.storage.flv_path(task)) == FRAMES
 

@@ -121,3 +121,18 @@ def test_a_vod_file_keeps_its_own_timestamps_and_the_limit_ends_only_live_record
     placed(live, key(0), frame(500), frame(999))
     with pytest.raises(RecordingLimit, match="max_duration_seconds"):
         live.place(frame(1000))
+
+
+def test_media_a_reconnect_resends_is_dropped_and_the_clock_goes_on() -> None:
+    timeline = Timeline(repair=True)
+    timeline.new_connection()
+    placed(timeline, AVC_SETUP, key(1000), sound(1010), frame(1100), sound(1110))
+    timeline.new_connection()  # the same clock, starting with the last group of pictures again
+    assert placed(timeline, AVC_SETUP, key(1000), sound(1010), frame(1100), sound(1110), frame(1200)) == [
+        None, None, None, None, None, (VIDEO, 200),
+    ]  # fmt: skip
+    assert timeline.seamless is True
+    timeline.new_connection()  # an encoder restarted on the same times, other pictures: joined, not dropped
+    assert placed(timeline, Tag.of(VIDEO, 1200, b"\x17\x01" + bytes(7))) == [(VIDEO, 300)]
+    assert timeline.seamless is False
+
