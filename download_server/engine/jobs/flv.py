@@ -124,7 +124,7 @@ class FlvJob:
                 return True
             except FetchError as exc:
                 self.attempts += exc.attempts
-                if exc.error_type is ErrorType.QUOTA_EXCEEDED and sink.timeline.first is not None:
+                if exc.error_type is ErrorType.QUOTA_EXCEEDED and sink.live and sink.timeline.first is not None:
                     self._stopped = exc  # what is recorded stays the recording, with a failure record
                     return True
                 if not sink.live or exc.error_type in _FATAL or (_unplayable(exc) and sink.timeline.first is None):
@@ -144,9 +144,9 @@ class FlvJob:
         waited = time.monotonic() - sink.last_media
         what = f"failed ({_short(error)})" if error is not None else "ended"
         if waited >= grace:
-            ctx.tracker.message = f"the live stream {what} and did not come back for {grace:.0f} s; recording ended"
+            ctx.tracker.message = f"the live stream {what} and did not come back for {grace:g} s; recording ended"
             return False
-        ctx.tracker.message = f"live stream {what}: reconnecting ({waited:.0f} s of {grace:.0f})"
+        ctx.tracker.message = f"live stream {what}: reconnecting ({waited:.0f} s of {grace:g})"
         interval = settings.live_poll_interval or 1.0
         ceiling = max(interval, min(MAX_BACKOFF_SECONDS, grace / 6))
         await asyncio.sleep(max(0.0, min(interval * 2.0 ** (self._quiet - 1), ceiling, grace - waited)))
