@@ -18,7 +18,17 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import dash_vod, fanout, hls_throughput, live_window, login_storm, mp4_memory, recording, unary_stack
+from bench import (
+    dash_vod,
+    fanout,
+    flv_recording,
+    hls_throughput,
+    live_window,
+    login_storm,
+    mp4_memory,
+    recording,
+    unary_stack,
+)
 from bench.report import Row, machine, table
 
 BEGIN = "<!-- bench:results:begin (written by `make bench`; edit the prose outside this block) -->"
@@ -54,6 +64,10 @@ BENCHES: dict[str, tuple[str, Bench]] = {
     "live": (
         "Live window of 100k entries (bench/live_window.py)",
         lambda args, say: live_window.measure(live_window.LiveOptions(workdir=args.workdir), say).rows(),
+    ),
+    "flv": (
+        "HTTP-FLV recording against a plain file (bench/flv_recording.py)",
+        lambda args, say: flv_recording.measure(200, args.repeat, say),
     ),
 }
 

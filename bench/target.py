@@ -54,8 +54,9 @@ def free_port() -> int:
 class DownloadServer:
     """A download server subprocess and a client acting as one user (context manager)."""
 
-    def __init__(self, workdir: Path, *, concurrency: int = 8) -> None:
+    def __init__(self, workdir: Path, *, concurrency: int = 8, extra_env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
+        self._extra_env = extra_env or {}  # settings a bench needs beyond the defaults
         self.storage = workdir / "storage"
         self.log_path = workdir / "server.log"
         self._secret = secrets.token_hex(32)
@@ -87,6 +88,7 @@ class DownloadServer:
             DOWNLOAD_SEGMENT_CONCURRENCY=str(self._concurrency),
             LOG_LEVEL="WARNING",
         )
+        env.update(self._extra_env)
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "download_server"],

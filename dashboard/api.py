@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100
 ORDERS = ("create_time desc", "create_time", "update_time desc", "update_time")
-CREATABLE_TYPES = (ResourceType.HLS, ResourceType.DASH, ResourceType.MP4, ResourceType.IMAGE)
+CREATABLE_TYPES = (ResourceType.HLS, ResourceType.DASH, ResourceType.MP4, ResourceType.IMAGE, ResourceType.FLV)
 TASK_ACTIONS = ("start", "pause", "resume", "cancel", "retry")
 FAILURE_ACTIONS = ("retry", "abandon")
 
@@ -171,7 +171,7 @@ async def create_task(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     raw_type = text_field(body, "resource_type", required=True).upper()
     if raw_type not in {t.value for t in CREATABLE_TYPES}:
-        raise ApiError.field("resource_type", "must be " + ", ".join(t.value for t in CREATABLE_TYPES))
+        raise ApiError.field("resource_type", "must be one of " + ", ".join(t.value for t in CREATABLE_TYPES))
     task = await client.create_task(
         # A business id the user need not invent: a new one unless the form gave one.
         video_id=text_field(body, "video_id").strip() or str(uuid.uuid4()),

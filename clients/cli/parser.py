@@ -135,9 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--url", required=True, help="the resource to download (http or https)")
     sub.add_argument(
         "--type",
-        choices=["hls", "dash", "mp4", "image"],
+        choices=task_commands.TYPE_CHOICES,
         type=str.lower,
-        help="resource type (default: guessed from the URL: .m3u8, .mpd, .mp4, .jpg/.png/...)",
+        help="resource type (default: guessed from the URL: .m3u8, .mpd, .mp4, .flv, .jpg/.png/...)",
     )
     sub.add_argument("--liveroom-id", required=True, help="1-20 characters")
     sub.add_argument("--title", help="liveroom title")

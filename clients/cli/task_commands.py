@@ -17,12 +17,15 @@ _TYPE_BY_EXTENSION = {
     ".m3u8": ResourceType.HLS,
     ".mpd": ResourceType.DASH,
     ".mp4": ResourceType.MP4,
+    ".flv": ResourceType.FLV,
     ".jpg": ResourceType.IMAGE,
     ".jpeg": ResourceType.IMAGE,
     ".png": ResourceType.IMAGE,
     ".gif": ResourceType.IMAGE,
     ".webp": ResourceType.IMAGE,
 }
+# What `task create --type` takes (the lower-case names of the resource types).
+TYPE_CHOICES = ("hls", "dash", "mp4", "image", "flv")
 # How a followed download's last state becomes the exit code: scripts can `mediadl watch ID && play`.
 _EXIT_BY_STATUS = {TaskStatus.COMPLETED: exit_codes.OK, TaskStatus.PAUSED: exit_codes.OK}
 
@@ -32,7 +35,8 @@ def guess_resource_type(url: str) -> ResourceType:
     for extension, kind in _TYPE_BY_EXTENSION.items():
         if path.endswith(extension):
             return kind
-    raise CliError(f"cannot tell the resource type from {url!r}: pass --type hls|dash|mp4|image", exit_codes.USAGE)
+    choices = "|".join(TYPE_CHOICES)
+    raise CliError(f"cannot tell the resource type from {url!r}: pass --type {choices}", exit_codes.USAGE)
 
 
 def task_rows(tasks: list[Task]) -> list[list[str]]:

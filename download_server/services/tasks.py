@@ -85,7 +85,7 @@ class TaskService:
         video_id = check_uuid(v, new.video_id, "video_id")
         check_length(v, new.liveroom_id, "liveroom_id", minimum=1, maximum=MAX_LIVEROOM_ID)
         check_length(v, new.liveroom_title, "liveroom_title", maximum=MAX_TITLE)
-        v.check(new.resource_type is not None, "resource_type", "is required (HLS, MP4 or IMAGE)")
+        v.check(new.resource_type is not None, "resource_type", "is required (HLS, MP4, IMAGE, FLV or DASH)")
         await check_url_field(v, new.liveroom_url, "liveroom_url", self._check_url, required=False)
         await check_url_field(v, new.resource_url, "resource_url", self._check_url, required=True)
         _check_output(v, new)
@@ -252,7 +252,7 @@ def _apply_changes(uow: UnitOfWork, task_id: str, user_id: str, changes: TaskCha
 
 
 # Output choices belong to the stream kinds that have segments; an MP4 or image is one file already.
-_STREAM_TYPES = (ResourceType.HLS, ResourceType.DASH)
+_STREAM_TYPES = (ResourceType.HLS, ResourceType.DASH, ResourceType.FLV)
 MAX_DURATION_SECONDS = 7 * 24 * 3600
 
 
@@ -261,7 +261,7 @@ def _check_output(v: Validator, new: NewTask) -> None:
     v.check(
         streams or new.output_format in (None, OutputFormat.HLS),
         "output_format",
-        "applies to stream tasks only (an MP4 or IMAGE task is one file already)",
+        "applies to stream tasks only (HLS, DASH, FLV; an MP4 or IMAGE task is one file already)",
     )
     v.check(
         0 <= new.max_duration_seconds <= MAX_DURATION_SECONDS,

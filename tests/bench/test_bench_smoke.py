@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import baselines, dash_vod, hls_throughput, live_window, mp4_memory, recording, run_all
+from bench import baselines, dash_vod, flv_recording, hls_throughput, live_window, mp4_memory, recording, run_all
 from bench.origin import OriginProcess
 from bench.report import Row, Spread, table
 from bench.synthetic import KiB, MiB, Mp4Layout, Pool
@@ -107,3 +107,11 @@ def test_register_flood_bench_runs_and_the_flood_is_cut() -> None:
     assert result.alone.calls > 0 and result.during.calls > 0
     assert result.during.errors == 0  # legitimate logins all succeed during the flood
     assert result.flood.errors > 0  # the flood is refused (throttle or hashing lanes)
+
+
+def test_flv_bench_runs_on_two_mib() -> None:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg makes the FLV media")
+    # measure() raises if a file written differs from the source.
+    rows = flv_recording.measure(2, 1, lambda _: None, clip_seconds=2)
+    assert [row.met for row in rows if row.met is not None] and len(rows) == 6

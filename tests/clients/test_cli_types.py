@@ -1,4 +1,5 @@
-"""The CLI's resource type guess: a URL's extension names its type, DASH MPDs included."""
+"""The CLI's resource types: guessed from the URL's extension (a signed query string does not matter), or
+given with --type."""
 
 from __future__ import annotations
 
@@ -16,21 +17,24 @@ from clients.models import ResourceType
         ("https://cdn.example.com/vod/manifest.mpd", ResourceType.DASH),
         ("https://cdn.example.com/live/STREAM.MPD?token=abc", ResourceType.DASH),
         ("https://cdn.example.com/live/index.m3u8", ResourceType.HLS),
-        ("https://cdn.example.com/a.mp4", ResourceType.MP4),
+        ("https://cdn.example.com/a.MP4", ResourceType.MP4),
+        ("https://pull.example.com/live/room_42.flv?txSecret=abc&txTime=65f0", ResourceType.FLV),
+        ("https://cdn.example.com/p.png", ResourceType.IMAGE),
     ],
 )
-def test_the_extension_names_the_type(url: str, kind: ResourceType) -> None:
+def test_the_type_is_guessed_from_the_extension(url: str, kind: ResourceType) -> None:
     assert guess_resource_type(url) is kind
 
 
-def test_an_unknown_extension_asks_for_type_dash_among_the_choices() -> None:
+def test_an_unknown_extension_names_the_choices() -> None:
     with pytest.raises(CliError) as refused:
         guess_resource_type("https://cdn.example.com/stream")
-    assert "dash" in str(refused.value)
+    assert "--type hls|dash|mp4|image|flv" in str(refused.value)
 
 
-def test_type_dash_is_accepted() -> None:
+@pytest.mark.parametrize(("given", "kind"), [("FLV", ResourceType.FLV), ("DASH", ResourceType.DASH)])
+def test_type_is_accepted_in_any_case(given: str, kind: ResourceType) -> None:
     args = build_parser().parse_args(
-        ["task", "create", "--url", "https://x.example.com/s", "--type", "DASH", "--liveroom-id", "r"]
+        ["task", "create", "--url", "https://pull.example.com/x", "--type", given, "--liveroom-id", "r"]
     )
-    assert args.type == "dash"
+    assert ResourceType(args.type.upper()) is kind

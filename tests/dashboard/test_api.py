@@ -133,13 +133,22 @@ async def test_create_list_detail_and_delete(servers: MediadlServers, browsers: 
     assert (await account.client.list_tasks()).total_size == 3
 
 
+async def test_an_http_flv_room_can_be_created(servers: MediadlServers, browsers: Browsers) -> None:
+    browser = browsers()
+    await browser.login(await new_account(servers))
+    room = {"liveroom_id": "room9", "resource_url": "https://cdn.example.com/live/room9.flv", "resource_type": "FLV"}
+    status, created = await browser.post("/api/tasks", room)
+    assert status == 201, created
+    assert created["task"]["resource_type"] == "FLV"
+
+
 async def test_bad_input_is_a_400_naming_the_field(servers: MediadlServers, browsers: Browsers) -> None:
     account = await new_account(servers)
     browser = browsers()
     await browser.login(account)
     good = {"liveroom_id": "room1", "resource_url": "https://cdn.example.com/a.mp4", "resource_type": "MP4"}
     cases = [
-        ({**good, "resource_type": "FLV"}, "resource_type"),
+        ({**good, "resource_type": "RTMP"}, "resource_type"),
         ({**good, "resource_url": "ftp://cdn.example.com/a.mp4"}, "resource_url"),
         ({**good, "liveroom_id": "x" * 21}, "liveroom_id"),
         ({**good, "video_id": "not-a-uuid"}, "video_id"),

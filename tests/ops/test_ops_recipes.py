@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI, ROOT
+from tests.download.engine.flv_origin import make_flv
 from tests.support.origin import Origin
 from tests.support.processes import server_processes
 
@@ -49,11 +50,14 @@ async def origin(media_fixtures: Path, tmp_path: Path) -> AsyncIterator[Origin]:
 async def test_every_recipe_runs_as_written(servers: dict[str, str], origin: Origin, tmp_path: Path) -> None:
     tool_or_skip(str(GRPCURL) if GRPCURL.exists() else shutil.which("grpcurl"), "grpcurl")
     tool_or_skip(shutil.which("jq"), "jq")
+    flv = await asyncio.to_thread(lambda: make_flv(tmp_path / "room.flv", 2).read_bytes())
+    origin.write("flv/room.flv", flv)
     env = {
         **os.environ,
         **servers,
         "MEDIA_URL": origin.url("hls_ts/index.m3u8"),
         "LIVE_URL": origin.url("hls_fmp4/index.m3u8"),
+        "FLV_URL": origin.url("flv/room.flv"),
         "PATH": f"{GRPCURL.parent}{os.pathsep}{os.environ['PATH']}",
     }
     # Run without blocking the loop: the origin serves from this process.
@@ -80,3 +84,5 @@ async def test_every_recipe_runs_as_written(servers: dict[str, str], origin: Ori
     # The live-room recipe fetched its MP4 and thumbnail back through ReadVideo.
     assert (tmp_path / "recording.mp4").read_bytes()[4:8] == b"ftyp"
     assert (tmp_path / "thumbnail.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    # The HTTP-FLV recipe recorded the .flv and its MP4 (the video record points at the MP4).
+    assert '"format":"mp4","file_path":"flv/room-9_' in text

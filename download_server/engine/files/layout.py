@@ -138,6 +138,14 @@ class Storage:
     def mp4_path(self, task: Task) -> Path:
         return self.root / "mp4" / f"{self.file_stem(task)}.mp4"
 
+    def flv_path(self, task: Task) -> Path:
+        """An HTTP-FLV recording (written as `<name>.flv.part` until it is over)."""
+        return self.root / "flv" / f"{self.file_stem(task)}.flv"
+
+    def flv_mp4_path(self, task: Task) -> Path:
+        """The MP4 of an FLV recording (OUTPUT_FORMAT_MP4), beside its .flv."""
+        return self.root / "flv" / f"{self.file_stem(task)}.mp4"
+
     def image_path(self, task: Task, extension: str) -> Path:
         if not extension.isalnum():
             raise ValueError(f"bad image extension {extension!r}")
@@ -191,6 +199,9 @@ class Storage:
         self.thumbnail_path(task.id).unlink(missing_ok=True)
         mp4 = self.mp4_path(task)
         for path in (mp4, temp_path(mp4), self.image_temp_path(task)):
+            path.unlink(missing_ok=True)
+        flv = self.flv_path(task)
+        for path in (flv, temp_path(flv), self.flv_mp4_path(task)):
             path.unlink(missing_ok=True)
         folder = self.root / "images"
         if folder.is_dir():

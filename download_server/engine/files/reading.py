@@ -19,6 +19,7 @@ _TYPES = {
     ".ts": "video/mp2t",
     ".m4s": "video/iso.segment",
     ".mp4": "video/mp4",
+    ".flv": "video/x-flv",
     ".jpg": "image/jpeg",
 }
 

@@ -1,4 +1,4 @@
-"""What a finished download adds to its video record: an HLS recording's MP4 and every record's thumbnail."""
+"""What a finished download adds to its video record: an HLS or FLV recording's MP4 and every record's thumbnail."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from download_server.domain.models import OutputFormat, ResourceType, Segment, SegmentStatus, Task, Video, VideoFormat
 from download_server.engine.files.layout import DASH_KINDS, Storage, dash_kind
+from download_server.engine.files.sinks import sha256_of
 from download_server.engine.output.mux_tracks import build_tracks_mp4
 from download_server.engine.output.remux import Run, build_mp4, runs_of
 from download_server.engine.output.thumbnail import make_thumbnail
@@ -28,6 +29,8 @@ def _finish(storage: Storage, task: Task, segments: list[Segment], video: Video)
         _remux(storage, task, done, video)
     elif task.resource_type is ResourceType.DASH and task.output_format is OutputFormat.MP4 and done:
         _remux_dash(storage, task, segments, video)
+    elif task.resource_type is ResourceType.FLV and task.output_format is OutputFormat.MP4:
+        _remux_flv(storage, task, video)
     target = storage.thumbnail_path(task.id)
     source = _picture_source(storage, task, segments, video)
     if source is not None and make_thumbnail(source, target, duration=_duration(task, video)):
@@ -58,6 +61,21 @@ def _remux(storage: Storage, task: Task, done: list[Segment], video: Video) -> N
     log.info("MP4 built in %.2f s", time.perf_counter() - started, extra={"task_id": task.id})
     video.file_path = target.relative_to(storage.root).as_posix()
     video.file_size = target.stat().st_size
+    video.format = VideoFormat.MP4
+
+
+def _remux_flv(storage: Storage, task: Task, video: Video) -> None:
+    """An FLV recording's MP4 beside it (stream copy: the timestamps were made continuous while recording)."""
+    target = storage.flv_mp4_path(task)
+    try:
+        build_mp4([Run([storage.flv_path(task)])], target)
+    except Exception as exc:  # FFmpeg refuses what it cannot copy: the .flv stays the recording
+        log.warning("MP4 remux failed: %s", exc, extra={"task_id": task.id})
+        task.last_error = f"the MP4 could not be built ({exc}); the .flv file is the recording"
+        return
+    video.file_path = target.relative_to(storage.root).as_posix()
+    video.file_size = target.stat().st_size
+    video.sha256 = sha256_of(target)  # the record's hash is its file's: the MP4 now, not the .flv
     video.format = VideoFormat.MP4
 
 

@@ -15,6 +15,7 @@ from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.fence import FencedStore, FencedWriter, LeaseFence, LeaseLost
 from download_server.engine.http.budget import RUN_RETRIES, RunRetries
 from download_server.engine.jobs.dash import DashJob
+from download_server.engine.jobs.flv import FlvJob
 from download_server.engine.jobs.hls import HlsJob
 from download_server.engine.jobs.image import ImageJob
 from download_server.engine.jobs.ledger import Job, RunLedger
@@ -47,6 +48,7 @@ def make_job(resource_type: ResourceType) -> Job:
         ResourceType.MP4: Mp4Job,
         ResourceType.IMAGE: ImageJob,
         ResourceType.DASH: DashJob,
+        ResourceType.FLV: FlvJob,
     }
     return jobs[resource_type]()
 
