@@ -27,7 +27,7 @@ Kind = Literal["video", "audio"]
 KINDS: tuple[Kind, ...] = ("video", "audio")
 # Segments one MPD may plan (over all periods and both tracks), the same bound as an HLS playlist's entries.
 MAX_SEGMENTS = 100_000
-MAX_SECONDS = 7 * 86_400.0  # a period or presentation past a week is a lie
+MAX_SECONDS = 366 * 86_400.0  # a duration (period, presentation, time-shift window) past a year is a lie
 MAX_BYTES = 2**50
 CENC = "encrypted (cenc) not supported"
 _DURATION = re.compile(
@@ -246,7 +246,7 @@ def _seconds(text: str | None, what: str) -> float | None:
         raise FetchError(ErrorType.BAD_CONTENT, f"bad {what} {text[:40]!r}")
     years, months, days, hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups()[1:])
     seconds = (((years * 365 + months * 30 + days) * 24 + hours) * 60 + minutes) * 60 + secs
-    if not (math.isfinite(seconds) and seconds <= MAX_SECONDS * 52):
+    if not (math.isfinite(seconds) and seconds <= MAX_SECONDS):
         raise FetchError(ErrorType.BAD_CONTENT, f"{what} out of range: {text[:40]!r}")
     return seconds
 
