@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import fanout, hls_throughput, live_window, login_storm, mp4_memory, recording, unary_stack
+from bench import fanout, h2load_unary, hls_throughput, live_window, login_storm, mp4_memory, recording, unary_stack
 from bench.report import Row, machine, table
 
 BEGIN = "<!-- bench:results:begin (written by `make bench`; edit the prose outside this block) -->"
@@ -39,6 +39,10 @@ def _mp4(args: argparse.Namespace, say: Callable[[str], None]) -> list[Row]:
 # Add new benchmarks here: key for --only -> (title, function returning table rows).
 BENCHES: dict[str, tuple[str, Bench]] = {
     "unary": ("Unary cost of the stack (bench/unary_stack.py)", lambda args, say: unary_stack.bench_rows(say)),
+    "h2load": (
+        "Unary capacity under h2load (bench/h2load_unary.py)",
+        lambda args, say: h2load_unary.bench_rows(say),
+    ),
     "fanout": ("Progress fan-out (bench/fanout.py)", lambda args, say: fanout.bench_rows(say)),
     "login": ("Login storm (bench/login_storm.py)", lambda args, say: login_storm.bench_rows(say)),
     "hls": ("HLS throughput (bench/hls_throughput.py)", _hls),
