@@ -1,6 +1,6 @@
 """Unary capacity with a C load generator: nghttp2's `h2load` against the servers as `make run` starts them.
 
-    python -m bench.h2load_unary [--seconds N] [--streams 64 128] [--quick]
+    python -m bench.h2load_unary [--seconds N] [--rounds N] [--streams 64 128] [--quick]
 
 The client is C, so unlike bench/unary_stack.py it takes little CPU from the servers and its own limits do
 not flatten the figures. Each server is a process of its own on a fresh SQLite database (migrated first):
@@ -16,7 +16,7 @@ h2load counts HTTP 200s, but a gRPC error is a 200 too, with grpc-status in the 
 from each server's own Prometheus counter (mediadl_rpc_requests by method and code, scraped before and after):
 only code OK counts. The run checks this on itself first: a GetTask with a forged token is a 200 to h2load and
 not OK to the counter (the row says so). Targets (issue 17): GetTask and GetMe >= 0.5 of the no-op health
-Check's calls/s, the interceptor <= 10%. Each row also gives the server's and h2load's CPU seconds.
+Check's calls/s, the interceptor <= 10%. Each row also gives the server's and h2load's CPU per call.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -296,9 +297,28 @@ def _bodies(folder: Path, task_id: str) -> dict[str, Path]:
 
 @dataclass
 class Results:
-    shots: dict[tuple[str, int], Shot]  # (row name, streams) -> shot
+    shots: dict[tuple[str, int], list[Shot]]  # (row name, streams) -> one shot per round
     control: str  # what the forged-token check showed
     levels: tuple[int, ...]
+
+    def rps(self, name: str, level: int) -> float:
+        """Median calls/s of the row over the rounds."""
+        return statistics.median(shot.rps for shot in self.shots[(name, level)])
+
+    def ratio(self, name: str, base: str, level: int) -> float:
+        """Median over the rounds of the row's calls/s over its no-op's in the same round (run back to back)."""
+        pairs = zip(self.shots[(name, level)], self.shots[(base, level)], strict=True)
+        return statistics.median(shot.rps / other.rps if other.rps else 0.0 for shot, other in pairs)
+
+    def cpu_us_per_call(self, name: str, level: int, server: bool = True) -> float:
+        """Median CPU microseconds per OK call (the server's, or h2load's); the warm-up second is in the CPU
+        figure but not in the calls, so this slightly overstates both sides alike."""
+        values = [
+            (shot.server_cpu if server else shot.client_cpu) / shot.ok_calls * 1e6
+            for shot in self.shots[(name, level)]
+            if shot.ok_calls
+        ]
+        return statistics.median(values) if values else 0.0
 
 
 ROWS: tuple[tuple[str, str, str, bool], ...] = (
@@ -310,25 +330,33 @@ ROWS: tuple[tuple[str, str, str, bool], ...] = (
     ("probe no-op", "probe", NOOP, False),
     ("probe no-op + auth interceptor", "probe+auth", NOOP, True),
 )
+BASE_OF = {
+    "GetMe": "auth health Check (no-op)",
+    "GetTask": "download health Check (no-op)",
+    "probe no-op + auth interceptor": "probe no-op",
+}
 
 
-def measure(h2load: str, levels: Sequence[int], seconds: float, say: Callable[[str], None]) -> Results:
-    shots: dict[tuple[str, int], Shot] = {}
+def measure(h2load: str, levels: Sequence[int], seconds: float, rounds: int, say: Callable[[str], None]) -> Results:
+    """`rounds` rounds; each runs every row at every level back to back, so a busy spell of the machine
+    hits a row and its no-op alike, and the ratios are taken within a round."""
+    shots: dict[tuple[str, int], list[Shot]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-h2load-") as tmp, stack(Path(tmp)) as servers:
         targets = {t.name: t for t in (servers.auth, servers.download, servers.noop, servers.noop_auth)}
         control = _control(h2load, servers)
         say(control)
-        for level in levels:
-            for name, where, method, authed in ROWS:
-                token = servers.token if authed else None
-                shot = run_h2load(h2load, targets[where], method, servers.bodies[method], token, level, seconds)
-                if shot.ok_calls != shot.http_2xx:
-                    raise RuntimeError(f"{name}: {shot.http_2xx - shot.ok_calls} of {shot.http_2xx} calls not OK")
-                shots[(name, level)] = shot
-                say(
-                    f"{name} x{level}: {shot.rps:,.0f} calls/s (server CPU {shot.server_cpu:.1f} s, "
-                    f"h2load {shot.client_cpu:.1f} s)"
-                )
+        for round_ in range(1, rounds + 1):
+            for level in levels:
+                for name, where, method, authed in ROWS:
+                    token = servers.token if authed else None
+                    shot = run_h2load(h2load, targets[where], method, servers.bodies[method], token, level, seconds)
+                    if shot.ok_calls != shot.http_2xx:
+                        raise RuntimeError(f"{name}: {shot.http_2xx - shot.ok_calls} of {shot.http_2xx} calls not OK")
+                    shots.setdefault((name, level), []).append(shot)
+                    say(
+                        f"round {round_}: {name} x{level}: {shot.rps:,.0f} calls/s (server CPU "
+                        f"{shot.server_cpu:.1f} s, h2load {shot.client_cpu:.1f} s)"
+                    )
     return Results(shots, control, tuple(levels))
 
 
@@ -343,31 +371,31 @@ def _control(h2load: str, servers: Stack) -> str:
     )
 
 
-def _ratio(results: Results, name: str, base: str, level: int) -> float:
-    base_rps = results.shots[(base, level)].rps
-    return results.shots[(name, level)].rps / base_rps if base_rps else 0.0
-
-
 def summary_rows(results: Results) -> list[Row]:
     rows = []
+    n = len(next(iter(results.shots.values())))
     for level in results.levels:
-        shots = results.shots
-        for name, base in (("GetTask", "download health Check (no-op)"), ("GetMe", "auth health Check (no-op)")):
-            ratio = _ratio(results, name, base, level)
+        for name in ("GetTask", "GetMe"):
+            base = BASE_OF[name]
+            ratio = results.ratio(name, base, level)
             rows.append(
                 Row(
                     f"h2load {name} vs health Check, {level} streams (bench/h2load_unary.py)",
-                    f"{ratio:.2f} ({shots[(name, level)].rps:,.0f} vs {shots[(base, level)].rps:,.0f} calls/s)",
+                    f"{ratio:.2f} ({results.rps(name, level):,.0f} vs {results.rps(base, level):,.0f} calls/s; "
+                    f"server CPU {results.cpu_us_per_call(name, level):,.0f} vs "
+                    f"{results.cpu_us_per_call(base, level):,.0f} us/call; n={n})",
                     f">= {READ_TARGET:.2f}",
                     ratio >= READ_TARGET,
                 )
             )
-        cost = 1 - _ratio(results, "probe no-op + auth interceptor", "probe no-op", level)
+        name = "probe no-op + auth interceptor"
+        cost = 1 - results.ratio(name, BASE_OF[name], level)
         rows.append(
             Row(
                 f"h2load auth interceptor cost, {level} streams (bench/h2load_unary.py)",
-                f"{cost:.0%} of no-op calls/s ({shots[('probe no-op', level)].rps:,.0f} -> "
-                f"{shots[('probe no-op + auth interceptor', level)].rps:,.0f})",
+                f"{cost:.0%} of no-op calls/s ({results.rps(BASE_OF[name], level):,.0f} -> "
+                f"{results.rps(name, level):,.0f}; server CPU {results.cpu_us_per_call(BASE_OF[name], level):,.0f} -> "
+                f"{results.cpu_us_per_call(name, level):,.0f} us/call; n={n})",
                 f"<= {INTERCEPTOR_TARGET:.0%}",
                 cost <= INTERCEPTOR_TARGET,
             )
@@ -377,26 +405,32 @@ def summary_rows(results: Results) -> list[Row]:
 
 def report(results: Results) -> str:
     lines = []
-    for (name, level), shot in results.shots.items():
-        base = {"auth": "auth health Check (no-op)", "download": "download health Check (no-op)"}.get(
-            shot.label, "probe no-op"
-        )
+    for name, level in results.shots:
+        base = BASE_OF.get(name, name)
         lines.append(
             [
                 name,
                 level,
-                f"{shot.rps:,.0f}",
-                f"{_ratio(results, name, base, level):.2f}",
-                f"{shot.server_cpu:.1f}",
-                f"{shot.client_cpu:.1f}",
-                f"{shot.ok_calls:,}",
+                f"{results.rps(name, level):,.0f}",
+                f"{results.ratio(name, base, level):.2f}",
+                f"{results.cpu_us_per_call(name, level):,.0f}",
+                f"{results.cpu_us_per_call(name, level, server=False):,.0f}",
+                f"{sum(shot.ok_calls for shot in results.shots[(name, level)]):,}",
             ]
         )
-    headers = ["RPC", "streams", "calls/s (grpc-status OK)", "x no-op", "server CPU s", "h2load CPU s", "OK calls"]
+    headers = [
+        "RPC",
+        "streams",
+        "calls/s (grpc-status OK, median)",
+        "x no-op",
+        "server CPU us/call",
+        "h2load CPU us/call",
+        "OK calls",
+    ]
     return markdown_table(headers, lines) + "\n\n" + results.control
 
 
-def bench_rows(say: Callable[[str], None], *, quick: bool = False, seconds: float = 5.0) -> list[Row]:
+def bench_rows(say: Callable[[str], None], *, quick: bool = False, seconds: float = 3.0, rounds: int = 3) -> list[Row]:
     """For bench.run_all: measure, tell `say` the detailed table, return the summary rows."""
     h2load = h2load_command()
     if h2load is None:
@@ -406,8 +440,8 @@ def bench_rows(say: Callable[[str], None], *, quick: bool = False, seconds: floa
                 "skipped: h2load not found (Debian package nghttp2-client; installed by the bench only as root)",
             )
         ]
-    levels, seconds = ((64,), 1.0) if quick else ((64, 128), seconds)
-    results = measure(h2load, levels, seconds, say)
+    levels, seconds, rounds = ((64,), 1.0, 1) if quick else ((64, 128), seconds, rounds)
+    results = measure(h2load, levels, seconds, rounds, say)
     for line in report(results).splitlines():
         say(line)
     return summary_rows(results)
@@ -416,15 +450,16 @@ def bench_rows(say: Callable[[str], None], *, quick: bool = False, seconds: floa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a tiny run, for smoke tests")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per row (default 5)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per row and round (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported (default 3)")
     parser.add_argument("--streams", type=int, nargs="+", default=[64, 128], help="concurrent streams (default 64 128)")
     args = parser.parse_args(argv)
     h2load = h2load_command()
     if h2load is None:
         print("h2load not found: install the Debian package nghttp2-client (the bench does so itself as root)")
         return 1
-    levels, seconds = ((64,), 1.0) if args.quick else (tuple(args.streams), args.seconds)
-    results = measure(h2load, levels, seconds, print)
+    levels, seconds, rounds = ((64,), 1.0, 1) if args.quick else (tuple(args.streams), args.seconds, args.rounds)
+    results = measure(h2load, levels, seconds, rounds, print)
     print()
     print(report(results))
     for row in summary_rows(results):
