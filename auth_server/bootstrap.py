@@ -18,6 +18,7 @@ from auth_server.adapters.hashing import HashingPool
 from auth_server.adapters.passwords import BcryptHasher
 from auth_server.adapters.tokens import JwtIssuer
 from auth_server.adapters.unit_of_work import SqlUnitOfWork
+from auth_server.adapters.user_reads import SqlUserReads
 from auth_server.config import AuthSettings
 from auth_server.domain.tokens import Jwk, TokenLifetimes
 from auth_server.grpc.servicer import PUBLIC_METHODS, SERVICE_NAME, AuthServicer
@@ -116,6 +117,7 @@ def build_service(
         page_secret=settings.jwt.secret_key,
         service_token=settings.service_token,
         on_revoked=on_revoked,
+        reads=SqlUserReads(database),
     )
 
 

@@ -309,6 +309,7 @@ def report(runs: list[Run]) -> str:
                 f"{p99 / percentile(base.delays_ms, 99):.1f}" if base.delays_ms else "-",
                 f"{(run.rss_peak - run.rss_before) / MiB:.1f}",
                 f"{run.server_cpu_seconds / run.seconds:.0%}",
+                f"{run.server_cpu_seconds / len(run.delays_ms) * 1e6:,.0f}" if run.delays_ms else "-",
                 f"{run.ended}/{run.streams}",
                 len(run.errors),
             ]
@@ -322,6 +323,7 @@ def report(runs: list[Run]) -> str:
             "p99 x baseline",
             "RSS growth MiB",
             "server CPU",
+            "server CPU us/message",
             "ended",
             "errors",
         ],

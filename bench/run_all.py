@@ -21,6 +21,7 @@ from pathlib import Path
 from bench import (
     dash_vod,
     fanout,
+    h2load_unary,
     flv_recording,
     hls_throughput,
     live_window,
@@ -49,6 +50,10 @@ def _mp4(args: argparse.Namespace, say: Callable[[str], None]) -> list[Row]:
 # Add new benchmarks here: key for --only -> (title, function returning table rows).
 BENCHES: dict[str, tuple[str, Bench]] = {
     "unary": ("Unary cost of the stack (bench/unary_stack.py)", lambda args, say: unary_stack.bench_rows(say)),
+    "h2load": (
+        "Unary capacity under h2load (bench/h2load_unary.py)",
+        lambda args, say: h2load_unary.bench_rows(say),
+    ),
     "fanout": ("Progress fan-out (bench/fanout.py)", lambda args, say: fanout.bench_rows(say)),
     "login": ("Login storm (bench/login_storm.py)", lambda args, say: login_storm.bench_rows(say)),
     "hls": ("HLS throughput (bench/hls_throughput.py)", _hls),

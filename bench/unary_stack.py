@@ -197,7 +197,9 @@ async def _serve_probe(port: int, with_auth: bool, secret: str) -> None:
     if with_auth:
         verifier = TokenVerifier(JwtSettings.from_env(Env({"JWT_SECRET_KEY": secret})))
         interceptors = [ErrorBoundaryInterceptor(), AuthInterceptor.for_services(verifier, [PROBE_SERVICE])]
-    running = await start_server(f"127.0.0.1:{port}", register, interceptors)
+    # BENCH_METRICS_ADDR: bench/h2load_unary counts the probe's calls by grpc-status from its /metrics.
+    metrics_addr = os.environ.get("BENCH_METRICS_ADDR") or None
+    running = await start_server(f"127.0.0.1:{port}", register, interceptors, metrics_addr=metrics_addr)
     await serve_until_signalled(running, grace=0)
 
 

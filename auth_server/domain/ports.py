@@ -44,6 +44,12 @@ class UserRepository(Protocol):
     def save(self, user: User) -> None: ...
 
 
+class UserReads(Protocol):
+    """A user by id read on its own, outside any unit of work (the hot read of GetMe)."""
+
+    async def get(self, user_id: str) -> User | None: ...
+
+
 class RefreshTokenRepository(Protocol):
     def add(self, record: RefreshTokenRecord) -> None: ...
 

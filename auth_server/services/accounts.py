@@ -7,7 +7,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from auth_server.domain.ports import BlockingRunner, HashRunner, PasswordHasher, UniqueViolation, UnitOfWork
+from auth_server.domain.ports import (
+    BlockingRunner,
+    HashRunner,
+    PasswordHasher,
+    UniqueViolation,
+    UnitOfWork,
+    UserReads,
+)
 from auth_server.domain.users import (
     ProfileChanges,
     User,
@@ -43,8 +50,10 @@ class AccountService:
         hashing: HashRunner | None = None,
         throttle: LoginThrottle | None = None,
         on_revoked: OnRevoked = ignore_revocation,
+        reads: UserReads | None = None,
     ) -> None:
         self._on_revoked = on_revoked
+        self._reads = reads
         self._run = runner.run
         self._hash = (hashing or UnlanedHashing(runner)).run_for
         self._uow = uow
@@ -83,6 +92,8 @@ class AccountService:
         return True
 
     async def get_me(self, user_id: str) -> User:
+        if self._reads is not None:  # the hot read, without a unit of work (adapters/user_reads.py)
+            return require_active(await self._reads.get(user_id))
         return await self._run(self._active_user, user_id)
 
     async def update_me(self, user_id: str, changes: ProfileChanges) -> User:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from auth_server.domain.ports import BlockingRunner, HashRunner, PasswordHasher, TokenIssuer, TokenVerifier, UnitOfWork
+from auth_server.domain.ports import (
+    BlockingRunner,
+    HashRunner,
+    PasswordHasher,
+    TokenIssuer,
+    TokenVerifier,
+    UnitOfWork,
+    UserReads,
+)
 from auth_server.domain.tokens import Jwk, TokenLifetimes
 from auth_server.services.accounts import AccountService
 from auth_server.services.admin import AdminService
@@ -38,6 +46,7 @@ class AuthService:
         page_secret: str,
         service_token: str | None = None,
         on_revoked: OnRevoked = ignore_revocation,
+        reads: UserReads | None = None,
     ) -> None:
         self.accounts = AccountService(
             runner=runner,
@@ -47,6 +56,7 @@ class AuthService:
             hashing=hashing,
             throttle=throttle,
             on_revoked=on_revoked,
+            reads=reads,
         )
         self.admin = AdminService(
             runner=runner,

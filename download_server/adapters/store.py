@@ -16,7 +16,7 @@ class SqlTaskStore:
         self._tx = transactions
 
     async def get_task(self, task_id: str, user_id: str | None = None) -> Task:
-        return await self._tx.run(lambda uow: uow.tasks.get(task_id, user_id))
+        return await self._tx.read_task(task_id, user_id)
 
     async def save_task(self, task: Task) -> None:
         await self._tx.run(lambda uow: uow.tasks.add(task))

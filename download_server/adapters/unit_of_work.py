@@ -14,7 +14,8 @@ from download_server.adapters.repositories.leases import SqlLeaseRepository
 from download_server.adapters.repositories.segments import SqlSegmentRepository
 from download_server.adapters.repositories.tasks import SqlTaskRepository
 from download_server.adapters.repositories.videos import SqlVideoRepository
-from download_server.domain.models import utcnow
+from download_server.adapters.task_reads import read_task
+from download_server.domain.models import Task, utcnow
 from download_server.domain.repositories import UnitOfWork
 from mediadl_common.db import Database
 
@@ -55,6 +56,10 @@ class SqlTransactions:
     async def run_sql(self, work: Callable[[SqlUnitOfWork], T]) -> T:
         """The same, for the SQL adapters that need the lease rows or the session itself."""
         return await self._db.run(self._transaction, work)
+
+    async def read_task(self, task_id: str, user_id: str | None = None) -> Task:
+        """One task by id (and owner), read outside any unit of work (adapters.task_reads)."""
+        return await self._db.read(read_task, self._db.engine, task_id, user_id)
 
     def _transaction(self, work: Callable[[SqlUnitOfWork], T]) -> T:
         with self._db.session_factory.begin() as session:

@@ -99,3 +99,7 @@ class Transactions(Protocol):
     async def run(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run `work` in one transaction, off the event loop; a DomainError it raises rolls everything back."""
         ...
+
+    async def read_task(self, task_id: str, user_id: str | None = None) -> Task:
+        """One task by id, owned by `user_id` when given (NotFound otherwise): the hot read, no unit of work."""
+        ...

@@ -76,21 +76,21 @@ class DownloadServicer(download_pb2_grpc.DownloadServiceServicer):  # type: igno
     ) -> AsyncIterator[pb.StartTaskResponse]:
         async with aclosing(self._tasks.start_task(current_user_id(), request.task_id)) as events:
             async for event in events:
-                yield pb.StartTaskResponse(event=conv.event_to_proto(event))
+                yield conv.event_response(pb.StartTaskResponse, event)
 
     async def RetryTask(  # noqa: N802
         self, request: pb.RetryTaskRequest, context: Context
     ) -> AsyncIterator[pb.RetryTaskResponse]:
         async with aclosing(self._tasks.retry_task(current_user_id(), request.task_id)) as events:
             async for event in events:
-                yield pb.RetryTaskResponse(event=conv.event_to_proto(event))
+                yield conv.event_response(pb.RetryTaskResponse, event)
 
     async def WatchTask(  # noqa: N802
         self, request: pb.WatchTaskRequest, context: Context
     ) -> AsyncIterator[pb.WatchTaskResponse]:
         async with aclosing(self._tasks.watch_task(current_user_id(), request.task_id)) as events:
             async for event in events:
-                yield pb.WatchTaskResponse(event=conv.event_to_proto(event))
+                yield conv.event_response(pb.WatchTaskResponse, event)
 
     async def WatchTasks(  # noqa: N802
         self, request: pb.WatchTasksRequest, context: Context
@@ -98,7 +98,7 @@ class DownloadServicer(download_pb2_grpc.DownloadServiceServicer):  # type: igno
         statuses = conv.task_statuses_from_proto(request.statuses)
         async with aclosing(self._tasks.watch_tasks(current_user_id(), statuses)) as events:
             async for event in events:
-                yield pb.WatchTasksResponse(event=conv.event_to_proto(event))
+                yield conv.event_response(pb.WatchTasksResponse, event)
 
     # Failures
 

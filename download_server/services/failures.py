@@ -95,7 +95,7 @@ class FailureService:
     ) -> Listing[Failure]:
         if task_id is not None:
             # Someone else's task id must answer NOT_FOUND, exactly like an unknown one, not an empty page.
-            await self._tx.run(lambda uow: uow.tasks.get(task_id, user_id))
+            await self._tx.read_task(task_id, user_id)
         statuses = tuple(sorted(set(request.statuses)))
         query = FailureQuery(user_id=user_id, task_id=task_id, statuses=statuses)
         scope = scope_of(method, user_id, task_id, [s.value for s in statuses])

@@ -225,7 +225,7 @@ class TaskService:
         return await self._get(user_id, task_id)
 
     async def _get(self, user_id: str, task_id: str) -> Task:
-        return await self._tx.run(lambda uow: uow.tasks.get(task_id, user_id))
+        return await self._tx.read_task(task_id, user_id)
 
 
 def _apply_changes(uow: UnitOfWork, task_id: str, user_id: str, changes: TaskChanges) -> tuple[Task, bool]:

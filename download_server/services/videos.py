@@ -87,7 +87,7 @@ class VideoService:
     async def list_task_videos(self, user_id: str, task_id: str, page_size: int, page_token: str) -> Listing[Video]:
         task_id = require_uuid(task_id, "task_id")
         # Someone else's task is NOT_FOUND (before any page argument is judged), not an empty page.
-        await self._tx.run(lambda uow: uow.tasks.get(task_id, user_id))
+        await self._tx.read_task(task_id, user_id)
         query = VideoQuery(user_id=user_id, task_id=task_id)
         listing = await paginate(
             self._tokens,

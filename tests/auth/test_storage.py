@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from sqlalchemy import inspect
 
 from auth_server.adapters.orm import Base
 from auth_server.adapters.unit_of_work import SqlUnitOfWork
+from auth_server.adapters.user_reads import SqlUserReads
 from auth_server.domain.ports import UniqueViolation
 from auth_server.domain.tokens import RefreshTokenRecord
 from auth_server.domain.users import User
@@ -176,3 +178,22 @@ def test_revocation_by_family_and_by_user(database: Database) -> None:
     with uow(database) as work:
         live = {jti: work.refresh_tokens.get_for_update(jti) for jti in ("a1", "a2", "a3", "b1")}
     assert {jti for jti, r in live.items() if r is not None and r.is_live} == {"b1"}
+
+
+async def test_hot_user_read_gives_what_the_repository_gives(database: Database) -> None:
+    alice = replace(new_user(), tokens_revoked_at=T0 + timedelta(minutes=5))
+    with uow(database) as work:
+        work.users.add(alice)
+        work.commit()
+    reads = SqlUserReads(database)
+
+    got = await reads.get(alice.id)
+    with uow(database) as work:
+        assert got == work.users.get(alice.id) == alice
+    assert got is not None and got.create_time.tzinfo is not None
+    assert await reads.get(str(uuid.uuid4())) is None
+    assert await reads.get("not-a-uuid") is None  # a genuine token with a foreign subject: no query at all
+    with uow(database) as work:
+        work.users.save(replace(alice, is_active=False))
+        work.commit()
+    assert (await reads.get(alice.id)) == replace(alice, is_active=False)  # no copy kept: every read is fresh

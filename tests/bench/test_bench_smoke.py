@@ -8,7 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from bench import baselines, dash_vod, flv_recording, hls_throughput, live_window, mp4_memory, recording, run_all
+from bench import (
+    baselines,
+    dash_vod,
+    flv_recording,
+    h2load_unary,
+    hls_throughput,
+    live_window,
+    mp4_memory,
+    recording,
+    run_all,
+)
 from bench.origin import OriginProcess
 from bench.report import Row, Spread, table
 from bench.synthetic import KiB, MiB, Mp4Layout, Pool
@@ -115,3 +125,21 @@ def test_flv_bench_runs_on_two_mib() -> None:
     # measure() raises if a file written differs from the source.
     rows = flv_recording.measure(2, 1, lambda _: None, clip_seconds=2)
     assert [row.met for row in rows if row.met is not None] and len(rows) == 6
+
+
+def test_grpc_frame_is_the_five_byte_prefix_and_the_message() -> None:
+    assert h2load_unary.frame(b"") == b"\x00\x00\x00\x00\x00"
+    assert h2load_unary.frame(b"\x0a\x03abc") == b"\x00\x00\x00\x00\x05\x0a\x03abc"
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load is not installed (Debian nghttp2-client)")
+def test_h2load_bench_counts_only_grpc_ok_calls() -> None:
+    lines: list[str] = []
+    rows = h2load_unary.bench_rows(lines.append, quick=True)  # raises if any counted call was not grpc-status OK
+
+    assert any(line.startswith("control:") and "counted 0 OK" in line for line in lines)
+    assert {row.what.split(",")[0] for row in rows} == {
+        "h2load GetTask vs health Check",
+        "h2load GetMe vs health Check",
+        "h2load auth interceptor cost",
+    }

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 
-from download_server.domain.models import FailureStatus, ResourceType, TaskStatus
+from download_server.domain.models import FailureStatus, ResourceType, TaskEvent, TaskStatus
 from download_server.grpc import converters
 from mediadl.download.v1 import download_pb2 as pb
 from mediadl_common.errors import InvalidArgument
@@ -55,3 +57,26 @@ def test_unspecified_means_not_given_or_is_refused_as_a_filter() -> None:
         converters.task_statuses_from_proto([pb.TASK_STATUS_UNSPECIFIED])
     with pytest.raises(InvalidArgument, match="FAILURE_STATUS_UNSPECIFIED is not a status to filter by"):
         converters.failure_statuses_from_proto([pb.FAILURE_STATUS_UNSPECIFIED])
+
+
+def test_a_stream_message_is_made_once_per_event_and_shared() -> None:
+    event = TaskEvent(
+        task_id=str(uuid.uuid4()),
+        user_id="u",
+        status=TaskStatus.PROCESSING,
+        progress=0.5,
+        bytes_downloaded=10,
+        bytes_total=20,
+        segments_done=1,
+        segments_failed=0,
+        segments_total=2,
+        message="half",
+    )
+    first = converters.event_response(pb.WatchTaskResponse, event)
+    assert first == pb.WatchTaskResponse(event=converters.event_to_proto(event))
+    assert converters.event_response(pb.WatchTaskResponse, event) is first  # one conversion for every watcher
+    other_kind = converters.event_response(pb.WatchTasksResponse, event)
+    assert isinstance(other_kind, pb.WatchTasksResponse) and other_kind.event == first.event
+    newer = dataclasses.replace(event, progress=0.75, status=TaskStatus.COMPLETED)
+    later = converters.event_response(pb.WatchTaskResponse, newer)
+    assert later.event.progress == 0.75 and later.event.status == pb.TASK_STATUS_COMPLETED  # never a stale one

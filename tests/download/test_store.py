@@ -287,3 +287,18 @@ async def test_list_tasks_keyset_breaks_time_ties_by_id(store: SqlTaskStore, tx:
 
 def _page(query: TaskQuery, cursor: Cursor | None, uow: UnitOfWork) -> Page[Task]:
     return uow.tasks.page(query, cursor, 2)
+
+
+async def test_hot_task_read_gives_what_the_unit_of_work_gives_and_checks_the_owner(tx: SqlTransactions) -> None:
+    task = make_task(ALICE, status=TaskStatus.PROCESSING, progress=0.5, create_time=at(0), update_time=at(1))
+    await tx.run(lambda uow: uow.tasks.add(task))
+
+    got = await tx.read_task(task.id, ALICE)
+    assert got == await tx.run(lambda uow: uow.tasks.get(task.id, ALICE)) == task
+    assert await tx.read_task(task.id) == task  # no owner given: the engine's read
+    for task_id, owner in ((task.id, BOB), (new_id(), ALICE), (new_id(), None)):
+        with pytest.raises(NotFound):
+            await tx.read_task(task_id, owner)
+    task.progress = 0.75
+    await tx.run(lambda uow: uow.tasks.save(task))
+    assert (await tx.read_task(task.id, ALICE)).progress == 0.75  # nothing cached: every read is fresh
