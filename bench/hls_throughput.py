@@ -78,6 +78,7 @@ class HlsResult:
     notes: dict[str, str]  # why a contender did not run, or its version
     origin_note: str = ""
     cpu_note: dict[str, str] = field(default_factory=dict)
+    load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average before and after the rounds
 
     @property
     def whole(self) -> Contender:
@@ -88,7 +89,11 @@ class HlsResult:
         stream = f"HLS {o.segments} x {o.segment_kib} KiB from {self.origin_note}, concurrency {o.concurrency}"
         mib = o.segments * o.segment_kib / 1024
         whole = Spread.of(self.whole.wall)
-        rows = [Row(f"{stream}: {LABELS[MEDIADL]}", f"{whole.show(' s')}, {mib / whole.median:.0f} MiB/s")]
+        rows = [
+            Row(f"{stream}: {LABELS[MEDIADL]}", f"{whole.show(' s')}, {mib / whole.median:.0f} MiB/s"),
+            Row(f"HLS load average before / after (of {os.cpu_count()} cores; times stretch with it)",
+                f"{self.load[0]:.1f} / {self.load[1]:.1f}"),
+        ]  # fmt: skip
         curl = self.contenders.get(CURL)
         for name in (MEDIADL, CURL, BARE, ARIA2, YTDLP):
             label = LABELS[name].format(n=o.concurrency)
@@ -111,6 +116,9 @@ class HlsResult:
                         speed.median >= CURL_TARGET if name == MEDIADL else None,
                     )
                 )
+            if curl is not None and name == MEDIADL:
+                work = curl.ratio_to(got, cpu=True).show()
+                rows.append(Row("HLS mediadl: curl's CPU seconds / mediadl's (work; steadier than time)", work))
         if MEDIADL in self.contenders and BARE in self.contenders:
             bare = self.contenders[BARE].ratio_to(self.whole)
             met = bare.median >= BARE_TARGET
@@ -129,6 +137,7 @@ def measure(options: HlsOptions, say: Callable[[str], None] = print) -> HlsResul
     notes: dict[str, str] = {}
     tools = _find_tools(options, notes, say)
     runs: Runs = {}
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory(prefix="mediadl-bench-hls-", dir=options.workdir) as tmp:
         work = Path(tmp)
@@ -185,7 +194,7 @@ def measure(options: HlsOptions, say: Callable[[str], None] = print) -> HlsResul
 
     contenders = {name: Contender(tuple(w), tuple(c)) for name, (w, c) in runs.items()}
     cpu_note = {MEDIADL: "the server process, all threads", BARE: "this process, whose loop it is"}
-    return HlsResult(options, contenders, notes, origin.note, cpu_note)
+    return HlsResult(options, contenders, notes, origin.note, cpu_note, (load_before, os.getloadavg()[0]))
 
 
 Runs = dict[str, tuple[list[float], list[float]]]  # contender -> (wall seconds, CPU seconds) per round
