@@ -86,7 +86,8 @@ os-tools:
 test: os-tools install-dev lint-proto check-protos lint typecheck pytest
 
 ## bench: every benchmark in bench/ (5-6 minutes on 2 cores): prints a table and updates docs/benchmarks.md.
-## yt-dlp's figures need `$(PY) -m pip install yt-dlp` first (not a project dependency).
+## yt-dlp's figures need `$(PY) -m pip install yt-dlp` first (not a project dependency); nginx, curl and aria2c
+## are installed from Debian by the HLS bench when missing and run as root (else it falls back or skips, and says so).
 bench: install-dev
 	$(PY) -m bench.run_all --write docs/benchmarks.md
 
