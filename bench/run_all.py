@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import fanout, hls_throughput, live_window, login_storm, mp4_memory, recording, unary_stack
+from bench import fanout, hls_throughput, live_window, login_storm, mp4_memory, ranged, recording, unary_stack
 from bench.report import Row, machine, table
 
 BEGIN = "<!-- bench:results:begin (written by `make bench`; edit the prose outside this block) -->"
@@ -36,6 +36,10 @@ def _mp4(args: argparse.Namespace, say: Callable[[str], None]) -> list[Row]:
     return mp4_memory.measure(mp4_memory.Mp4Options(workdir=args.workdir), say).rows()
 
 
+def _ranged(args: argparse.Namespace, say: Callable[[str], None]) -> list[Row]:
+    return ranged.measure(ranged.RangedOptions(repeat=args.repeat, workdir=args.workdir), say).rows()
+
+
 # Add new benchmarks here: key for --only -> (title, function returning table rows).
 BENCHES: dict[str, tuple[str, Bench]] = {
     "unary": ("Unary cost of the stack (bench/unary_stack.py)", lambda args, say: unary_stack.bench_rows(say)),
@@ -43,6 +47,7 @@ BENCHES: dict[str, tuple[str, Bench]] = {
     "login": ("Login storm (bench/login_storm.py)", lambda args, say: login_storm.bench_rows(say)),
     "hls": ("HLS throughput (bench/hls_throughput.py)", _hls),
     "mp4": ("MP4 memory (bench/mp4_memory.py)", _mp4),
+    "ranged": ("One big file over several connections, against aria2c (bench/ranged.py)", _ranged),
     "recording": (
         "Recordings: ReadVideo memory, MP4 remux cost (bench/recording.py)",
         lambda args, say: recording.bench_rows(recording.RecordingOptions(workdir=args.workdir), say),

@@ -54,13 +54,14 @@ def free_port() -> int:
 class DownloadServer:
     """A download server subprocess and a client acting as one user (context manager)."""
 
-    def __init__(self, workdir: Path, *, concurrency: int = 8) -> None:
+    def __init__(self, workdir: Path, *, concurrency: int = 8, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.storage = workdir / "storage"
         self.log_path = workdir / "server.log"
         self._secret = secrets.token_hex(32)
         self._port = free_port()
         self._concurrency = concurrency
+        self._extra_env = dict(env or {})  # more DOWNLOAD_* settings (DOWNLOAD_RANGE_CONNECTIONS, ...)
         self._proc: subprocess.Popen[bytes] | None = None
         self._channel: grpc.Channel | None = None
         self._stub: Any = None
@@ -87,6 +88,7 @@ class DownloadServer:
             DOWNLOAD_SEGMENT_CONCURRENCY=str(self._concurrency),
             LOG_LEVEL="WARNING",
         )
+        env.update(self._extra_env)
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "download_server"],

@@ -15,7 +15,8 @@ How a whole-file job (MP4, image) uses it, through fetch_whole():
 - Every piece answer must be a 206 for the planned file: same total, same ETag and Last-Modified. An origin
   that ignores Range falls back to one connection; one whose file changed restarts cleanly (a fresh plan,
   at most MAX_RESTARTS times in a run, then one connection, whose own checks see the file change).
-Memory: each connection holds at most one 1 MiB buffer plus aiohttp's read buffer; the hasher one 4 MiB block.
+Memory: each connection holds at most 512 KiB of received chunks plus aiohttp's read buffer; the hasher one
+1 MiB block.
 """
 
 from __future__ import annotations
