@@ -200,9 +200,19 @@ class RangedFetch:
         self.sidecar.unlink(missing_ok=True)
 
     async def _download(self, state: RangeState, work: WorkFile, hasher: PrefixHasher) -> None:
-        todo = deque(piece for piece in state.pieces if not piece.complete)
         progressed = asyncio.Event()
         hashing = asyncio.create_task(self._hash_along(state, hasher, progressed))
+        try:
+            await self._pieces(state, work, progressed)
+            await hashing
+        finally:
+            # However the pieces ended, the hasher's thread is done with the work file before it closes.
+            hashing.cancel()
+            await asyncio.gather(hashing, return_exceptions=True)
+
+    async def _pieces(self, state: RangeState, work: WorkFile, progressed: asyncio.Event) -> None:
+        """Every missing piece over the connections; the state is saved when they stop, however they stop."""
+        todo = deque(piece for piece in state.pieces if not piece.complete)
         saving = asyncio.create_task(self._save_every(state))
         try:
             async with asyncio.TaskGroup() as group:
@@ -214,10 +224,6 @@ class RangedFetch:
             saving.cancel()
             await asyncio.gather(saving, return_exceptions=True)
             await self._disk(lambda: save_state(self.sidecar, state))
-            if not state.complete():
-                hashing.cancel()
-                await asyncio.gather(hashing, return_exceptions=True)
-        await hashing
 
     async def _worker(self, todo: deque[Piece], work: WorkFile, progressed: asyncio.Event) -> None:
         writer = self._ctx.parts.writer
@@ -257,7 +263,10 @@ class RangedFetch:
         while hasher.hashed < state.total:
             upto = state.prefix()
             if upto > hasher.hashed:
-                await _uninterrupted(asyncio.to_thread(hasher.advance, upto))
+                try:
+                    await _uninterrupted(asyncio.to_thread(hasher.advance, upto))
+                except OSError as exc:
+                    raise FetchError(ErrorType.IO, f"reading the file back to hash it failed: {exc}") from exc
             else:
                 await progressed.wait()
                 progressed.clear()

@@ -261,3 +261,14 @@ async def test_deleting_the_task_files_removes_a_stopped_ranged_download(ranged:
 
     ranged.storage.delete_files(task)
     assert not any(path.exists() for path in scratch)
+
+
+async def test_a_piece_redirected_somewhere_refused_fails_under_the_url_policy(ranged: Harness, data: bytes) -> None:
+    ranged.origin.add(BIG, Fault("slow", 1, delay=0.0))  # the first GET offers ranges ...
+    ranged.origin.redirect(BIG, "ftp://example.com/film.mp4")  # ... then every piece is sent elsewhere
+    task = await ranged.create(BIG, ResourceType.MP4)
+    done = await ranged.run(task)
+
+    [failure] = await ranged.store.task_failures(task.id)
+    assert (done.status, failure.segment_index, failure.error_type) == (TaskStatus.FAILED, -1, "url_refused")
+    assert not ranged.storage.mp4_path(task).exists()
