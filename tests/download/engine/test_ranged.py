@@ -14,7 +14,7 @@ import pytest
 
 from download_server.domain.models import ResourceType, Segment, TaskStatus, VideoFormat
 from download_server.engine.files.layout import Storage, ranged_paths, temp_path
-from download_server.engine.files.pieces import RangeState, load_state, save_state
+from download_server.engine.files.pieces import RangeState, WorkFile, load_state, save_state
 from tests.download.engine.conftest import ENGINE, FAST, Harness
 from tests.support.media import sha256
 from tests.support.origin import Fault, Origin
@@ -111,14 +111,20 @@ async def test_an_origin_that_ignores_range_falls_back_to_one_connection(ranged:
     assert_no_scratch(path)
 
 
-async def test_a_file_that_changes_mid_download_is_restarted_cleanly(ranged: Harness, data: bytes) -> None:
+@pytest.mark.parametrize("what_tells", ["etag", "length"])
+async def test_a_file_that_changes_mid_download_is_restarted_cleanly(
+    ranged: Harness, data: bytes, what_tells: str
+) -> None:
     ranged.origin.etags[BIG] = '"v1"'
     ranged.origin.slow(BIG, delay=0.05)  # every request waits a little: the download is under way for a while
     task = await ranged.create(BIG, ResourceType.MP4)
     await ranged.start_until(task, lambda event: event.bytes_downloaded > 0)
-    changed = random.Random(18).randbytes(SIZE)  # same length: only the ETag tells
+    if what_tells == "etag":  # same length: only the ETag tells
+        changed = random.Random(18).randbytes(SIZE)
+        ranged.origin.etags[BIG] = '"v2"'
+    else:  # same ETag (a careless origin): the length in Content-Range tells
+        changed = random.Random(18).randbytes(SIZE + PIECE // 2)
     ranged.origin.write(BIG, changed)
-    ranged.origin.etags[BIG] = '"v2"'
     await ranged.until_stream_ends(task.id)
     done = await ranged.store.get_task(task.id)
 
@@ -272,3 +278,16 @@ async def test_a_piece_redirected_somewhere_refused_fails_under_the_url_policy(r
     [failure] = await ranged.store.task_failures(task.id)
     assert (done.status, failure.segment_index, failure.error_type) == (TaskStatus.FAILED, -1, "url_refused")
     assert not ranged.storage.mp4_path(task).exists()
+
+
+def test_the_work_file_takes_chunks_at_their_offset(tmp_path: Path) -> None:
+    work = WorkFile(tmp_path / "w.part")
+    work.open(100, fresh=True)
+    try:
+        work.pwritev(10, [b"abc", b"", b"defg", bytes(range(5))])
+        work.pwritev(95, [b"12345"])
+    finally:
+        work.close()
+    body = (tmp_path / "w.part").read_bytes()
+    assert len(body) == 100 and body[10:22] == b"abcdefg" + bytes(range(5)) and body[95:] == b"12345"
+    assert body[:10] == bytes(10) and body[22:95] == bytes(73)
