@@ -291,3 +291,23 @@ def test_the_work_file_takes_chunks_at_their_offset(tmp_path: Path) -> None:
     body = (tmp_path / "w.part").read_bytes()
     assert len(body) == 100 and body[10:22] == b"abcdefg" + bytes(range(5)) and body[95:] == b"12345"
     assert body[:10] == bytes(10) and body[22:95] == bytes(73)
+
+
+async def test_pieces_stop_being_asked_for_once_the_user_quota_is_crossed(
+    origin: Origin, storage: Storage, data: bytes
+) -> None:
+    # A quota a quarter of the way into the file (two connections: pieces of 70,404 bytes; the 4th crosses it).
+    quota = 4 * PIECE - 1
+    harness = Harness(origin, storage, replace(RANGED, range_connections=2, user_quota_bytes=quota))
+    try:
+        task = await harness.create(BIG, ResourceType.MP4)
+        done = await harness.run(task)
+        [failure] = await harness.store.task_failures(task.id)
+        assert (done.status, failure.error_type) == (TaskStatus.FAILED, "quota_exceeded")
+        asked = spans(origin.range_headers[BIG][1:])
+        # Each piece request checks the quota first: with two connections at most one piece more is in
+        # flight when it is crossed, and nothing after that is asked for.
+        assert len(asked) <= quota // PIECE + 2 < len(every_piece())
+        assert not storage.mp4_path(task).exists()
+    finally:
+        await harness.scheduler.close()
