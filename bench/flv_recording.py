@@ -109,7 +109,7 @@ def measure(size_mib: int, repeat: int, say: Callable[[str], None], *, clip_seco
         port = free_port()
         origin = subprocess.Popen([sys.executable, "-m", "bench.flv_recording", "--serve", str(workdir), str(port)])
         try:
-            with DownloadServer(workdir / "server", extra_env={"DOWNLOAD_LIVE_OUTAGE_SECONDS": GRACE}) as server:
+            with DownloadServer(workdir / "server", env={"DOWNLOAD_LIVE_OUTAGE_SECONDS": GRACE}) as server:
                 server.warm_up()
                 times: dict[str, list[float]] = {"mp4": [], "vod": [], "live": []}
                 cpu: dict[str, list[float]] = {"mp4": [], "vod": [], "live": []}

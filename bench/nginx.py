@@ -159,6 +159,8 @@ class NginxOrigin:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def start(self) -> NginxOrigin:
+        if self._proc is not None:
+            return self  # started already (start() then `with`): a second nginx would be left running
         binary = nginx_binary()
         if not self.options.root.is_dir():
             raise FileNotFoundError(f"nothing to serve: {self.options.root} is not a directory")

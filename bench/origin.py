@@ -3,7 +3,7 @@
     python -m bench.origin            # prints "port <n>", serves until SIGTERM/SIGINT
 
 Routes: /hls/<count>/<size>/index.m3u8 and /hls/<count>/<size>/<index>.ts (a VOD playlist of `count`
-segments of `size` bytes); /mp4/<size>.mp4 (a synthetic MP4 of `size` bytes, streamed, Range honoured);
+segments of `size` bytes); /mp4/<size>.mp4 (a synthetic MP4 of `size` bytes, streamed, Range honoured, open or closed);
 /live/<window>/index.m3u8 (a live window of `window` 1 s entries sliding by one each second) and its
 /live/<window>/<sequence>.ts; /stats (requests and body bytes served so far, JSON).
 """
@@ -69,20 +69,24 @@ class SyntheticOrigin:
     async def mp4(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         layout = Mp4Layout(int(request.match_info["size"]), self.pool(MiB).pattern())
-        start, status = 0, 200
+        start, end, status = 0, layout.size - 1, 200
         headers = {"Accept-Ranges": "bytes", "Content-Type": "video/mp4"}
         match = _RANGE.fullmatch(request.headers.get("Range", ""))
         if match is not None:
             start, status = int(match.group(1)), 206
-            if start >= layout.size:
+            end = min(end, int(match.group(2))) if match.group(2) else end
+            if start >= layout.size or start > end:
                 raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{layout.size}"})
-            headers["Content-Range"] = f"bytes {start}-{layout.size - 1}/{layout.size}"
+            headers["Content-Range"] = f"bytes {start}-{end}/{layout.size}"
         response = web.StreamResponse(status=status, headers=headers)
-        response.content_length = layout.size - start
+        response.content_length = left = end - start + 1
         await response.prepare(request)
-        for piece in layout.chunks(start):
-            await response.write(piece)
-            self.bytes_sent += len(piece)
+        for piece in layout.chunks(start):  # a closed range (a piece of a ranged download) stops at its end
+            await response.write(piece[:left])
+            self.bytes_sent += min(left, len(piece))
+            left -= len(piece)
+            if left <= 0:
+                break
         await response.write_eof()
         return response
 

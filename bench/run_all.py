@@ -21,12 +21,13 @@ from pathlib import Path
 from bench import (
     dash_vod,
     fanout,
-    h2load_unary,
     flv_recording,
+    h2load_unary,
     hls_throughput,
     live_window,
     login_storm,
     mp4_memory,
+    ranged,
     recording,
     unary_stack,
 )
@@ -47,6 +48,10 @@ def _mp4(args: argparse.Namespace, say: Callable[[str], None]) -> list[Row]:
     return mp4_memory.measure(mp4_memory.Mp4Options(workdir=args.workdir), say).rows()
 
 
+def _ranged(args: argparse.Namespace, say: Callable[[str], None]) -> list[Row]:
+    return ranged.measure(ranged.RangedOptions(repeat=args.repeat, workdir=args.workdir), say).rows()
+
+
 # Add new benchmarks here: key for --only -> (title, function returning table rows).
 BENCHES: dict[str, tuple[str, Bench]] = {
     "unary": ("Unary cost of the stack (bench/unary_stack.py)", lambda args, say: unary_stack.bench_rows(say)),
@@ -62,6 +67,7 @@ BENCHES: dict[str, tuple[str, Bench]] = {
         "DASH VOD against yt-dlp (bench/dash_vod.py)",
         lambda args, say: dash_vod.measure(dash_vod.DashOptions(repeat=args.repeat, workdir=args.workdir), say),
     ),
+    "ranged": ("One big file over several connections, against aria2c (bench/ranged.py)", _ranged),
     "recording": (
         "Recordings: ReadVideo memory, MP4 remux cost (bench/recording.py)",
         lambda args, say: recording.bench_rows(recording.RecordingOptions(workdir=args.workdir), say),

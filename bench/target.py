@@ -54,14 +54,14 @@ def free_port() -> int:
 class DownloadServer:
     """A download server subprocess and a client acting as one user (context manager)."""
 
-    def __init__(self, workdir: Path, *, concurrency: int = 8, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, *, concurrency: int = 8, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
-        self._extra_env = extra_env or {}  # settings a bench needs beyond the defaults
         self.storage = workdir / "storage"
         self.log_path = workdir / "server.log"
         self._secret = secrets.token_hex(32)
         self._port = free_port()
         self._concurrency = concurrency
+        self._extra_env = dict(env or {})  # more DOWNLOAD_* settings (DOWNLOAD_RANGE_CONNECTIONS, ...)
         self._proc: subprocess.Popen[bytes] | None = None
         self._channel: grpc.Channel | None = None
         self._stub: Any = None

@@ -96,6 +96,7 @@ def engine_settings(settings: DownloadSettings) -> EngineSettings:
         storage_dir=settings.storage_dir,
         max_active_tasks=settings.max_active_tasks,
         segment_concurrency=settings.segment_concurrency,
+        range_connections=settings.range_connections,
         allow_private_networks=settings.allow_private_networks,
         sweep_seconds=settings.guard.sweep_seconds,
         quarantine_after=settings.guard.quarantine_after,

@@ -57,6 +57,8 @@ class DownloadSettings:
     storage_dir: Path = Path("storage")
     max_active_tasks: int = 4
     segment_concurrency: int = 8
+    # Connections one MP4 or image download may use at once when its origin supports ranges (1: one).
+    range_connections: int = 4
     allow_private_networks: bool = False
     db_pool_size: int = 8
     log: LogSettings = field(default_factory=LogSettings)
@@ -101,6 +103,7 @@ class DownloadSettings:
             storage_dir=Path(env.string("STORAGE_DIR", "./storage")),
             max_active_tasks=env.integer("DOWNLOAD_MAX_ACTIVE_TASKS", 4, minimum=1, maximum=1000),
             segment_concurrency=env.integer("DOWNLOAD_SEGMENT_CONCURRENCY", 8, minimum=1, maximum=256),
+            range_connections=env.integer("DOWNLOAD_RANGE_CONNECTIONS", 4, minimum=1, maximum=64),
             allow_private_networks=env.flag("DOWNLOAD_ALLOW_PRIVATE_NETWORKS", False),
             db_pool_size=env.integer("DOWNLOAD_DB_POOL_SIZE", 8, minimum=1, maximum=64),
             log=LogSettings.from_env(env),

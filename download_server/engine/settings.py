@@ -15,6 +15,10 @@ class EngineSettings:
     # Running tasks one user may have (0: no cap); free slots go round-robin across users (domain.leases).
     max_active_tasks_per_user: int = 0
     segment_concurrency: int = 8
+    # DOWNLOAD_RANGE_CONNECTIONS: connections one MP4 or image may use at once when its origin does ranges
+    # (1: one connection, as before). Files under two minimum parts are never split (jobs/ranged.py).
+    range_connections: int = 4
+    range_min_part_bytes: int = 8 * 1024 * 1024
     allow_private_networks: bool = False
     fetch: FetchSettings = field(default_factory=FetchSettings)
     # Progress: events at most every `event_interval` s per running task, at least every `heartbeat` s;

@@ -16,6 +16,20 @@ needs_nginx = pytest.mark.skipif(
 )
 
 
+def _nginx_masters() -> list[str]:
+    """The command lines of running nginx processes (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "nginx" in line:
+                found.append(line)
+    return found
+
+
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=10) as resp:
@@ -31,7 +45,9 @@ def test_serves_a_file_whole_and_by_range(tmp_path: Path) -> None:
         origin = NginxOrigin(NginxOptions(tmp_path / "www")).start()
     except NginxUnavailable as exc:
         pytest.skip(str(exc))
-    with origin:
+    first = origin.pid
+    with origin:  # entering a started origin starts no second nginx
+        assert origin.start() is origin and origin.pid == first
         status, headers, whole = _get(origin.url("file.mp4"))
         assert (status, whole) == (200, body)
         assert headers["Accept-Ranges"] == "bytes" and headers["Content-Type"] == "video/mp4"
@@ -44,8 +60,10 @@ def test_serves_a_file_whole_and_by_range(tmp_path: Path) -> None:
         log = origin.access_log()
         assert any('range="bytes=100000-199999"' in line and line.startswith("206") for line in log)
         assert origin.cpu_seconds() >= 0
-        prefix = origin.prefix
+        prefix, pid = origin.prefix, origin.pid
     assert not prefix.exists()  # pid, logs, config and temp paths went with it
+    assert not Path(f"/proc/{pid}").exists()  # and nginx itself (reaped, so not even a zombie)
+    assert not [line for line in _nginx_masters() if str(prefix) in line]
 
 
 @needs_nginx

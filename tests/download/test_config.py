@@ -26,6 +26,7 @@ def test_defaults() -> None:
     )
     assert s.database_url == "sqlite:///data/download.db"
     assert s.allow_private_networks is False
+    assert s.range_connections == 4
     assert (s.jwt.algorithm, s.jwt.issuer, s.jwt.audience) == ("HS256", "mediadl-auth", "mediadl")
     assert (s.log.level, s.log.format, s.shutdown_grace_seconds, s.metrics_addr) == ("INFO", "text", 10.0, None)
 
@@ -37,6 +38,7 @@ def test_every_variable_is_read() -> None:
         STORAGE_DIR="/srv/media",
         DOWNLOAD_MAX_ACTIVE_TASKS="2",
         DOWNLOAD_SEGMENT_CONCURRENCY="16",
+        DOWNLOAD_RANGE_CONNECTIONS="8",
         DOWNLOAD_ALLOW_PRIVATE_NETWORKS="true",
         DOWNLOAD_DB_POOL_SIZE="3",
         LOG_LEVEL="debug",
@@ -55,6 +57,7 @@ def test_every_variable_is_read() -> None:
     )
     assert (s.allow_private_networks, s.db_pool_size, s.log.level, s.log.format) == (True, 3, "DEBUG", "json")
     assert s.metrics_addr == "127.0.0.1:9102"
+    assert s.range_connections == 8
     assert (s.shutdown_grace_seconds, s.jwt.issuer, s.jwt.audience) == (2.5, "iss-x", "aud-x")
     text = repr(s)
     assert SECRET not in text and "hunter2" not in text and "0.0.0.0:6000" in text
@@ -67,6 +70,7 @@ def test_every_variable_is_read() -> None:
         ({"JWT_SECRET_KEY": "short"}, "JWT_SECRET_KEY"),
         ({"DOWNLOAD_MAX_ACTIVE_TASKS": "0"}, "DOWNLOAD_MAX_ACTIVE_TASKS"),
         ({"DOWNLOAD_SEGMENT_CONCURRENCY": "many"}, "DOWNLOAD_SEGMENT_CONCURRENCY"),
+        ({"DOWNLOAD_RANGE_CONNECTIONS": "0"}, "DOWNLOAD_RANGE_CONNECTIONS"),
         ({"DOWNLOAD_ALLOW_PRIVATE_NETWORKS": "maybe"}, "DOWNLOAD_ALLOW_PRIVATE_NETWORKS"),
         ({"DOWNLOAD_GRPC_ADDR": "nohostport"}, "DOWNLOAD_GRPC_ADDR"),
         ({"DOWNLOAD_GRPC_ADDR": "host:99999"}, "DOWNLOAD_GRPC_ADDR"),

@@ -64,6 +64,8 @@ class Origin:
         self.ended: Counter[str] = Counter()
         self.range_headers: dict[str, list[str | None]] = {}
         self.content_types: dict[str, str] = {}
+        self.etags: dict[str, str] = {}  # sent as the path's ETag when set (a file that changes changes it)
+        self._cuts: dict[str, set[int]] = {}
         self._faults: dict[str, list[Fault]] = {}
         self._sequences: dict[str, list[bytes]] = {}
         self._chaos: list[_Chaos] = []
@@ -133,6 +135,11 @@ class Origin:
     def trickle(self, path: str, *, delay: float, times: int | None = 1) -> None:
         """Send the body one byte every `delay` seconds: never silent long enough for a read timeout."""
         self.add(path, Fault("trickle", times, delay=delay))
+
+    def cut_range(self, path: str, start: int) -> None:
+        """The next range request to `path` starting at `start` gets half its bytes, then the connection
+        closes (in order, so the client holds exactly those bytes): a piece that fails mid-way."""
+        self._cuts.setdefault(path, set()).add(start)
 
     def ignore_range(self, path: str, *, times: int | None = None) -> None:
         self.add(path, Fault("ignore_range", times))
@@ -307,6 +314,8 @@ class Origin:
                 return web.Response(status=404, text="not found\n")
             data, size = None, file.stat().st_size
         headers = {"Content-Type": self._content_type(path), "Accept-Ranges": "bytes"}
+        if path in self.etags:
+            headers["ETag"] = self.etags[path]
         status, start, end = 200, 0, size - 1
         wanted = _RANGE.fullmatch(request.headers.get("Range", "").strip()) if honour_range else None
         if wanted is not None:
@@ -318,6 +327,12 @@ class Origin:
         response = web.StreamResponse(status=status, headers=headers)
         response.content_length = end - start + 1
         await response.prepare(request)
+        if wanted is not None and start in self._cuts.get(path, set()):
+            self._cuts[path].discard(start)
+            await response.write((data or (self.root / path).read_bytes())[start : start + (end - start + 1) // 2])
+            assert request.transport is not None
+            request.transport.close()  # a FIN after the bytes written, not a reset that may drop them
+            raise asyncio.CancelledError
         if data is not None:
             await response.write(data[start : end + 1])
         else:

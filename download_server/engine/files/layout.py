@@ -53,6 +53,16 @@ def temp_path(final: Path) -> Path:
     return final.with_name(final.name + PART_SUFFIX)
 
 
+def ranged_paths(temp: Path) -> tuple[Path, Path]:
+    """(work file, progress sidecar) of a ranged download whose single-connection temp file is `temp`.
+
+    Both end in .part like every unfinished file (find_image and the clean-up rely on it), and neither is
+    `temp` itself: a single-connection .part is a contiguous prefix, a ranged work file is not.
+    """
+    stem = temp.name.removesuffix(PART_SUFFIX)
+    return temp.with_name(f"{stem}.ranged{PART_SUFFIX}"), temp.with_name(f"{stem}.ranges{PART_SUFFIX}")
+
+
 class Storage:
     """The API.md layout: hls/<task_id>/{index.m3u8, init_<k>.mp4, ts/<index>.ts|.m4s}, mp4/, images/."""
 
@@ -198,7 +208,7 @@ class Storage:
         shutil.rmtree(self.dash_dir(task.id), ignore_errors=True)
         self.thumbnail_path(task.id).unlink(missing_ok=True)
         mp4 = self.mp4_path(task)
-        for path in (mp4, temp_path(mp4), self.image_temp_path(task)):
+        for path in (mp4, temp_path(mp4), *ranged_paths(temp_path(mp4)), self.image_temp_path(task)):
             path.unlink(missing_ok=True)
         flv = self.flv_path(task)
         for path in (flv, temp_path(flv), self.flv_mp4_path(task)):

@@ -202,7 +202,7 @@ class FileSink:
 
     def _abort_now(self) -> None:
         try:
-            if self._resumable:
+            if self._resumable and self._buffer:
                 self._flush()  # keep every byte received: the next run asks only for the rest
         except OSError:
             pass

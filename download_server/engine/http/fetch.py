@@ -99,7 +99,9 @@ class Fetcher:
         """Stream `url` (or the byte range (offset, length) of it) into `sink`, retrying what may pass later.
 
         A sink holding bytes is continued with `Range: bytes=<held>-`; an origin that answers 200 instead
-        of 206 (or a 206 for another file: total differs from expected_total) restarts it from zero.
+        of 206 (or a 206 for another file: total differs from expected_total) restarts it from zero. With a
+        byte range, a sink holding bytes (a piece of a ranged download, engine/files/pieces.py) is continued
+        from `offset + held` to the range's end: a retry after a reset mid-piece asks only for the rest.
         """
         s = self.settings
         request_timeout = aiohttp.ClientTimeout(
@@ -107,17 +109,19 @@ class Fetcher:
         )
 
         async def attempt() -> Fetched:
-            held = 0 if byterange is not None else sink.held()
+            held = sink.held()
+            span = None if byterange is None else (byterange[0] + held, byterange[1] - held)
             headers: dict[str, str] = {}
-            if byterange is not None:
-                headers["Range"] = f"bytes={byterange[0]}-{byterange[0] + byterange[1] - 1}"
+            if span is not None:
+                headers["Range"] = f"bytes={span[0]}-{span[0] + span[1] - 1}"
             elif held:
                 headers["Range"] = f"bytes={held}-"
             try:
                 async with self._open(url, headers, request_timeout) as resp:
                     if check is not None:
                         check(resp)
-                    skip, take, keep = plan_body(resp, byterange, held, expected_total)
+                    skip, take, keep = plan_body(resp, span, held, expected_total)
+                    keep = keep or (span is not None and held > 0)
                     await sink_call(sink.begin(keep=keep))
                     base = held if keep else 0
                     pace = Pace(s.min_rate_bytes, s.min_rate_window) if s.min_rate_bytes > 0 else None

@@ -11,9 +11,10 @@ import aiohttp
 
 from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
 from download_server.engine.failures import ErrorType, FetchError
-from download_server.engine.files.layout import temp_path
+from download_server.engine.files.layout import ranged_paths, temp_path
 from download_server.engine.files.sinks import FileSink
 from download_server.engine.jobs.ledger import RunLedger
+from download_server.engine.jobs.ranged import RangedFetch, WholeFile, fetch_whole, offer_ranges
 
 # An origin answering a video URL with these is showing an error or login page, not the file.
 _NOT_VIDEO = frozenset({"text/html", "text/plain", "application/json", "application/xml", "text/xml"})
@@ -27,13 +28,27 @@ class Mp4Job:
 
     def leftovers(self, ctx: RunLedger) -> list[Path]:
         final = ctx.parts.storage.mp4_path(ctx.task)
-        return [final, temp_path(final)]
+        return [final, temp_path(final), *ranged_paths(temp_path(final))]
 
     async def run(self, ctx: RunLedger) -> None:
         segment = await single_segment(ctx)
         if segment.status is not SegmentStatus.PENDING:
             return
+        final = self.final_path(ctx, segment)
+        ranged = RangedFetch(ctx, segment.uri, *ranged_paths(temp_path(final)), content_check=check_video)
+        try:
+            got = await fetch_whole(ranged, lambda offer: self._single(ctx, segment, offer), lambda _: final)
+        except FetchError as exc:
+            await ctx.segment_failed(segment, exc)
+            return
+        ctx.task.bytes_total = got.size
+        await ctx.segment_done(segment, size=got.size, sha256=got.sha256, attempts=got.attempts)
+
+    async def _single(self, ctx: RunLedger, segment: Segment, offer: bool) -> WholeFile:
+        """Over one connection, resumed with `Range: bytes=<held>-`; with `offer`, a first answer that
+        allows pieces raises RangesOffered instead (jobs/ranged.py)."""
         task, fetcher = ctx.task, ctx.parts.fetcher
+        max_bytes = fetcher.settings.max_file_bytes  # a declared size over it fails before any byte
 
         def on_write(nbytes: int) -> None:
             ctx.tracker.received(nbytes)
@@ -42,29 +57,21 @@ class Mp4Job:
                 task.progress = min(1.0, sink.size / task.bytes_total)
 
         def check(resp: aiohttp.ClientResponse) -> None:
-            content_type = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if content_type in _NOT_VIDEO:
-                raise FetchError(ErrorType.BAD_CONTENT, f"expected a video, the origin sent {content_type}")
-            total = announced_total(resp, sink.held())
+            check_video(resp)
+            held = sink.held()
+            total = announced_total(resp, held)
             if total is not None:
                 task.bytes_total = sink.expected_size = total
+            if offer and not held:
+                offer_ranges(resp, ctx, segment.uri, max_bytes=max_bytes)
 
         sink = FileSink(self.final_path(ctx, segment), resumable=True, on_write=on_write, writer=ctx.parts.writer)
         # A .part left by a pause or a crash counts as downloaded: only the rest is requested.
         task.bytes_downloaded = await asyncio.to_thread(sink.held)
-        try:
-            got = await fetcher.download(
-                segment.uri,
-                sink,
-                check=check,
-                expected_total=task.bytes_total,
-                max_bytes=fetcher.settings.max_file_bytes,  # a declared size over it fails before any byte
-            )
-        except FetchError as exc:
-            await ctx.segment_failed(segment, exc)
-            return
-        task.bytes_total = sink.size
-        await ctx.segment_done(segment, size=sink.size, sha256=sink.sha256, attempts=got.attempts)
+        got = await fetcher.download(
+            segment.uri, sink, check=check, expected_total=task.bytes_total, max_bytes=max_bytes
+        )
+        return WholeFile(sink.size, sink.sha256, got.attempts)
 
     async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         segment = ctx.segments.get(0)
@@ -91,6 +98,12 @@ async def single_segment(ctx: RunLedger) -> Segment:
         segment = Segment(task_id=ctx.task.id, index=0, uri=ctx.task.resource_url)
         await ctx.add_segments([segment])
     return segment
+
+
+def check_video(resp: aiohttp.ClientResponse) -> None:
+    content_type = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type in _NOT_VIDEO:
+        raise FetchError(ErrorType.BAD_CONTENT, f"expected a video, the origin sent {content_type}")
 
 
 def announced_total(resp: aiohttp.ClientResponse, held: int) -> int | None:
