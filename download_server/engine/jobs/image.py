@@ -63,6 +63,7 @@ class ImageJob:
         )
         try:
             got = await fetcher.download(segment.uri, sink, check=check, max_bytes=fetcher.settings.image_max_bytes)
+            await ctx.publish(sink.final, sink.sha256)  # uploaded, then recorded
         except FetchError as exc:
             await ctx.segment_failed(segment, exc)
             return

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 from download_server.domain.models import OutputFormat, ResourceType, Segment, SegmentStatus, Task, Video, VideoFormat
+from download_server.domain.ports import MediaStore
 from download_server.engine.files.layout import Storage
+from download_server.engine.files.objects import publish_file
 from download_server.engine.output.remux import build_mp4, runs_of
 from download_server.engine.output.thumbnail import make_thumbnail
 
@@ -18,6 +20,16 @@ log = logging.getLogger(__name__)
 async def finish_output(storage: Storage, task: Task, segments: list[Segment], video: Video) -> Video:
     """Blocking work in a thread (remuxing reads and writes the whole recording): never on the event loop."""
     return await asyncio.to_thread(_finish, storage, task, segments, video)
+
+
+async def publish_output(storage: Storage, media: MediaStore, task: Task, video: Video) -> None:
+    """Publish what finish_output made: the thumbnail, and an HLS recording's MP4 (a single MP4 or image was
+    published by its job when it became whole). Nothing to do on the local backend."""
+    made = [video.thumbnail_path] if video.thumbnail_path else []
+    if task.resource_type is ResourceType.HLS and video.format is VideoFormat.MP4:
+        made.append(video.file_path)
+    for relative in made:
+        await publish_file(storage, media, storage.root / relative)
 
 
 def _finish(storage: Storage, task: Task, segments: list[Segment], video: Video) -> Video:
