@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -87,3 +89,62 @@ def moto_server() -> Iterator[S3Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@dataclass(frozen=True)
+class StorageBackend:
+    """One of the two media stores a test runs on: `local` (the storage directory) or `s3` (a bucket prefix)."""
+
+    name: str
+    server: S3Server | None = None
+    location: S3Location | None = None
+
+    @property
+    def remote(self) -> bool:
+        return self.location is not None
+
+    def media(self) -> S3Media | None:
+        """A new client for the backend's bucket prefix (its owner closes it), or None: the local default."""
+        return S3Media(self.location) if self.location is not None else None
+
+    def env(self) -> dict[str, str]:
+        """Server settings for this backend (none for the local one)."""
+        if self.server is None or self.location is None:
+            return {}
+        return self.server.env(self.location)
+
+    def keys(self) -> dict[str, int]:
+        """Every object under the prefix (key relative to it -> size), read from outside the code under test."""
+        if self.server is None or self.location is None:
+            return {}
+        client: Any = self.server.client()
+        found: dict[str, int] = {}
+        base = self.location.prefix + "/"
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.server.bucket, Prefix=base):
+            for item in page.get("Contents", []):
+                found[item["Key"][len(base) :]] = item["Size"]
+        return found
+
+    def open_uploads(self) -> list[str]:
+        """Keys (relative to the prefix) of multipart uploads begun and neither completed nor aborted."""
+        if self.server is None or self.location is None:
+            return []
+        client: Any = self.server.client()
+        base = self.location.prefix + "/"
+        answer = client.list_multipart_uploads(Bucket=self.server.bucket, Prefix=base)
+        return [upload["Key"][len(base) :] for upload in answer.get("Uploads", [])]
+
+    def delete(self, key: str) -> None:
+        if self.server is not None and self.location is not None:
+            client: Any = self.server.client()
+            client.delete_object(Bucket=self.server.bucket, Key=f"{self.location.prefix}/{key}")
+
+    def download_to(self, root: Path) -> None:
+        """Copy every object under the prefix into `root` with the same relative layout."""
+        if self.server is None or self.location is None:
+            return
+        client: Any = self.server.client()
+        for key in self.keys():
+            target = root / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(self.server.bucket, f"{self.location.prefix}/{key}", str(target))

@@ -1,0 +1,88 @@
+"""An MP4 that goes up to S3 as parts while it downloads: a stop mid-upload shows nothing half-made, and the
+next run (the same replica, or another one with an empty work directory) leaves no multipart upload behind."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from download_server.domain.models import ResourceType, TaskStatus
+from download_server.engine.files.layout import Storage, temp_path
+from download_server.engine.files.objects import PART_BYTES
+from download_server.engine.files.removal import StorageTaskFiles
+from tests.download.engine.conftest import ENGINE, Harness
+from tests.support.origin import Origin
+from tests.support.s3 import S3Server, StorageBackend
+
+BIG = "big/recording.mp4"
+SIZE = 3 * PART_BYTES + 12_345  # three whole parts and a short last one
+
+
+@pytest.mark.parametrize("resumed_by", ["same replica", "another replica"])
+async def test_a_run_stopped_mid_upload_leaves_no_object_and_recovery_no_upload(
+    origin: Origin, storage: Storage, s3_server: S3Server, resumed_by: str
+) -> None:
+    data = os.urandom(SIZE)
+    origin.write(BIG, data)
+    release = origin.hold(BIG)  # half the file (one part and more), then the origin waits
+    backend = StorageBackend("s3", s3_server, s3_server.location())
+    first = Harness(origin, storage, ENGINE, backend=backend)
+    task = await first.create(BIG, ResourceType.MP4)
+    await first.start_until(task, lambda e: e.bytes_downloaded >= SIZE // 2)
+    await first.scheduler.close()  # the replica goes away mid-download (its run stops where it is)
+    release.set()
+
+    key = storage.key(storage.mp4_path(task))
+    assert backend.keys() == {}  # nothing visible under the final key, nor anywhere else
+    assert backend.open_uploads() == [key]  # the parts sent so far wait in an open upload
+    held = temp_path(storage.mp4_path(task)).stat().st_size
+    assert held == SIZE // 2
+
+    if resumed_by == "another replica":
+        storage = Storage(storage.root.parent / "replica-b")  # its own, empty work directory
+    second = Harness(origin, storage, ENGINE, store=first.store, backend=backend)
+    try:
+        with second.broker.subscribe(task_id=task.id) as sub:
+            assert await second.scheduler.recover() == [task.id]
+            async for event in sub:
+                if event.status.is_terminal:
+                    break
+    finally:
+        await second.scheduler.close()
+
+    done = await first.store.get_task(task.id)
+    assert done.status is TaskStatus.COMPLETED, done.last_error
+    assert backend.open_uploads() == []  # completed, or the orphan aborted: nothing billed and invisible
+    assert backend.keys() == {key: SIZE}
+    stored = second.view()
+    assert hashlib.sha256(stored.mp4_path(task).read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert first.store.videos[task.id].sha256 == hashlib.sha256(data).hexdigest()
+    # The same replica continued its .part file and its upload; another one had neither and began again.
+    expected = f"bytes={held}-" if resumed_by == "same replica" else None
+    assert origin.range_headers[BIG] == [None, expected]
+
+
+async def test_delete_with_files_removes_the_objects_and_aborts_the_upload(
+    origin: Origin, storage: Storage, s3_server: S3Server
+) -> None:
+    origin.write(BIG, os.urandom(SIZE))
+    release = origin.hold(BIG)
+    backend = StorageBackend("s3", s3_server, s3_server.location())
+    harness = Harness(origin, storage, ENGINE, backend=backend)
+    other = await harness.create("hls_ts/index.m3u8")  # another task's objects must stay
+    assert (await harness.run(other)).status is TaskStatus.COMPLETED
+    try:
+        task = await harness.create(BIG, ResourceType.MP4)
+        await harness.start_until(task, lambda e: e.bytes_downloaded >= SIZE // 2)
+        assert backend.open_uploads() == [storage.key(storage.mp4_path(task))]
+        await harness.scheduler.delete(task.id, task.user_id)
+        release.set()
+        # What DeleteTask with delete_files does after the rows went (services/tasks.py).
+        await StorageTaskFiles(storage, harness.scheduler.parts.media).remove(task, None)
+    finally:
+        await harness.scheduler.close()
+    assert backend.open_uploads() == []
+    keys = backend.keys()
+    assert keys and all(key.startswith(f"hls/{other.id}/") or key == f"thumbnails/{other.id}.jpg" for key in keys)
