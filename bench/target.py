@@ -54,8 +54,9 @@ def free_port() -> int:
 class DownloadServer:
     """A download server subprocess and a client acting as one user (context manager)."""
 
-    def __init__(self, workdir: Path, *, concurrency: int = 8) -> None:
+    def __init__(self, workdir: Path, *, concurrency: int = 8, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
+        self._env = env or {}  # more settings (STORAGE_URL and the bucket's credentials for bench/s3.py)
         self.storage = workdir / "storage"
         self.log_path = workdir / "server.log"
         self._secret = secrets.token_hex(32)
@@ -76,7 +77,8 @@ class DownloadServer:
 
     def __enter__(self) -> DownloadServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOWNLOAD_", "JWT_", "STORAGE_"))}
+        prefixes = ("DOWNLOAD_", "JWT_", "STORAGE_", "S3_", "AWS_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
         env.update(
             PYTHONPATH=str(ROOT),
             JWT_SECRET_KEY=self._secret,
@@ -87,6 +89,7 @@ class DownloadServer:
             DOWNLOAD_SEGMENT_CONCURRENCY=str(self._concurrency),
             LOG_LEVEL="WARNING",
         )
+        env.update(self._env)
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "download_server"],

@@ -20,7 +20,6 @@ from download_server.adapters.leases import SqlLeases
 from download_server.adapters.metrics import PrometheusEngineMetrics
 from download_server.adapters.migration_lock import migrate_exclusively
 from download_server.adapters.pg_notify import PgRelay
-from download_server.adapters.s3_media import S3Location, S3Media
 from download_server.adapters.store import SqlTaskStore
 from download_server.adapters.unit_of_work import SqlTransactions
 from download_server.config import DownloadSettings
@@ -95,6 +94,9 @@ def build_media(settings: DownloadSettings) -> MediaStore:
     bucket = settings.object_storage
     if bucket is None:
         return WorkAreaMedia(settings.storage_dir)
+    # Imported only here: botocore and its models cost a local-only server ~10 MiB of RSS for nothing.
+    from download_server.adapters.s3_media import S3Location, S3Media
+
     location = S3Location.parse(
         bucket.url,
         endpoint_url=bucket.endpoint_url,

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -248,17 +249,22 @@ class S3PartUpload:
 
     async def send(self, path: Path, offset: int, size: int) -> None:
         with _store_errors("uploading a part of", self.key):
-            body = await asyncio.to_thread(_read_range, path, offset, size)
-            number = len(self.parts) + 1
-            client = await self._media.client()
-            answer = await client.upload_part(
-                Bucket=self._media.location.bucket,
-                Key=self._media.full_key(self.key),
-                UploadId=self.upload_id,
-                PartNumber=number,
-                Body=body,
-            )
-            self.parts.append(UploadedPart(number, len(body), answer["ETag"]))
+            # A file-like body: aiohttp streams it in 64 KiB reads, so a part never sits in memory whole.
+            body = await asyncio.to_thread(FileSlice.open, path, offset, size)
+            try:
+                number = len(self.parts) + 1
+                client = await self._media.client()
+                answer = await client.upload_part(
+                    Bucket=self._media.location.bucket,
+                    Key=self._media.full_key(self.key),
+                    UploadId=self.upload_id,
+                    PartNumber=number,
+                    Body=cast(IO[bytes], body),  # a RawIOBase is an IO[bytes]; the stubs do not say so
+                    ContentLength=size,
+                )
+            finally:
+                body.close()
+            self.parts.append(UploadedPart(number, size, answer["ETag"]))
 
     async def complete(self) -> None:
         with _store_errors("completing the upload of", self.key):
@@ -284,13 +290,54 @@ async def _abort(client: S3Client, bucket: str, full_key: str, upload_id: str) -
             raise
 
 
-def _read_range(path: Path, offset: int, size: int) -> bytes:
-    with path.open("rb") as handle:
-        handle.seek(offset)
-        data = handle.read(size)
-    if len(data) != size:
-        raise OSError(f"{path} holds {offset + len(data)} bytes, not the {offset + size} a part needs")
-    return data
+class FileSlice(io.RawIOBase):
+    """Bytes [offset, offset + size) of a file as a seekable stream of exactly `size` bytes (a part's body)."""
+
+    def __init__(self, handle: io.BufferedReader, offset: int, size: int) -> None:
+        super().__init__()
+        self._handle = handle
+        self._offset = offset
+        self._size = size
+        self._position = 0
+
+    @classmethod
+    def open(cls, path: Path, offset: int, size: int) -> FileSlice:
+        handle = path.open("rb")
+        held = os.fstat(handle.fileno()).st_size
+        if held < offset + size:
+            handle.close()
+            raise OSError(f"{path} holds {held} bytes, not the {offset + size} a part needs")
+        return cls(handle, offset, size)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = min(max(base + position, 0), self._size)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self._size - self._position)
+        if wanted <= 0:
+            return 0
+        self._handle.seek(self._offset + self._position)
+        got: int = self._handle.readinto(memoryview(buffer)[:wanted])
+        self._position += got
+        return got
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
 
 
 @contextlib.contextmanager
