@@ -225,14 +225,14 @@ async def materialize(storage: Storage, media: MediaStore, task: Task) -> int:
     Answers how many were fetched."""
     if not media.remote:
         return 0
-    fetched = 0
+    stored: dict[str, int] = {}
     for prefix in storage.task_prefixes(task):
-        for key, size in (await media.listing(prefix)).items():
-            local = storage.root / key
-            if await asyncio.to_thread(_size_of, local) != size:
-                await media.fetch(key, local)
-                fetched += 1
-    return fetched
+        stored.update(await media.listing(prefix))
+    # One trip to a thread for every size on disk, not one per object.
+    missing = await asyncio.to_thread(lambda: [k for k, size in stored.items() if _size_of(storage.root / k) != size])
+    for key in missing:
+        await media.fetch(key, storage.root / key)
+    return len(missing)
 
 
 async def clear_work_area(storage: Storage, media: MediaStore, task: Task, leftovers: Callable[[], list[Path]]) -> None:

@@ -125,15 +125,17 @@ class RunLedger:
         stored: dict[str, int] = {}
         for prefix in storage.task_prefixes(self.task):
             stored.update(await self.parts.media.listing(prefix))
+        # One trip to a thread for every path (a long live recording has 100k segments), not one per segment.
+        paths, unpublished = await asyncio.to_thread(self._locate_unpublished, stored)
+        for whole, sha256 in unpublished:
+            await self.publish(whole, sha256)
+            stored[storage.key(whole)] = (await asyncio.to_thread(whole.stat)).st_size
         changed = []
         for segment in self.segments.values():
-            path = await asyncio.to_thread(self.job.final_path, self, segment)
+            path = paths.get(segment.index)
             if path is None:
                 continue
             key = storage.key(path)
-            if key not in stored and await asyncio.to_thread(path.is_file):
-                await self.publish(path, await asyncio.to_thread(sha256_of, path))
-                stored[key] = (await asyncio.to_thread(path.stat)).st_size
             if segment.status is SegmentStatus.DONE and key not in stored:
                 segment.status, segment.bytes, segment.sha256 = SegmentStatus.PENDING, 0, ""
                 changed.append(segment)
@@ -142,6 +144,19 @@ class RunLedger:
                 segment.sha256 = await self._stored_sha256(key, path)
                 changed.append(segment)
         return changed
+
+    def _locate_unpublished(self, stored: dict[str, int]) -> tuple[dict[int, Path], list[tuple[Path, str]]]:
+        """Blocking. Each segment's final path, and the whole files of the work area the store lacks (hashed)."""
+        paths: dict[int, Path] = {}
+        unpublished = []
+        for segment in self.segments.values():
+            path = self.job.final_path(self, segment)
+            if path is None:
+                continue
+            paths[segment.index] = path
+            if self.parts.storage.key(path) not in stored and path.is_file():
+                unpublished.append((path, sha256_of(path)))
+        return paths, unpublished
 
     async def _stored_sha256(self, key: str, path: Path) -> str:
         """The hash recorded with the object, else the object's bytes hashed (brought into the work area)."""

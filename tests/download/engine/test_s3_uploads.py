@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+from typing import Any
 
 import pytest
 
-from download_server.domain.models import ResourceType, TaskStatus
+from download_server.domain.models import ResourceType, SegmentStatus, TaskStatus
 from download_server.engine.files.layout import Storage, temp_path
 from download_server.engine.files.objects import PART_BYTES
 from download_server.engine.files.removal import StorageTaskFiles
 from tests.download.engine.conftest import ENGINE, Harness
+from tests.support.media import sha256
 from tests.support.origin import Origin
 from tests.support.s3 import S3Server, StorageBackend
 
@@ -86,3 +89,46 @@ async def test_delete_with_files_removes_the_objects_and_aborts_the_upload(
     assert backend.open_uploads() == []
     keys = backend.keys()
     assert keys and all(key.startswith(f"hls/{other.id}/") or key == f"thumbnails/{other.id}.jpg" for key in keys)
+
+
+async def test_a_segment_whole_on_disk_but_never_uploaded_is_uploaded_on_recovery_not_fetched(
+    origin: Origin, storage: Storage, s3_server: S3Server, manifest: dict[str, Any]
+) -> None:
+    backend = StorageBackend("s3", s3_server, s3_server.location())
+    first = Harness(origin, storage, ENGINE, backend=backend)
+    task = await first.create("hls_ts/index.m3u8")
+    assert (await first.run(task)).status is TaskStatus.COMPLETED
+    await first.scheduler.close()
+    finished = first.view()
+
+    # A process killed between a segment's rename and its upload: the row PENDING, the file whole in the
+    # work area, no object. (Segment 5: the same, but its file never reached the disk either.)
+    store = first.store
+    stored = await store.get_task(task.id)
+    stored.status = TaskStatus.PROCESSING
+    await store.save_task(stored)
+    segments = await store.list_segments(task.id)
+    for s in segments[4:]:
+        s.status, s.bytes, s.sha256 = SegmentStatus.PENDING, 0, ""
+        backend.delete(f"hls/{task.id}/ts/{s.index}.ts")
+    await store.save_progress(stored, segments)
+    work_file = storage.segment_path(task.id, 4, "ts")
+    work_file.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(finished.segment_path(task.id, 4, "ts"), work_file)
+    origin.requests.clear()
+
+    second = Harness(origin, storage, ENGINE, store=store, backend=backend)
+    try:
+        with second.broker.subscribe(task_id=task.id) as sub:
+            assert await second.scheduler.recover() == [task.id]
+            async for event in sub:
+                if event.status.is_terminal:
+                    break
+    finally:
+        await second.scheduler.close()
+    assert (await store.get_task(task.id)).status is TaskStatus.COMPLETED
+    assert [origin.requests[f"hls_ts/seg0{i}.ts"] for i in range(6)] == [0, 0, 0, 0, 0, 1]
+    view = second.view()
+    expected = manifest["hls_ts"]["segment_sha256"]
+    assert [sha256(f) for f in second.segment_files(task, view)] == expected
+    assert [s.sha256 for s in await store.list_segments(task.id)] == expected
