@@ -23,7 +23,7 @@ from download_server.adapters.pg_notify import PgRelay
 from download_server.adapters.store import SqlTaskStore
 from download_server.adapters.unit_of_work import SqlTransactions
 from download_server.config import DownloadSettings
-from download_server.domain.ports import MediaStore, Relay, Scheduler
+from download_server.domain.ports import MediaStore, MediaStoreError, Relay, Scheduler
 from download_server.domain.repositories import Transactions
 from download_server.engine.files.layout import Storage
 from download_server.engine.files.objects import WorkAreaMedia
@@ -45,6 +45,7 @@ from download_server.services.videos import VideoService
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.auth_interceptor import AuthInterceptor
 from mediadl_common.db import Database, database_unavailable, describe_url
+from mediadl_common.errors import Unavailable
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
 from mediadl_common.keys import VerificationKeys
 from mediadl_common.metrics import Metrics
@@ -215,6 +216,7 @@ async def start_download_server(
     keys = build_verification_keys(settings)  # a bad key setting stops the start before anything is open
     parts = build_parts(settings, EngineSeams(engine, resolve, resolver, guard))
     try:
+        await _check_media(parts.media)
         running = await _serve(settings, parts, keys, migrate=migrate, resolve=resolve)
     except BaseException:
         await parts.scheduler.close()
@@ -302,3 +304,11 @@ def _add_shutdown_steps(running: RunningServer, parts: Parts) -> None:
 def _describe_storage(settings: DownloadSettings, media: MediaStore) -> str:
     # The work area alone on the local backend (as before); the bucket, never a credential, with S3.
     return f"{media.describe()} (work area {settings.storage_dir})" if media.remote else str(settings.storage_dir)
+
+
+async def _check_media(media: MediaStore) -> None:
+    """A bucket that does not exist or refuses the credentials stops the start with one clear line."""
+    try:
+        await media.check()
+    except MediaStoreError as exc:
+        raise Unavailable(f"the media store {media.describe()} cannot be used: {exc}") from None

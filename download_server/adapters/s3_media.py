@@ -121,6 +121,12 @@ class S3Media:
     def full_key(self, key: str) -> str:
         return self._base + key
 
+    async def check(self) -> None:
+        """One LIST of at most one key: the bucket exists and these credentials may list it."""
+        with _store_errors("listing", f"s3://{self.location.bucket}/{self._base}"):
+            client = await self.client()
+            await client.list_objects_v2(Bucket=self.location.bucket, Prefix=self._base, MaxKeys=1)
+
     # Writing
     async def publish(self, key: str, path: Path, sha256: str = "") -> None:
         with _store_errors("publishing", key):

@@ -268,6 +268,10 @@ class MediaStore(Protocol):
         """Where the media goes, for the start-up log line (never a secret)."""
         ...
 
+    async def check(self) -> None:
+        """Raise MediaStoreError if the store cannot be used (no such bucket, refused credentials): at start-up."""
+        ...
+
     async def publish(self, key: str, path: Path, sha256: str = "") -> None:
         """Make the whole local file `path` visible under `key` (at once, never half of it)."""
         ...

@@ -126,6 +126,9 @@ class FencedMedia:
     def describe(self) -> str:
         return self._media.describe()
 
+    async def check(self) -> None:
+        await self._media.check()
+
     async def listing(self, prefix: str) -> dict[str, int]:
         return await self._media.listing(prefix)
 

@@ -43,6 +43,9 @@ class WorkAreaMedia:
     def describe(self) -> str:
         return f"local directory {self.root}"
 
+    async def check(self) -> None:
+        return None  # the directory is made when the first file is written, as it always was
+
     async def publish(self, key: str, path: Path, sha256: str = "") -> None:
         # A file written elsewhere is moved into the layout; one in place (the engine's case) stays.
         await asyncio.to_thread(_move, path, self._path(key))
