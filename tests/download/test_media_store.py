@@ -78,8 +78,8 @@ async def test_a_part_upload_is_invisible_until_complete(
 
 
 async def test_large_files_go_up_in_parts(s3_server: S3Server, tmp_path: Path) -> None:
-    backend = StorageBackend("s3", s3_server, s3_server.location())
-    media = S3Media(s3_server.location(backend.location.prefix if backend.location else None))
+    location = s3_server.location()
+    backend, media = StorageBackend("s3", s3_server, location), S3Media(location)
     try:
         data = os.urandom(SINGLE_PUT_BYTES + 1)  # over the single-PUT bound: a multipart upload
         await media.publish("mp4/big.mp4", _work_file(tmp_path, "big.mp4", data), "sha")
