@@ -116,22 +116,26 @@ async def test_mp4_answered_with_an_html_page_is_refused(harness: Harness) -> No
 
 @pytest.mark.parametrize(("path", "extension"), [("image/frame.png", "png"), ("image/frame.jpg", "jpg")])
 async def test_images_are_saved_with_their_type(
-    harness: Harness, manifest: dict[str, Any], path: str, extension: str
+    backend_harness: Harness, manifest: dict[str, Any], path: str, extension: str
 ) -> None:
+    harness = backend_harness
     task = await harness.create(path, ResourceType.IMAGE)
     done = await harness.run(task)
 
     expected = manifest["image"][path]
-    saved = harness.storage.image_path(task, extension)
+    stored = harness.view()
+    saved = stored.image_path(task, extension)
     assert done.status is TaskStatus.COMPLETED
     assert (sha256(saved), saved.stat().st_size) == (expected["sha256"], expected["size"])
     assert [p.name for p in saved.parent.iterdir()] == [saved.name]
     video = harness.store.videos[task.id]
     assert (video.format, video.file_path, video.sha256) == (
         VideoFormat.IMAGE,
-        str(saved.relative_to(harness.storage.root)),
+        str(saved.relative_to(stored.root)),
         expected["sha256"],
     )
+    assert video.thumbnail_path == f"thumbnails/{task.id}.jpg"
+    assert (stored.root / video.thumbnail_path).read_bytes()[:2] == b"\xff\xd8"
 
 
 async def test_an_image_url_serving_something_else_fails(harness: Harness) -> None:
