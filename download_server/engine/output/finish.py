@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from download_server.domain.models import OutputFormat, ResourceType, Segment, SegmentStatus, Task, Video, VideoFormat
-from download_server.domain.ports import MediaStore
+from download_server.domain.ports import MediaStore, MediaStoreError
 from download_server.engine.files.layout import Storage
 from download_server.engine.files.objects import publish_file
 from download_server.engine.output.remux import build_mp4, runs_of
@@ -30,6 +30,12 @@ async def publish_output(storage: Storage, media: MediaStore, task: Task, video:
         made.append(video.file_path)
     for relative in made:
         await publish_file(storage, media, storage.root / relative)
+    if media.remote and not video.thumbnail_path:
+        # No picture this time: an earlier run's thumbnail must not outlive it (on disk it was unlinked).
+        try:
+            await media.remove([storage.key(storage.thumbnail_path(task.id))])
+        except MediaStoreError as exc:
+            log.warning("a stale thumbnail could not be removed: %s", exc, extra={"task_id": task.id})
 
 
 def _finish(storage: Storage, task: Task, segments: list[Segment], video: Video) -> Video:
