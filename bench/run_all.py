@@ -29,6 +29,7 @@ from bench import (
     mp4_memory,
     ranged,
     recording,
+    s3,
     unary_stack,
 )
 from bench.report import Row, machine, table
@@ -71,6 +72,10 @@ BENCHES: dict[str, tuple[str, Bench]] = {
     "recording": (
         "Recordings: ReadVideo memory, MP4 remux cost (bench/recording.py)",
         lambda args, say: recording.bench_rows(recording.RecordingOptions(workdir=args.workdir), say),
+    ),
+    "s3": (
+        "S3 storage: HLS to a bucket against the local backend, MP4 memory (bench/s3.py)",
+        lambda args, say: s3.measure(s3.S3Options(repeat=max(1, args.repeat - 1), workdir=args.workdir), say).rows(),
     ),
     "live": (
         "Live window of 100k entries (bench/live_window.py)",

@@ -61,7 +61,7 @@ class DownloadServer:
         self._secret = secrets.token_hex(32)
         self._port = free_port()
         self._concurrency = concurrency
-        self._extra_env = dict(env or {})  # more DOWNLOAD_* settings (DOWNLOAD_RANGE_CONNECTIONS, ...)
+        self._extra_env = dict(env or {})  # more settings (DOWNLOAD_RANGE_CONNECTIONS, STORAGE_URL and a bucket's credentials, ...)
         self._proc: subprocess.Popen[bytes] | None = None
         self._channel: grpc.Channel | None = None
         self._stub: Any = None
@@ -77,7 +77,8 @@ class DownloadServer:
 
     def __enter__(self) -> DownloadServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOWNLOAD_", "JWT_", "STORAGE_"))}
+        prefixes = ("DOWNLOAD_", "JWT_", "STORAGE_", "S3_", "AWS_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
         env.update(
             PYTHONPATH=str(ROOT),
             JWT_SECRET_KEY=self._secret,

@@ -23,9 +23,10 @@ from download_server.adapters.pg_notify import PgRelay
 from download_server.adapters.store import SqlTaskStore
 from download_server.adapters.unit_of_work import SqlTransactions
 from download_server.config import DownloadSettings
-from download_server.domain.ports import Relay, Scheduler
+from download_server.domain.ports import MediaStore, MediaStoreError, Relay, Scheduler
 from download_server.domain.repositories import Transactions
 from download_server.engine.files.layout import Storage
+from download_server.engine.files.objects import WorkAreaMedia
 from download_server.engine.files.reading import StorageRecordingFiles
 from download_server.engine.files.removal import StorageTaskFiles
 from download_server.engine.http.fetch_settings import FetchSettings
@@ -44,6 +45,7 @@ from download_server.services.videos import VideoService
 from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.auth_interceptor import AuthInterceptor
 from mediadl_common.db import Database, database_unavailable, describe_url
+from mediadl_common.errors import Unavailable
 from mediadl_common.interceptors import ErrorBoundaryInterceptor
 from mediadl_common.keys import VerificationKeys
 from mediadl_common.metrics import Metrics
@@ -68,17 +70,43 @@ def build_interceptors(
 
 
 def build_servicer(
-    settings: DownloadSettings, transactions: Transactions, scheduler: Scheduler, resolve: Resolver | None = None
+    settings: DownloadSettings,
+    transactions: Transactions,
+    scheduler: Scheduler,
+    resolve: Resolver | None = None,
+    media: MediaStore | None = None,
 ) -> DownloadServicer:
-    """The use cases and the servicer over them; `resolve` replaces DNS for the URL policy (tests)."""
+    """The use cases and the servicer over them; `resolve` replaces DNS for the URL policy (tests); `media` is
+    where finished files are (build_media)."""
     tokens = PageTokens(settings.jwt.secret_key, TOKEN_LABEL)
     url_checker = functools.partial(check_url, allow_private=settings.allow_private_networks, resolve=resolve)
-    files = StorageTaskFiles(Storage(settings.storage_dir))
+    storage = Storage(settings.storage_dir)
+    files = StorageTaskFiles(storage, media)
+    recordings = StorageRecordingFiles(storage, media=media)
     return DownloadServicer(
         tasks=TaskService(transactions, scheduler, tokens, url_checker, files, settings.guard.user_quota_bytes),
         failures=FailureService(transactions, scheduler, tokens),
-        videos=VideoService(transactions, tokens, files, StorageRecordingFiles(Storage(settings.storage_dir))),
+        videos=VideoService(transactions, tokens, files, recordings),
     )
+
+
+def build_media(settings: DownloadSettings) -> MediaStore:
+    """The bucket of STORAGE_URL, or the storage directory itself (the default)."""
+    bucket = settings.object_storage
+    if bucket is None:
+        return WorkAreaMedia(settings.storage_dir)
+    # Imported only here: botocore and its models cost a local-only server ~10 MiB of RSS for nothing.
+    from download_server.adapters.s3_media import S3Location, S3Media
+
+    location = S3Location.parse(
+        bucket.url,
+        endpoint_url=bucket.endpoint_url,
+        region=bucket.region,
+        access_key_id=bucket.access_key_id,
+        secret_access_key=bucket.secret_access_key,
+    )
+    # Every segment worker of every running task may upload at once.
+    return S3Media(location, max_connections=max(10, settings.max_active_tasks * settings.segment_concurrency + 4))
 
 
 def replica_settings(settings: DownloadSettings) -> ReplicaSettings:
@@ -131,6 +159,7 @@ class Parts:
     scheduler: ReplicaScheduler
     relay: Relay
     replica: ReplicaSettings
+    media: MediaStore
     # Revoked users the token check refuses, filled by the revocation poller.
     revocations: RevocationList = field(default_factory=RevocationList)
 
@@ -141,6 +170,7 @@ def build_parts(settings: DownloadSettings, seams: EngineSeams) -> Parts:
     metrics = Metrics()
     engine_metrics = PrometheusEngineMetrics(metrics.registry)
     transactions = SqlTransactions(database)
+    media = build_media(settings)
     store = SqlTaskStore(transactions)
     leases = SqlLeases(transactions)
     replica = replica_settings(settings)
@@ -158,9 +188,10 @@ def build_parts(settings: DownloadSettings, seams: EngineSeams) -> Parts:
         leases=leases,
         relay=relay,
         replica=replica,
+        media=media,
     )
     engine_metrics.observe_scheduler(scheduler.running_count, scheduler.queued_count)
-    return Parts(database, metrics, transactions, scheduler, relay, replica)
+    return Parts(database, metrics, transactions, scheduler, relay, replica, media)
 
 
 async def start_download_server(
@@ -186,6 +217,7 @@ async def start_download_server(
     keys = build_verification_keys(settings)  # a bad key setting stops the start before anything is open
     parts = build_parts(settings, EngineSeams(engine, resolve, resolver, guard))
     try:
+        await _check_media(parts.media)
         running = await _serve(settings, parts, keys, migrate=migrate, resolve=resolve)
     except BaseException:
         await parts.scheduler.close()
@@ -204,7 +236,7 @@ async def start_download_server(
             settings.grpc_addr,
             running.port,
             describe_url(settings.database_url),
-            settings.storage_dir,
+            _describe_storage(settings, parts.media),
             parts.replica.replica_id,
         )
     except BaseException:
@@ -220,7 +252,7 @@ async def _serve(
         await parts.database.run(migrate_exclusively, settings.database_url, SCRIPT_LOCATION)
     # Listening before serving: no event of a task a new stream follows can slip past.
     await parts.relay.start()
-    servicer = build_servicer(settings, parts.transactions, parts.scheduler, resolve)
+    servicer = build_servicer(settings, parts.transactions, parts.scheduler, resolve, parts.media)
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         download_pb2_grpc.add_DownloadServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
@@ -268,3 +300,16 @@ def _add_shutdown_steps(running: RunningServer, parts: Parts) -> None:
     running.before_stop += [drain_engine, end_watch_streams]
     # In this order: the engine persists its runs' last progress and sends its last signals before the database goes.
     running.on_stop += [stop_engine, close_relay, close_database]
+
+
+def _describe_storage(settings: DownloadSettings, media: MediaStore) -> str:
+    # The work area alone on the local backend (as before); the bucket, never a credential, with S3.
+    return f"{media.describe()} (work area {settings.storage_dir})" if media.remote else str(settings.storage_dir)
+
+
+async def _check_media(media: MediaStore) -> None:
+    """A bucket that does not exist or refuses the credentials stops the start with one clear line."""
+    try:
+        await media.check()
+    except MediaStoreError as exc:
+        raise Unavailable(f"the media store {media.describe()} cannot be used: {exc}") from None

@@ -14,6 +14,38 @@ from mediadl_common.log import LogSettings
 from mediadl_common.tls import ClientTls, ServerTls
 
 _REPLICA_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# s3://bucket[/prefix]: S3's bucket naming rules, and a prefix of plain folder names.
+_STORAGE_URL = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/[A-Za-z0-9!_.*'()-]+)*/?")
+
+
+@dataclass(frozen=True)
+class ObjectStorage:
+    """STORAGE_URL and how to reach it (issue 22). Unset keys and region fall back to botocore's own chain
+    (shared config file, instance role). The secret stays out of repr(), so out of every log line."""
+
+    url: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Env) -> ObjectStorage | None:
+        url = env.get("STORAGE_URL")
+        if not url:
+            return None
+        if not _STORAGE_URL.fullmatch(url) or "/../" in f"{url}/" or "/./" in f"{url}/":
+            raise ConfigError("STORAGE_URL must be s3://bucket or s3://bucket/prefix (a valid S3 bucket name)")
+        endpoint = env.get("S3_ENDPOINT_URL")
+        if endpoint is not None and not re.fullmatch(r"https?://[^\s/]+/?", endpoint):
+            raise ConfigError("S3_ENDPOINT_URL must be http(s)://host[:port]")
+        return cls(
+            url=url,
+            endpoint_url=endpoint,
+            region=env.get("AWS_REGION"),
+            access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
+        )
 
 
 @dataclass(frozen=True)
@@ -55,6 +87,8 @@ class DownloadSettings:
     database_url: str = field(default=default_sqlite_url("download.db"), repr=False)
     grpc_addr: str = "127.0.0.1:50052"
     storage_dir: Path = Path("storage")
+    # STORAGE_URL=s3://...: finished files go to a bucket and STORAGE_DIR is only the work area (None: local).
+    object_storage: ObjectStorage | None = None
     max_active_tasks: int = 4
     segment_concurrency: int = 8
     # Connections one MP4 or image download may use at once when its origin supports ranges (1: one).
@@ -101,6 +135,7 @@ class DownloadSettings:
             database_url=database_url_from_env(env),
             grpc_addr=grpc_addr,
             storage_dir=Path(env.string("STORAGE_DIR", "./storage")),
+            object_storage=ObjectStorage.from_env(env),
             max_active_tasks=env.integer("DOWNLOAD_MAX_ACTIVE_TASKS", 4, minimum=1, maximum=1000),
             segment_concurrency=env.integer("DOWNLOAD_SEGMENT_CONCURRENCY", 8, minimum=1, maximum=256),
             range_connections=env.integer("DOWNLOAD_RANGE_CONNECTIONS", 4, minimum=1, maximum=64),

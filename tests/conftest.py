@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.support.s3 import S3Server, StorageBackend, moto_server
+
 ROOT = Path(__file__).resolve().parent.parent
 MEDIA_FIXTURES = Path(os.environ.get("MEDIADL_MEDIA_FIXTURES", ROOT.parent / "shared" / "fixtures" / "media"))
 # The machine's PostgreSQL; override with MEDIADL_TEST_POSTGRES_URL (an admin URL to a database that exists).
@@ -104,3 +106,20 @@ def media_fixtures() -> Path:
     if not (MEDIA_FIXTURES / "manifest.json").is_file():
         pytest.fail(f"media fixtures not found at {MEDIA_FIXTURES} (set MEDIADL_MEDIA_FIXTURES)")
     return MEDIA_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server (tests/support/s3.py), started once per run on a free port; every test takes its own
+    prefix in its bucket."""
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_backend(request: pytest.FixtureRequest) -> StorageBackend:
+    """Parametrises a test over both media stores: the storage directory itself, and an S3 bucket prefix."""
+    if request.param == "local":
+        return StorageBackend("local")
+    server: S3Server = request.getfixturevalue("s3_server")
+    return StorageBackend("s3", server, server.location())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 from download_server.domain.leases import Claim, Decision, Lease, LeaseState, Queue
@@ -209,4 +210,94 @@ class Relay(Protocol):
     def work_available(self) -> None: ...
     def command(self, task_id: str) -> None: ...
     async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class MediaStoreError(Exception):
+    """The media store could not do what was asked (unreachable, refused): the adapter's own errors become
+    this, so the engine can record a failure that may pass later instead of crashing the run."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One finished file in the media store: its key (the path relative to the storage root), size, and the
+    SHA-256 recorded when it was published ("" when the store does not know it)."""
+
+    key: str
+    size: int
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class UploadedPart:
+    number: int  # 1-based, as S3 numbers parts
+    size: int
+    etag: str
+
+
+class PartUpload(Protocol):
+    """A file that grows (an MP4 in progress) sent in parts as its prefix becomes final; nothing is visible
+    under the key until `complete`, and `abort` leaves nothing behind."""
+
+    key: str
+    upload_id: str
+    parts: list[UploadedPart]
+
+    async def send(self, path: Path, offset: int, size: int) -> None:
+        """Upload bytes [offset, offset + size) of the local file `path` as the next part."""
+        ...
+
+    async def complete(self) -> None: ...
+    async def abort(self) -> None: ...
+
+
+class MediaStore(Protocol):
+    """Where a download's finished files live (engine/files/objects.py: the work area itself; adapters/
+    s3_media.py: an S3 bucket). The engine always writes into the local work area (STORAGE_DIR) and calls
+    `publish` when a file is whole and final; everything else here reads or removes what was published.
+
+    Keys are the API.md layout's relative paths ("hls/<task_id>/ts/3.ts"). `remote` is False for the local
+    store: there the work area *is* the storage, publishing costs nothing and the engine keeps reading the
+    disk exactly as it always did.
+    """
+
+    @property
+    def remote(self) -> bool: ...
+
+    def describe(self) -> str:
+        """Where the media goes, for the start-up log line (never a secret)."""
+        ...
+
+    async def check(self) -> None:
+        """Raise MediaStoreError if the store cannot be used (no such bucket, refused credentials): at start-up."""
+        ...
+
+    async def publish(self, key: str, path: Path, sha256: str = "") -> None:
+        """Make the whole local file `path` visible under `key` (at once, never half of it)."""
+        ...
+
+    async def listing(self, prefix: str) -> dict[str, int]:
+        """Every published key starting with `prefix`, with its size."""
+        ...
+
+    async def stat(self, key: str) -> StoredObject | None: ...
+
+    async def fetch(self, key: str, path: Path) -> None:
+        """Copy the object to the local file `path` (written under a temporary name, renamed when whole)."""
+        ...
+
+    def read(self, key: str, offset: int, chunk: int) -> AsyncGenerator[bytes, None]:
+        """The object from `offset` on, in pieces of at most `chunk` bytes (one ranged GET, streamed)."""
+        ...
+
+    async def remove(self, prefixes: Sequence[str]) -> None:
+        """Delete every object under these prefixes, and abort any part upload under them."""
+        ...
+
+    async def start_upload(self, key: str) -> PartUpload: ...
+
+    async def open_uploads(self, key: str) -> list[PartUpload]:
+        """Part uploads begun for exactly `key` and never completed nor aborted (a crash, a pause)."""
+        ...
+
     async def close(self) -> None: ...

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 from download_server.domain.models import Failure, FailureStatus, Segment, Task, TaskStatus, Video
-from download_server.domain.ports import TaskStore
+from download_server.domain.ports import MediaStore, PartUpload, StoredObject, TaskStore
 
 T = TypeVar("T")
 
@@ -108,3 +109,52 @@ class FencedStore:
     async def save_video(self, video: Video) -> Video:
         self._fence.check()
         return await self._store.save_video(video)
+
+
+class FencedMedia:
+    """The media store, for one run: reads pass, publishing and removing only while the fence holds (an
+    upload already under way when the fence falls still completes: it carries the same whole file)."""
+
+    def __init__(self, media: MediaStore, fence: LeaseFence) -> None:
+        self._media = media
+        self._fence = fence
+
+    @property
+    def remote(self) -> bool:
+        return self._media.remote
+
+    def describe(self) -> str:
+        return self._media.describe()
+
+    async def check(self) -> None:
+        await self._media.check()
+
+    async def listing(self, prefix: str) -> dict[str, int]:
+        return await self._media.listing(prefix)
+
+    async def stat(self, key: str) -> StoredObject | None:
+        return await self._media.stat(key)
+
+    async def fetch(self, key: str, path: Path) -> None:
+        await self._media.fetch(key, path)
+
+    def read(self, key: str, offset: int, chunk: int) -> AsyncGenerator[bytes, None]:
+        return self._media.read(key, offset, chunk)
+
+    async def open_uploads(self, key: str) -> list[PartUpload]:
+        return await self._media.open_uploads(key)
+
+    async def publish(self, key: str, path: Path, sha256: str = "") -> None:
+        self._fence.check()
+        await self._media.publish(key, path, sha256)
+
+    async def remove(self, prefixes: Sequence[str]) -> None:
+        self._fence.check()
+        await self._media.remove(prefixes)
+
+    async def start_upload(self, key: str) -> PartUpload:
+        self._fence.check()
+        return await self._media.start_upload(key)
+
+    async def close(self) -> None:
+        return None  # the scheduler closes the shared store, not one run

@@ -19,6 +19,7 @@ from bench import (
     mp4_memory,
     recording,
     run_all,
+    s3,
 )
 from bench.origin import OriginProcess
 from bench.report import Row, Spread, table
@@ -94,6 +95,20 @@ def test_mp4_bench_runs_on_eight_mib(tmp_path: Path) -> None:
     assert 10 < result.idle_mib <= result.peak_mib.median
     peak_row = next(row for row in result.rows() if "peak RSS" in row.what)
     assert peak_row.met is (result.peak_mib.median < mp4_memory.PEAK_TARGET_MIB)
+
+
+def test_s3_bench_runs_on_a_small_stream_and_file(tmp_path: Path) -> None:
+    options = s3.S3Options(segments=10, repeat=1, size_mib=20, workdir=tmp_path)
+    lines: list[str] = []
+    result = s3.measure(options, lines.append)  # raises if a segment or the MP4 in the bucket is wrong
+
+    assert len(result.local.values) == len(result.s3.values) == 1
+    assert result.ratios.median == pytest.approx(result.s3.values[0] / result.local.values[0])
+    assert 10 < result.idle_mib <= result.peak_mib
+    peak_row = next(row for row in result.rows() if "peak RSS" in row.what)
+    assert peak_row.met is (result.peak_mib < s3.PEAK_TARGET_MIB)
+    assert any(line.startswith("round 1: local") for line in lines)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_synthetic_mp4_is_exactly_its_size_from_any_offset() -> None:

@@ -129,3 +129,42 @@ def test_the_quarantine() -> None:
 def test_the_user_quota() -> None:
     assert settings().guard.user_quota_bytes == 0
     assert settings(DOWNLOAD_USER_QUOTA_BYTES="5000").guard.user_quota_bytes == 5000
+
+
+def test_object_storage_settings_keep_the_secret_out_of_repr() -> None:
+    assert settings().object_storage is None  # unset: the storage directory is the storage
+    s = settings(
+        STORAGE_URL="s3://media-bucket/recordings/prod",
+        S3_ENDPOINT_URL="http://minio:9000",
+        AWS_ACCESS_KEY_ID="AKIAEXAMPLE",
+        AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI-very-secret",
+        AWS_REGION="eu-west-1",
+    )
+    bucket = s.object_storage
+    assert bucket is not None
+    assert (bucket.url, bucket.endpoint_url, bucket.region, bucket.access_key_id) == (
+        "s3://media-bucket/recordings/prod",
+        "http://minio:9000",
+        "eu-west-1",
+        "AKIAEXAMPLE",
+    )
+    assert bucket.secret_access_key == "wJalrXUtnFEMI-very-secret"
+    assert "very-secret" not in repr(s) and "very-secret" not in repr(bucket)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"STORAGE_URL": "/srv/media"},
+        {"STORAGE_URL": "s3://"},
+        {"STORAGE_URL": "s3://Bad_Bucket/x"},
+        {"STORAGE_URL": "s3://bucket/../x"},
+        {"STORAGE_URL": "gs://bucket/x"},
+        {"STORAGE_URL": "s3://bucket/x", "S3_ENDPOINT_URL": "minio:9000"},
+    ],
+)
+def test_bad_object_storage_settings_fail_with_one_line(values: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(**values)
+    assert "\n" not in str(caught.value)
+    assert ("S3_ENDPOINT_URL" if "S3_ENDPOINT_URL" in values else "STORAGE_URL") in str(caught.value)

@@ -19,6 +19,7 @@ from mediadl.download.v1 import download_pb2_grpc
 from mediadl_common.config import JwtSettings
 from tests.download.api import SECRET
 from tests.support.processes import clean_env, run_module
+from tests.support.s3 import S3Server
 
 
 def run_main(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -101,3 +102,16 @@ async def test_serves_until_sigterm_then_exits_cleanly_without_logging_the_secre
     assert code == 0, output
     assert "received SIGTERM" in output and "sqlite data/download.db" in output
     assert SECRET not in output and token not in output
+
+
+def test_a_bucket_that_cannot_be_used_stops_the_start_in_one_line_without_its_secret(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    location = s3_server.location()
+    env = {**s3_server.env(location), "STORAGE_URL": "s3://no-such-bucket/media"}
+    result = run_main(tmp_path, JWT_SECRET_KEY=SECRET, **env)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("download_server: cannot start: the media store s3://no-such-bucket/media"), last
+    assert "NoSuchBucket" in last and "Traceback" not in result.stderr
+    assert env["AWS_SECRET_ACCESS_KEY"] not in result.stderr + result.stdout

@@ -23,6 +23,8 @@ SECRET_NAMES = {
     "DASHBOARD_SESSION_SECRET",
     "AUTH_DATABASE_URL",
     "DOWNLOAD_DATABASE_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
 }
 
 
@@ -94,7 +96,8 @@ def test_probes_run_the_projects_health_check_on_the_container_port_over_tls() -
 
 
 def test_budgets_and_services_select_existing_pods() -> None:
-    labels = {name: d["spec"]["template"]["metadata"]["labels"] for name, d in of_kind("Deployment").items()}
+    workloads = {**of_kind("Deployment"), **of_kind("StatefulSet")}
+    labels = {name: d["spec"]["template"]["metadata"]["labels"] for name, d in workloads.items()}
     for kind in ("PodDisruptionBudget", "Service"):
         for name, document in of_kind(kind).items():
             if document["spec"].get("type") == "ExternalName":
@@ -120,3 +123,15 @@ def test_the_readme_creates_every_secret_key_the_manifests_use() -> None:
     assert used == SECRET_NAMES
     for key in used:
         assert f"--from-literal={key}=" in readme
+
+
+def test_download_replicas_share_only_the_bucket() -> None:
+    config = of_kind("ConfigMap")["mediadl-config"]["data"]
+    assert config["STORAGE_URL"].startswith("s3://") and config["S3_ENDPOINT_URL"].startswith("http://minio.")
+    pod = of_kind("Deployment")["download"]["spec"]["template"]["spec"]
+    storage = next(volume for volume in pod["volumes"] if volume["name"] == "storage")
+    assert "emptyDir" in storage, "each replica's work area is its own: no shared volume"
+    assert not of_kind("PersistentVolumeClaim")
+    bucket = config["STORAGE_URL"].removeprefix("s3://").split("/")[0]
+    job = of_kind("Job")["minio-bucket"]["spec"]["template"]["spec"]["containers"][0]
+    assert f"store/{bucket}" in " ".join(job["args"])

@@ -4,6 +4,7 @@ client per replica, and the origin streams the scale tests download (one copy of
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import signal
@@ -85,9 +86,12 @@ class Cluster:
         token, _ = JwtIssuer(JwtSettings(secret_key=SECRET)).issue(sub=self.user, type="access", ttl_seconds=600)
         return (("authorization", f"Bearer {token}"),)
 
-    async def create(self, on: str, url: str) -> pb.Task:
+    async def create(self, on: str, url: str, kind: str = "HLS") -> pb.Task:
         request = pb.CreateTaskRequest(
-            video_id=str(uuid.uuid4()), liveroom_id="scale", resource_url=url, resource_type=pb.RESOURCE_TYPE_HLS
+            video_id=str(uuid.uuid4()),
+            liveroom_id="scale",
+            resource_url=url,
+            resource_type=f"RESOURCE_TYPE_{kind}",
         )
         task: pb.Task = (await self[on].stub.CreateTask(request, metadata=self.md())).task
         return task
@@ -116,8 +120,8 @@ class Cluster:
 
         return await asyncio.to_thread(read)
 
-    def segment_hashes(self, task_id: str) -> list[str]:
-        folder = self.storage / "hls" / task_id / "ts"
+    def segment_hashes(self, task_id: str, storage: Path | None = None) -> list[str]:
+        folder = (storage or self.storage) / "hls" / task_id / "ts"
         return [sha256(p) for p in sorted(folder.iterdir(), key=lambda p: int(p.stem))]
 
     async def kill(self, name: str, sig: signal.Signals) -> int:
@@ -126,9 +130,17 @@ class Cluster:
         return await asyncio.to_thread(replica.proc.wait, 30)
 
 
-def start_replicas(database_url: str, workdir: Path, names: tuple[str, ...] = ("a", "b", "c"), **env: str) -> Cluster:
+def start_replicas(
+    database_url: str,
+    workdir: Path,
+    names: tuple[str, ...] = ("a", "b", "c"),
+    *,
+    storage_dirs: str = "shared",
+    **env: str,
+) -> Cluster:
     """Blocking. Start the replicas together (they race to migrate: the advisory lock serialises them) and wait
-    until each serves; stop_replicas() ends them. Connect clients with `connected`."""
+    until each serves; stop_replicas() ends them. Connect clients with `connected`. With storage_dirs="own"
+    each replica gets a work directory of its own (`storage-<name>`: with STORAGE_URL they share only the bucket)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "DOWNLOAD_", "STORAGE_", "LOG_"))}
     storage = workdir / "storage"
     result = Cluster(database_url, storage)
@@ -144,7 +156,7 @@ def start_replicas(database_url: str, workdir: Path, names: tuple[str, ...] = ("
             "DOWNLOAD_DATABASE_URL": database_url,
             "DOWNLOAD_GRPC_ADDR": address,
             "DOWNLOAD_REPLICA_ID": f"replica-{name}",
-            "STORAGE_DIR": str(storage),
+            "STORAGE_DIR": str(workdir / f"storage-{name}" if storage_dirs == "own" else storage),
         }
         result.replicas[name] = Replica(name, address, _launch(values, workdir, log_path), log_path)
     try:
@@ -169,10 +181,17 @@ async def connected(replicas: Cluster) -> AsyncIterator[Cluster]:
 
 @asynccontextmanager
 async def cluster(
-    database_url: str, workdir: Path, names: tuple[str, ...] = ("a", "b", "c"), **env: str
+    database_url: str,
+    workdir: Path,
+    names: tuple[str, ...] = ("a", "b", "c"),
+    *,
+    storage_dirs: str = "shared",
+    **env: str,
 ) -> AsyncIterator[Cluster]:
     """Replicas for one test: started, connected, and at the end stopped (SIGTERM, then SIGKILL if they linger)."""
-    replicas = await asyncio.to_thread(start_replicas, database_url, workdir, names, **env)
+    replicas = await asyncio.to_thread(
+        functools.partial(start_replicas, database_url, workdir, names, storage_dirs=storage_dirs, **env)
+    )
     try:
         async with connected(replicas) as ready:
             yield ready

@@ -173,6 +173,20 @@ class Storage:
                 return candidate
         return None
 
+    # Keys: the same layout in an object store (API.md: "under the STORAGE_URL prefix")
+    def key(self, path: Path) -> str:
+        """The object key of a file in the work area: its path relative to the root, with forward slashes."""
+        return path.relative_to(self.root).as_posix()
+
+    def task_prefixes(self, task: Task) -> list[str]:
+        """Key prefixes that hold every file of the task and nothing of another's (its folders, the files
+        named by its stem: the stem ends in the task id's prefix, and "." keeps `abc` from matching `abcd`)."""
+        self.hls_dir(task.id)  # refuses anything but a task id
+        stem = self.file_stem(task)
+        folders = [f"{kind}/{task.id}/" for kind in _TASK_FOLDERS]
+        named = [f"{kind}/{stem}." for kind in _NAMED_FOLDERS]
+        return [*folders, *named, f"thumbnails/{task.id}.jpg"]
+
     # Ownership: which paths are a task's own (blocking: resolving follows symlinks on disk)
     def resolve(self, file_path: str) -> Path:
         """`file_path` (relative to the root, or absolute) with every symlink and `..` resolved."""

@@ -8,9 +8,9 @@ from collections.abc import AsyncGenerator
 from pathlib import Path, PurePosixPath
 
 from download_server.domain.models import Video, VideoFileKind, VideoFormat
-from download_server.domain.ports import FileChunk
+from download_server.domain.ports import FileChunk, MediaStore, MediaStoreError
 from download_server.engine.files.layout import Storage
-from mediadl_common.errors import FailedPrecondition, InvalidArgument, NotFound
+from mediadl_common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 CHUNK_BYTES = 1024 * 1024  # API.md: at most 1 MiB a message
 _TYPES = {
@@ -28,13 +28,21 @@ class StorageRecordingFiles:
     """Every path is resolved (symlinks followed) and must stay inside the recording: its task folder,
     its media file, or its thumbnail. Anything else is NOT_FOUND, exactly like a file that is not there."""
 
-    def __init__(self, storage: Storage, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(self, storage: Storage, chunk_bytes: int = CHUNK_BYTES, media: MediaStore | None = None) -> None:
         self._storage = storage
         self._chunk = chunk_bytes
+        self._media = media if media is not None and media.remote else None
 
     async def read(self, video: Video, kind: VideoFileKind, path: str, offset: int) -> AsyncGenerator[FileChunk, None]:
         if offset < 0:
             raise InvalidArgument.field("offset", "must be >= 0")
+        if self._media is not None:
+            try:
+                async for chunk in self._read_stored(self._media, video, kind, path, offset):
+                    yield chunk
+            except MediaStoreError as exc:
+                raise Unavailable(f"the media store could not be read: {exc}") from None
+            return
         target = await asyncio.to_thread(self._locate, video, kind, path)
         size = (await asyncio.to_thread(target.stat)).st_size
         if offset > size:
@@ -53,6 +61,45 @@ class StorageRecordingFiles:
                 position += len(data)
                 if not data or position >= size:
                     return
+
+    async def _read_stored(
+        self, media: MediaStore, video: Video, kind: VideoFileKind, path: str, offset: int
+    ) -> AsyncGenerator[FileChunk, None]:
+        """The same answers from the bucket: one ranged GET from `offset`, streamed in chunks."""
+        key = self._key(video, kind, path)
+        found = await media.stat(key)
+        if found is None:
+            raise NotFound("no such file in this recording", reason="FILE_NOT_FOUND")
+        size = found.size
+        if offset > size:
+            raise InvalidArgument.field("offset", f"is past the end of the file ({size} bytes)")
+        name = PurePosixPath(key).name
+        content_type = _TYPES.get(PurePosixPath(key).suffix.lower()) or mimetypes.guess_type(name)[0] or ""
+        content_type = content_type or "application/octet-stream"
+        if offset == size:
+            yield FileChunk(b"", offset, size, content_type)  # as from a file: one empty message at the end
+            return
+        position = offset
+        async for data in media.read(key, offset, self._chunk):
+            yield FileChunk(data, position, size, content_type)
+            position += len(data)
+
+    def _key(self, video: Video, kind: VideoFileKind, path: str) -> str:
+        """The object key to read, checked exactly like a path on disk (never outside the recording)."""
+        if kind is VideoFileKind.THUMBNAIL:
+            if not video.thumbnail_path:
+                raise NotFound("this recording has no thumbnail", reason="THUMBNAIL_NOT_FOUND")
+            return _key_inside(self._storage.relative(video.thumbnail_path), "thumbnails/")
+        folder = self._storage.key(self._storage.hls_dir(video.task_id)) + "/"
+        if path:
+            return folder + _relative(path).as_posix()
+        if video.format in (VideoFormat.HLS,):
+            raise FailedPrecondition(
+                "an HLS recording is a playlist and segments: read them with `path` (e.g. index.m3u8), or create "
+                "the task with output_format OUTPUT_FORMAT_MP4 for one file",
+                reason="NO_SINGLE_FILE",
+            )
+        return _key_inside(self._storage.relative(video.file_path), "")
 
     def _locate(self, video: Video, kind: VideoFileKind, path: str) -> Path:
         """Blocking: the resolved file to read, or NotFound / InvalidArgument / FailedPrecondition."""
@@ -98,6 +145,14 @@ def _relative(path: str) -> PurePosixPath:
     if relative.is_absolute() or ".." in relative.parts or "\\" in path or "\x00" in path:
         raise InvalidArgument.field("path", "must be a file of the recording, relative to its folder")
     return relative
+
+
+def _key_inside(relative: str, folder: str) -> str:
+    """A stored relative path as a key under `folder`: nothing absolute, no `..`, no backslash."""
+    key = PurePosixPath(relative)
+    if not relative or key.is_absolute() or ".." in key.parts or "\\" in relative or not relative.startswith(folder):
+        raise NotFound("no such file in this recording", reason="FILE_NOT_FOUND")
+    return key.as_posix()
 
 
 def _inside(candidate: Path, folder: Path) -> Path:

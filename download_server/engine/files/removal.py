@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from download_server.domain.models import Task, Video
+from download_server.domain.ports import MediaStore, MediaStoreError
 from download_server.engine.files.layout import Storage
 
 log = logging.getLogger(__name__)
@@ -18,12 +19,27 @@ class StorageTaskFiles:
     followed) to a regular file of the task's own (Storage.owns), so no record can reach another task's files.
     """
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, media: MediaStore | None = None) -> None:
         self._storage = storage
+        self._media = media
 
     async def remove(self, task: Task, video: Video | None) -> None:
         # Removing a large tree is disk I/O: keep it off the event loop.
         await asyncio.to_thread(self._remove, task, video)
+        if self._media is not None and self._media.remote:
+            # Every object of the task is under one of its prefixes (a record can name no other file: owns()),
+            # and any part upload left open under them is aborted too.
+            prefixes = self._storage.task_prefixes(task)
+            try:
+                await self._media.remove(prefixes)
+            except MediaStoreError as exc:
+                # The rows are gone already: say which objects an operator (or a bucket rule) must remove.
+                log.error(
+                    "the task's objects could not be deleted: %s (prefixes %s)",
+                    exc,
+                    prefixes,
+                    extra={"task_id": task.id},
+                )
 
     def _remove(self, task: Task, video: Video | None) -> None:
         self._storage.delete_files(task)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
+from download_server.domain.ports import MediaStoreError
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.files.sinks import FileSink, Transform
 from download_server.engine.jobs import hls_playlist, live, live_tail
@@ -98,6 +99,7 @@ class HlsJob:
         inits = playlist.init_ordinals(done)
         init_bytes = await asyncio.to_thread(_sizes, [storage.init_path(task.id, n) for n in inits.values()])
         await asyncio.to_thread(playlist.write_atomically, path, text)
+        await ctx.publish(path)
         return Video(
             id="",
             task_id=task.id,
@@ -180,6 +182,7 @@ class HlsJob:
             got = await fetcher.download(
                 segment.uri, sink, byterange=byterange, max_bytes=fetcher.settings.segment_max_bytes
             )
+            await ctx.publish(sink.final, sink.sha256)  # uploaded, then recorded
         except FetchError as exc:
             await ctx.segment_failed(segment, exc)
             return
@@ -207,7 +210,7 @@ class HlsJob:
                 ordinal = playlist.init_ordinals(ctx.segments.values())[init_uri]
                 path = ctx.parts.storage.init_path(ctx.task.id, ordinal)
                 self._inits[init_uri] = None
-                if not await asyncio.to_thread(path.is_file):
+                if not await _init_held(ctx, path):
                     url, byterange = hls_playlist.split_init_uri(init_uri)
                     fetcher = ctx.parts.fetcher
                     try:
@@ -217,11 +220,29 @@ class HlsJob:
                             byterange=byterange,
                             max_bytes=fetcher.settings.init_max_bytes,
                         )
+                        await ctx.publish(path)
                     except FetchError as exc:
                         self._inits[init_uri] = exc
         error = self._inits[init_uri]
         if error is not None:
             raise _derived(error, "the init section (EXT-X-MAP)")
+
+
+async def _init_held(ctx: RunLedger, path: Path) -> bool:
+    """Whether the init section is stored already: on disk, or (a remote store) published by an earlier run;
+    one left on disk unpublished (a crash between the two) is published now."""
+    media = ctx.parts.media
+    on_disk = await asyncio.to_thread(path.is_file)
+    if not media.remote:
+        return on_disk
+    try:
+        if await media.stat(ctx.parts.storage.key(path)) is not None:
+            return True
+    except MediaStoreError:
+        return False  # fetched and published again: that records the failure if the store is still down
+    if on_disk:
+        await ctx.publish(path)
+    return on_disk
 
 
 def live_follower(ctx: RunLedger, job: HlsJob) -> live.LiveFollower:

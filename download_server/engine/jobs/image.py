@@ -63,10 +63,14 @@ class ImageJob:
             extension = IMAGE_TYPES.get(state.content_type)
             if extension is None:  # a plan is only made after image_extension() passed: a damaged sidecar
                 raise FetchError(ErrorType.BAD_CONTENT, f"expected an image, the plan says {state.content_type}")
-            return storage.image_path(task, extension)
+            chosen.append(storage.image_path(task, extension))
+            return chosen[-1]
 
+        chosen: list[Path] = []  # where the pieces' file went (published before it is recorded)
         try:
             got = await fetch_whole(ranged, lambda offer: self._single(ctx, segment, offer), final_of)
+            if not got.published:
+                await ctx.publish(chosen[-1], got.sha256)
         except FetchError as exc:
             await ctx.segment_failed(segment, exc)
             return
@@ -91,7 +95,8 @@ class ImageJob:
             writer=ctx.parts.writer,
         )
         got = await fetcher.download(segment.uri, sink, check=check, max_bytes=max_bytes)
-        return WholeFile(sink.size, sink.sha256, got.attempts)
+        await ctx.publish(sink.final, sink.sha256)  # uploaded, then recorded
+        return WholeFile(sink.size, sink.sha256, got.attempts, published=True)
 
     async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         segment = ctx.segments.get(0)

@@ -22,6 +22,7 @@ from download_server.domain.models import (
     utcnow,
 )
 from download_server.engine.failures import FetchError
+from download_server.engine.files.objects import publish_file
 from download_server.engine.files.sinks import sha256_of
 from download_server.engine.jobs.parts import OPEN, WHOLE, EngineParts
 from download_server.engine.progress.tracker import ProgressTracker
@@ -82,12 +83,16 @@ class RunLedger:
                 self.open_failures[failure.segment_index] = failure
             elif failure.error_type == LIVE_GAP:
                 self.media_lost = True
+        media = self.parts.media
         if segments:
-            for segment in await asyncio.to_thread(self._reconcile_with_disk):
+            reconcile = self._reconcile_with_store() if media.remote else asyncio.to_thread(self._reconcile_with_disk)
+            for segment in await reconcile:
                 self.tracker.touched(segment)
         else:
             # A fresh plan: nothing an earlier plan of this task left (other URL, other variant) may be adopted.
             await asyncio.to_thread(lambda: _remove(self.job.leftovers(self)))
+            if media.remote:
+                await media.remove(self.parts.storage.task_prefixes(self.task))
         for segment in self.segments.values():
             if segment.status is SegmentStatus.DONE:
                 await self.resolve(self.failure_index(segment), 0)
@@ -111,6 +116,60 @@ class RunLedger:
                 segment.status, segment.bytes, segment.sha256 = SegmentStatus.DONE, path.stat().st_size, sha256_of(path)
                 changed.append(segment)
         return changed
+
+    async def _reconcile_with_store(self) -> list[Segment]:
+        """_reconcile_with_disk against the media store: a segment is there when its object is (this replica's
+        work area may be empty: another replica fetched it). A whole file left unpublished by a crash between
+        its rename and its upload is published now rather than fetched again."""
+        storage = self.parts.storage
+        stored: dict[str, int] = {}
+        for prefix in storage.task_prefixes(self.task):
+            stored.update(await self.parts.media.listing(prefix))
+        # One trip to a thread for every path (a long live recording has 100k segments), not one per segment.
+        paths, unpublished = await asyncio.to_thread(self._locate_unpublished, stored)
+        for whole, sha256 in unpublished:
+            await self.publish(whole, sha256)
+            stored[storage.key(whole)] = (await asyncio.to_thread(whole.stat)).st_size
+        changed = []
+        for segment in self.segments.values():
+            path = paths.get(segment.index)
+            if path is None:
+                continue
+            key = storage.key(path)
+            if segment.status is SegmentStatus.DONE and key not in stored:
+                segment.status, segment.bytes, segment.sha256 = SegmentStatus.PENDING, 0, ""
+                changed.append(segment)
+            elif segment.status is SegmentStatus.PENDING and key in stored:
+                segment.status, segment.bytes = SegmentStatus.DONE, stored[key]
+                segment.sha256 = await self._stored_sha256(key, path)
+                changed.append(segment)
+        return changed
+
+    def _locate_unpublished(self, stored: dict[str, int]) -> tuple[dict[int, Path], list[tuple[Path, str]]]:
+        """Blocking. Each segment's final path, and the whole files of the work area the store lacks (hashed)."""
+        paths: dict[int, Path] = {}
+        unpublished = []
+        for segment in self.segments.values():
+            path = self.job.final_path(self, segment)
+            if path is None:
+                continue
+            paths[segment.index] = path
+            if self.parts.storage.key(path) not in stored and path.is_file():
+                unpublished.append((path, sha256_of(path)))
+        return paths, unpublished
+
+    async def _stored_sha256(self, key: str, path: Path) -> str:
+        """The hash recorded with the object, else the object's bytes hashed (brought into the work area)."""
+        found = await self.parts.media.stat(key)
+        if found is not None and found.sha256:
+            return found.sha256
+        await self.parts.media.fetch(key, path)
+        return await asyncio.to_thread(sha256_of, path)
+
+    async def publish(self, path: Path, sha256: str = "") -> None:
+        """Publish a whole file to the media store before it is recorded, so a DONE row never names a missing
+        object (nothing to do on the local backend); a store failure raises a retryable FetchError."""
+        await publish_file(self.parts.storage, self.parts.media, path, sha256)
 
     async def _prepare_retry(self, index: int) -> None:
         failure = self.open_failures.get(index)

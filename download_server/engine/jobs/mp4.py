@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -12,7 +13,9 @@ import aiohttp
 from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.files.layout import ranged_paths, temp_path
+from download_server.engine.files.objects import GrowingSink
 from download_server.engine.files.sinks import FileSink
+from download_server.engine.http.fetch import Fetched, ResponseCheck
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.ranged import RangedFetch, WholeFile, fetch_whole, offer_ranges
 
@@ -38,6 +41,8 @@ class Mp4Job:
         ranged = RangedFetch(ctx, segment.uri, *ranged_paths(temp_path(final)), content_check=check_video)
         try:
             got = await fetch_whole(ranged, lambda offer: self._single(ctx, segment, offer), lambda _: final)
+            if not got.published:  # pieces land in the work area: the whole file goes up before it is recorded
+                await ctx.publish(final, got.sha256)
         except FetchError as exc:
             await ctx.segment_failed(segment, exc)
             return
@@ -68,10 +73,8 @@ class Mp4Job:
         sink = FileSink(self.final_path(ctx, segment), resumable=True, on_write=on_write, writer=ctx.parts.writer)
         # A .part left by a pause or a crash counts as downloaded: only the rest is requested.
         task.bytes_downloaded = await asyncio.to_thread(sink.held)
-        got = await fetcher.download(
-            segment.uri, sink, check=check, expected_total=task.bytes_total, max_bytes=max_bytes
-        )
-        return WholeFile(sink.size, sink.sha256, got.attempts)
+        got = await _download(ctx, segment, sink, check)
+        return WholeFile(sink.size, sink.sha256, got.attempts, published=True)
 
     async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         segment = ctx.segments.get(0)
@@ -89,6 +92,31 @@ class Mp4Job:
             format=VideoFormat.MP4,
             sha256=segment.sha256,
         )
+
+
+async def _download(ctx: RunLedger, segment: Segment, sink: FileSink, check: ResponseCheck) -> Fetched:
+    """The body into `sink`. With a remote store the file also goes up as parts while it grows (an upload
+    left open by a pause or a crash is resumed with the .part file), completed before the row is recorded."""
+    fetcher, media = ctx.parts.fetcher, ctx.parts.media
+    growing = GrowingSink(sink, media, ctx.parts.storage.key(sink.final)) if media.remote else None
+    try:
+        if growing is not None:
+            await growing.resume()
+        got = await fetcher.download(
+            segment.uri,
+            growing or sink,
+            check=check,
+            expected_total=ctx.task.bytes_total,
+            max_bytes=fetcher.settings.max_file_bytes,  # a declared size over it fails before any byte
+        )
+        if growing is not None:
+            await growing.finish(sink.sha256)
+    except FetchError:
+        if growing is not None:
+            with contextlib.suppress(FetchError):  # a store that is down: the bucket's lifecycle rule has the rest
+                await growing.abort_upload()  # no parts left billed and invisible; the .part file stays
+        raise
+    return got
 
 
 async def single_segment(ctx: RunLedger) -> Segment:

@@ -1,11 +1,12 @@
-"""What every run of this replica shares (store, storage layout, fetcher, settings, metrics, disk writer)."""
+"""What every run of this replica shares (store, storage layout, fetcher, settings, media store, metrics, disk
+writer)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from download_server.domain.models import FailureStatus
-from download_server.domain.ports import TaskStore
+from download_server.domain.ports import MediaStore, TaskStore
 from download_server.engine.fence import DiskRunner
 from download_server.engine.files.disk import DiskWriter
 from download_server.engine.files.layout import Storage
@@ -23,6 +24,8 @@ class EngineParts:
     storage: Storage
     fetcher: Fetcher
     settings: EngineSettings
+    # Where finished files are published (the work area itself, or a bucket): engine/files/objects.py.
+    media: MediaStore
     metrics: EngineMetrics = field(default_factory=NoMetrics)
     # Shared by every job's file sinks: a few threads for all the server's disk work (see DiskWriter).
     writer: DiskRunner = field(default_factory=DiskWriter)

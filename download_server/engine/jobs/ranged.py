@@ -79,6 +79,7 @@ class WholeFile:
     size: int
     sha256: str
     attempts: int
+    published: bool = False  # already in the media store (the one-connection path uploads as it grows)
 
 
 def piece_size(total: int, connections: int, min_part: int) -> int:

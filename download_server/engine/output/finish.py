@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from download_server.domain.models import OutputFormat, ResourceType, Segment, SegmentStatus, Task, Video, VideoFormat
+from download_server.domain.ports import MediaStore, MediaStoreError
 from download_server.engine.files.layout import DASH_KINDS, Storage, dash_kind
+from download_server.engine.files.objects import publish_file
 from download_server.engine.files.sinks import sha256_of
 from download_server.engine.output.mux_tracks import build_tracks_mp4
 from download_server.engine.output.remux import Run, build_mp4, runs_of
@@ -21,6 +23,22 @@ log = logging.getLogger(__name__)
 async def finish_output(storage: Storage, task: Task, segments: list[Segment], video: Video) -> Video:
     """Blocking work in a thread (remuxing reads and writes the whole recording): never on the event loop."""
     return await asyncio.to_thread(_finish, storage, task, segments, video)
+
+
+async def publish_output(storage: Storage, media: MediaStore, task: Task, video: Video) -> None:
+    """Publish what finish_output made: the thumbnail, and an HLS recording's MP4 (a single MP4 or image was
+    published by its job when it became whole). Nothing to do on the local backend."""
+    made = [video.thumbnail_path] if video.thumbnail_path else []
+    if task.resource_type is not ResourceType.MP4 and video.format is VideoFormat.MP4:  # a stream's MP4
+        made.append(video.file_path)
+    for relative in made:
+        await publish_file(storage, media, storage.root / relative)
+    if media.remote and not video.thumbnail_path:
+        # No picture this time: an earlier run's thumbnail must not outlive it (on disk it was unlinked).
+        try:
+            await media.remove([storage.key(storage.thumbnail_path(task.id))])
+        except MediaStoreError as exc:
+            log.warning("a stale thumbnail could not be removed: %s", exc, extra={"task_id": task.id})
 
 
 def _finish(storage: Storage, task: Task, segments: list[Segment], video: Video) -> Video:

@@ -12,7 +12,8 @@ from enum import StrEnum
 from download_server.domain.lifecycle import Action
 from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus
 from download_server.engine.failures import ErrorType, FetchError
-from download_server.engine.fence import FencedStore, FencedWriter, LeaseFence, LeaseLost
+from download_server.engine.fence import FencedMedia, FencedStore, FencedWriter, LeaseFence, LeaseLost
+from download_server.engine.files.objects import clear_work_area, materialize
 from download_server.engine.http.budget import RUN_RETRIES, RunRetries
 from download_server.engine.jobs.dash import DashJob
 from download_server.engine.jobs.flv import FlvJob
@@ -21,7 +22,7 @@ from download_server.engine.jobs.image import ImageJob
 from download_server.engine.jobs.ledger import Job, RunLedger
 from download_server.engine.jobs.mp4 import Mp4Job
 from download_server.engine.jobs.parts import WHOLE, EngineParts
-from download_server.engine.output.finish import finish_output
+from download_server.engine.output.finish import finish_output, publish_output
 from download_server.engine.progress.events import TaskEvents
 from download_server.engine.progress.tracker import ProgressTracker
 from download_server.engine.run.state import save_state
@@ -63,7 +64,10 @@ class TaskRun:
         # lapsed (engine/fence.py). The scheduler moves the deadline on at each renewal.
         self.fence = LeaseFence()
         self.parts = dataclasses.replace(
-            parts, store=FencedStore(parts.store, self.fence), writer=FencedWriter(parts.writer, self.fence)
+            parts,
+            store=FencedStore(parts.store, self.fence),
+            writer=FencedWriter(parts.writer, self.fence),
+            media=FencedMedia(parts.media, self.fence),
         )
         self.events = events
         self.note = note
@@ -239,10 +243,15 @@ class TaskRun:
         task = self.task
         status = TaskStatus.FAILED if crashed else ctx.outcome()
         video = None
+        storage, media = self.parts.storage, self.parts.media
         if status is not TaskStatus.FAILED:
+            # A remote store: what another replica (or an earlier run) published comes back to the work area
+            # first, so the playlist, the remux and the thumbnail read local files as they always did.
+            await materialize(storage, media, task)
             video = await job.result(ctx, ended=True)
         if video is not None:
-            video = await finish_output(self.parts.storage, task, ctx.ordered(), video)
+            video = await finish_output(storage, task, ctx.ordered(), video)
+            await publish_output(storage, media, task, video)
         if status is TaskStatus.COMPLETED:
             task.last_error = ""
         if crashed and task.crash_count >= self.parts.settings.quarantine_after > 0:
@@ -252,6 +261,7 @@ class TaskRun:
             video.id = str(uuid.uuid4())
             video.file_path = self.parts.storage.relative(video.file_path)  # as API.md shows paths
             await self.parts.store.save_video(video)
+            await clear_work_area(storage, media, task, lambda: job.leftovers(ctx))
         # Keep what the job said along the way (the chosen variant, why a live recording ended); drop only the
         # run's start note, which would be stale now.
         return _end_message(task, "" if tracker.message == self.note else tracker.message)

@@ -22,8 +22,9 @@ from download_server.domain.errors import task_missing
 from download_server.domain.leases import Claim, Decision, LeaseState, Outcome
 from download_server.domain.lifecycle import Action
 from download_server.domain.models import Failure, Task, TaskEvent, TaskStatus
-from download_server.domain.ports import DeletedTask, Leases, Relay, TaskStore
+from download_server.domain.ports import DeletedTask, Leases, MediaStore, Relay, TaskStore
 from download_server.engine.files.layout import Storage
+from download_server.engine.files.objects import WorkAreaMedia
 from download_server.engine.http.fetch import Fetcher
 from download_server.engine.http.guard import PolicyGuard, UrlGuard
 from download_server.engine.http.url_policy import Resolver
@@ -53,12 +54,14 @@ def create_scheduler(
     leases: Leases,
     relay: Relay | None = None,
     replica: ReplicaSettings | None = None,
+    media: MediaStore | None = None,
 ) -> ReplicaScheduler:
     """The engine as the composition root wires it: one fetcher (one aiohttp session), one broker.
 
     `resolve` is url_policy's name lookup for the policy check and `resolver` aiohttp's for connections
     (both default to the system resolver; tests inject fixed answers). `guard` replaces the policy guard
-    built from those (tests only). `relay` defaults to one process on its own.
+    built from those (tests only). `relay` defaults to one process on its own; `media` (where finished files
+    are published) to the storage directory itself.
     Call `await scheduler.recover()` once the server is up and `await scheduler.close()` at shutdown.
     """
     guard = guard or PolicyGuard(allow_private=settings.allow_private_networks, resolve=resolve)
@@ -66,7 +69,8 @@ def create_scheduler(
     fetcher = Fetcher(
         settings.fetch, guard, resolver=resolver, on_retry=lambda e: metrics.fetch_retried(e.error_type.value)
     )
-    parts = EngineParts(store, Storage(settings.storage_dir), fetcher, settings, metrics)
+    storage = Storage(settings.storage_dir)
+    parts = EngineParts(store, storage, fetcher, settings, media or WorkAreaMedia(storage.root), metrics)
     relay = relay or LocalRelay()
     return ReplicaScheduler(
         parts, RelayedBroker(relay), leases, relay, replica or ReplicaSettings(default_replica_id())
@@ -173,9 +177,10 @@ class ReplicaScheduler:
         return await self._runs.drain()
 
     async def close(self) -> None:
-        """Drain, then close the HTTP session."""
+        """Drain, then close the HTTP session and the media store's connections."""
         await self._runs.close()
         await self.parts.fetcher.close()
+        await self.parts.media.close()
 
     # Queries for the API layer
     def is_active(self, task_id: str) -> bool:

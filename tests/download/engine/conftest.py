@@ -21,6 +21,7 @@ from download_server.engine.settings import EngineSettings
 from tests.download.engine.fakes import FakeTaskStore
 from tests.download.engine.memory_leases import MemoryLeases
 from tests.support.origin import Origin
+from tests.support.s3 import StorageBackend
 
 # Real timeouts and backoff, only shorter: a test that waits on a retry waits milliseconds.
 FAST = FetchSettings(
@@ -70,14 +71,24 @@ class Harness:
     """A scheduler over the fake store and the local origin, plus helpers to create tasks and await their end."""
 
     def __init__(
-        self, origin: Origin, storage: Storage, settings: EngineSettings, store: FakeTaskStore | None = None
+        self,
+        origin: Origin,
+        storage: Storage,
+        settings: EngineSettings,
+        store: FakeTaskStore | None = None,
+        backend: StorageBackend | None = None,
     ) -> None:
         self.origin = origin
         self.storage = storage
         self.store = store or FakeTaskStore()
+        self.backend = backend or StorageBackend("local")
         self.scheduler = create_scheduler(
-            self.store, replace(settings, storage_dir=storage.root), leases=MemoryLeases(self.store)
+            self.store,
+            replace(settings, storage_dir=storage.root),
+            leases=MemoryLeases(self.store),
+            media=self.backend.media(),
         )
+        self._views = 0
         self.broker = self.scheduler.broker
         self.last_events: list[TaskEvent] = []
 
@@ -122,14 +133,32 @@ class Harness:
                     return event
         raise AssertionError("the subscription ended first")
 
-    def segment_files(self, task: Task) -> list[Path]:
-        folder = self.storage.hls_dir(task.id) / "ts"
+    def segment_files(self, task: Task, storage: Storage | None = None) -> list[Path]:
+        folder = (storage or self.storage).hls_dir(task.id) / "ts"
         return sorted(folder.iterdir(), key=lambda p: int(p.stem)) if folder.is_dir() else []
+
+    def view(self) -> Storage:
+        """The finished files where the backend keeps them: the storage directory itself, or a fresh copy of
+        every object of the bucket prefix (so a test checks what is in the bucket, not the work area)."""
+        if not self.backend.remote:
+            return self.storage
+        self._views += 1
+        root = self.storage.root.parent / f"bucket-view-{self._views}"
+        self.backend.download_to(root)
+        return Storage(root)
 
 
 @pytest.fixture
 async def harness(origin: Origin, storage: Storage) -> AsyncIterator[Harness]:
     engine = Harness(origin, storage, ENGINE)
+    yield engine
+    await engine.scheduler.close()
+
+
+@pytest.fixture
+async def backend_harness(origin: Origin, storage: Storage, storage_backend: StorageBackend) -> AsyncIterator[Harness]:
+    """The harness on each media store in turn (local, then S3 in moto)."""
+    engine = Harness(origin, storage, ENGINE, backend=storage_backend)
     yield engine
     await engine.scheduler.close()
 

@@ -17,31 +17,35 @@ from tests.support.media import decoded_video_frames, encrypt, sha256
     [("hls_ts", "segment_sha256"), ("hls_fmp4", "segment_sha256"), ("hls_aes128", "plaintext_segment_sha256")],
 )
 async def test_media_playlists_reproduce_every_segment(
-    harness: Harness, manifest: dict[str, Any], fixture: str, hashes_key: str
+    backend_harness: Harness, manifest: dict[str, Any], fixture: str, hashes_key: str
 ) -> None:
+    harness = backend_harness
     expected = manifest[fixture]
     task = await harness.create(expected["playlist"])
     done = await harness.run(task)
 
     assert done.status is TaskStatus.COMPLETED, done.last_error
     assert (done.segments_total, done.segments_done, done.segments_failed) == (6, 6, 0) == (expected["segments"], 6, 0)
-    files = harness.segment_files(task)
+    stored = harness.view()  # the storage directory, or what the bucket holds
+    files = harness.segment_files(task, stored)
     assert [sha256(f) for f in files] == expected[hashes_key]
     assert [f.name for f in files] == [f"{i}.{'m4s' if fixture == 'hls_fmp4' else 'ts'}" for i in range(6)]
     if "init_sha256" in expected:
-        assert sha256(harness.storage.hls_dir(task.id) / "init_0.mp4") == expected["init_sha256"]
-    local = harness.storage.playlist_path(task.id)
+        assert sha256(stored.hls_dir(task.id) / "init_0.mp4") == expected["init_sha256"]
+    local = stored.playlist_path(task.id)
     text = local.read_text()
     assert "#EXT-X-ENDLIST" in text and "EXT-X-KEY" not in text and "http" not in text
     assert decoded_video_frames(local) == expected["video_frames"]
+    if harness.backend.remote:  # the bucket holds the recording: the work area let go of it
+        assert not harness.storage.hls_dir(task.id).exists()
 
     video = harness.store.videos[task.id]
     assert (video.format, video.segment_count, video.file_path) == (
         VideoFormat.HLS,
         6,
-        str(local.relative_to(harness.storage.root)),
+        str(local.relative_to(stored.root)),
     )
-    inits = list(harness.storage.hls_dir(task.id).glob("init_*.mp4"))
+    inits = list(stored.hls_dir(task.id).glob("init_*.mp4"))
     assert video.file_size == sum(f.stat().st_size for f in files + inits)
     assert video.duration_seconds == pytest.approx(6.0)
     segments = await harness.store.list_segments(task.id)

@@ -14,32 +14,37 @@ from download_server.engine.files.layout import Storage, standard_file_name, tem
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.support.media import decoded_video_frames, sha256
 from tests.support.origin import Origin
+from tests.support.s3 import StorageBackend
 
 MP4 = "mp4/clip.mp4"
 
 
-async def test_mp4_is_streamed_to_its_standard_name(harness: Harness, manifest: dict[str, Any]) -> None:
+async def test_mp4_is_streamed_to_its_standard_name(backend_harness: Harness, manifest: dict[str, Any]) -> None:
+    harness = backend_harness
     task = await harness.create(MP4, ResourceType.MP4)
     done = await harness.run(task)
 
     expected = manifest["mp4"]
-    path = harness.storage.mp4_path(task)
+    stored = harness.view()
+    path = stored.mp4_path(task)
     assert done.status is TaskStatus.COMPLETED and done.progress == 1.0
     assert path.name == standard_file_name(task.liveroom_id, task.video_id, task.create_time.date(), task.id) + ".mp4"
     assert (sha256(path), path.stat().st_size) == (expected["sha256"], expected["size"])
     assert (done.bytes_downloaded, done.bytes_total) == (expected["size"], expected["size"])
     video = harness.store.videos[task.id]
     assert (video.format, video.file_path, video.file_size, video.sha256) == (
-        VideoFormat.MP4, str(path.relative_to(harness.storage.root)), expected["size"], expected["sha256"])  # fmt: skip
+        VideoFormat.MP4, str(path.relative_to(stored.root)), expected["size"], expected["sha256"])  # fmt: skip
     assert video.duration_seconds == pytest.approx(6.0, abs=0.1)
     assert decoded_video_frames(path) == expected["video_frames"]
-    assert not temp_path(path).exists()
+    assert not temp_path(path).exists() and not temp_path(harness.storage.mp4_path(task)).exists()
+    assert harness.backend.open_uploads() == []
 
 
 @pytest.mark.parametrize("origin_honours_range", [True, False])
 async def test_mp4_paused_midway_resumes_with_range(
-    harness: Harness, manifest: dict[str, Any], origin_honours_range: bool
+    backend_harness: Harness, manifest: dict[str, Any], origin_honours_range: bool
 ) -> None:
+    harness = backend_harness
     size = manifest["mp4"]["size"]
     release = harness.origin.hold(MP4)  # half the file, then the origin waits
     task = await harness.create(MP4, ResourceType.MP4)
@@ -56,16 +61,17 @@ async def test_mp4_paused_midway_resumes_with_range(
     done = await harness.run(task, action="resume")
 
     assert done.status is TaskStatus.COMPLETED
-    assert sha256(harness.storage.mp4_path(task)) == manifest["mp4"]["sha256"]
+    assert sha256(harness.view().mp4_path(task)) == manifest["mp4"]["sha256"]
     assert harness.origin.range_headers[MP4] == [None, f"bytes={size // 2}-"]
+    assert harness.backend.open_uploads() == []
     assert harness.last_events[-1].bytes_downloaded == size
 
 
 async def test_mp4_recovered_after_a_crash_continues_its_part_file(
-    origin: Origin, storage: Storage, manifest: dict[str, Any]
+    origin: Origin, storage: Storage, manifest: dict[str, Any], storage_backend: StorageBackend
 ) -> None:
     # The state a killed process leaves: task PROCESSING, segment PENDING, a .part with the first bytes.
-    harness = Harness(origin, storage, ENGINE)
+    harness = Harness(origin, storage, ENGINE, backend=storage_backend)
     try:
         task = await harness.create(MP4, ResourceType.MP4)
         task.status = TaskStatus.PROCESSING
@@ -82,7 +88,7 @@ async def test_mp4_recovered_after_a_crash_continues_its_part_file(
         done = await harness.store.get_task(task.id)
         assert done.status is TaskStatus.COMPLETED
         assert origin.range_headers[MP4] == ["bytes=50000-"]
-        assert sha256(storage.mp4_path(task)) == manifest["mp4"]["sha256"]
+        assert sha256(harness.view().mp4_path(task)) == manifest["mp4"]["sha256"]
     finally:
         await harness.scheduler.close()
 
@@ -110,22 +116,26 @@ async def test_mp4_answered_with_an_html_page_is_refused(harness: Harness) -> No
 
 @pytest.mark.parametrize(("path", "extension"), [("image/frame.png", "png"), ("image/frame.jpg", "jpg")])
 async def test_images_are_saved_with_their_type(
-    harness: Harness, manifest: dict[str, Any], path: str, extension: str
+    backend_harness: Harness, manifest: dict[str, Any], path: str, extension: str
 ) -> None:
+    harness = backend_harness
     task = await harness.create(path, ResourceType.IMAGE)
     done = await harness.run(task)
 
     expected = manifest["image"][path]
-    saved = harness.storage.image_path(task, extension)
+    stored = harness.view()
+    saved = stored.image_path(task, extension)
     assert done.status is TaskStatus.COMPLETED
     assert (sha256(saved), saved.stat().st_size) == (expected["sha256"], expected["size"])
     assert [p.name for p in saved.parent.iterdir()] == [saved.name]
     video = harness.store.videos[task.id]
     assert (video.format, video.file_path, video.sha256) == (
         VideoFormat.IMAGE,
-        str(saved.relative_to(harness.storage.root)),
+        str(saved.relative_to(stored.root)),
         expected["sha256"],
     )
+    assert video.thumbnail_path == f"thumbnails/{task.id}.jpg"
+    assert (stored.root / video.thumbnail_path).read_bytes()[:2] == b"\xff\xd8"
 
 
 async def test_an_image_url_serving_something_else_fails(harness: Harness) -> None:

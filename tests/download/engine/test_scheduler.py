@@ -15,6 +15,7 @@ from mediadl_common.errors import FailedPrecondition
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.support.media import decoded_video_frames, sha256
 from tests.support.origin import Origin
+from tests.support.s3 import StorageBackend
 
 TS = "hls_ts/index.m3u8"
 
@@ -70,7 +71,8 @@ async def test_beyond_max_active_tasks_downloads_wait_in_order(origin: Origin, s
         await harness.scheduler.close()
 
 
-async def test_pause_then_resume_fetches_nothing_twice(harness: Harness, manifest: dict[str, Any]) -> None:
+async def test_pause_then_resume_fetches_nothing_twice(backend_harness: Harness, manifest: dict[str, Any]) -> None:
+    harness = backend_harness
     gates = [harness.origin.gate(seg(i)) for i in (3, 4, 5)]
     task = await harness.create(TS)
     await harness.start_until(task, lambda e: e.segments_done == 3)
@@ -88,7 +90,7 @@ async def test_pause_then_resume_fetches_nothing_twice(harness: Harness, manifes
 
     assert done.status is TaskStatus.COMPLETED
     assert [harness.origin.requests[seg(i)] for i in range(6)] == [1, 1, 1, 2, 2, 2]
-    assert [sha256(f) for f in harness.segment_files(task)] == manifest["hls_ts"]["segment_sha256"]
+    assert [sha256(f) for f in harness.segment_files(task, harness.view())] == manifest["hls_ts"]["segment_sha256"]
 
 
 async def test_cancel_keeps_finished_segments_for_a_later_start(harness: Harness) -> None:
@@ -124,7 +126,10 @@ async def test_delete_while_running_stops_the_download_and_ends_watchers(harness
     assert [f.name for f in harness.segment_files(task)] == ["0.ts", "1.ts", "2.ts"]  # the engine keeps files
 
 
-async def test_permanent_404s_then_retry_fetches_only_what_failed(harness: Harness, manifest: dict[str, Any]) -> None:
+async def test_permanent_404s_then_retry_fetches_only_what_failed(
+    backend_harness: Harness, manifest: dict[str, Any]
+) -> None:
+    harness = backend_harness
     for i in (1, 4):
         harness.origin.fail(seg(i), status=404)
     task = await harness.create(TS)
@@ -136,7 +141,7 @@ async def test_permanent_404s_then_retry_fetches_only_what_failed(harness: Harne
         (1, 404, "http_error", 1),
         (4, 404, "http_error", 1),
     ]
-    local = harness.storage.playlist_path(task.id)
+    local = harness.view().playlist_path(task.id)
     assert local.read_text().count("#EXT-X-DISCONTINUITY") == 2
     assert decoded_video_frames(local) == 40
     assert harness.store.videos[task.id].segment_count == 4
@@ -147,12 +152,16 @@ async def test_permanent_404s_then_retry_fetches_only_what_failed(harness: Harne
     assert [harness.origin.requests[seg(i)] for i in range(6)] == [1, 2, 1, 1, 2, 1]
     assert {f.status for f in await harness.store.task_failures(task.id)} == {FailureStatus.RESOLVED}
     assert len(await harness.store.task_failures(task.id)) == 2
-    assert "DISCONTINUITY" not in local.read_text()
+    stored = harness.view()
+    assert "DISCONTINUITY" not in stored.playlist_path(task.id).read_text()
     assert harness.store.videos[task.id].segment_count == 6
-    assert [sha256(f) for f in harness.segment_files(task)] == manifest["hls_ts"]["segment_sha256"]
+    assert [sha256(f) for f in harness.segment_files(task, stored)] == manifest["hls_ts"]["segment_sha256"]
 
 
-async def test_retry_failure_fetches_one_segment_and_the_last_one_completes_the_task(harness: Harness) -> None:
+async def test_retry_failure_fetches_one_segment_and_the_last_one_completes_the_task(
+    backend_harness: Harness, manifest: dict[str, Any]
+) -> None:
+    harness = backend_harness
     for i in (0, 2, 5):
         harness.origin.fail(seg(i), status=410)
     task = await harness.create(TS)
@@ -177,7 +186,9 @@ async def test_retry_failure_fetches_one_segment_and_the_last_one_completes_the_
     assert (await harness.scheduler.retry_failure(third.id)).status is FailureStatus.RESOLVED
     done = await harness.store.get_task(task.id)
     assert (done.status, done.progress) == (TaskStatus.COMPLETED, 1.0)
-    assert "DISCONTINUITY" not in harness.storage.playlist_path(task.id).read_text()
+    stored = harness.view()
+    assert "DISCONTINUITY" not in stored.playlist_path(task.id).read_text()
+    assert [sha256(f) for f in harness.segment_files(task, stored)] == manifest["hls_ts"]["segment_sha256"]
 
 
 @pytest.mark.parametrize(
@@ -249,9 +260,9 @@ async def test_a_live_recording_can_be_paused_and_resumed(harness: Harness) -> N
 
 
 async def test_recover_resumes_from_persisted_segments(
-    origin: Origin, storage: Storage, manifest: dict[str, Any]
+    origin: Origin, storage: Storage, manifest: dict[str, Any], storage_backend: StorageBackend
 ) -> None:
-    first = Harness(origin, storage, ENGINE)
+    first = Harness(origin, storage, ENGINE, backend=storage_backend)
     task = await first.create(TS)
     await first.run(task)
     await first.scheduler.close()
@@ -266,12 +277,19 @@ async def test_recover_resumes_from_persisted_segments(
     for s in segments[3:]:
         s.status, s.bytes, s.sha256 = SegmentStatus.PENDING, 0, ""
     await store.save_progress(stored, segments)
-    files = first.segment_files(task)
-    for i in (1, 4, 5):
-        files[i].unlink()
+    if storage_backend.remote:
+        for i in (1, 4, 5):  # the objects are what counts: lost, or never published
+            storage_backend.delete(f"hls/{task.id}/ts/{i}.ts")
+        # Another replica resumes it, with a work directory of its own that is empty: nothing is shared but
+        # the database and the bucket.
+        storage = Storage(storage.root.parent / "replica-b")
+    else:
+        files = first.segment_files(task)
+        for i in (1, 4, 5):
+            files[i].unlink()
     origin.requests.clear()
 
-    second = Harness(origin, storage, ENGINE, store=store)
+    second = Harness(origin, storage, ENGINE, store=store, backend=storage_backend)
     try:
         with second.broker.subscribe(task_id=task.id) as sub:
             assert await second.scheduler.recover() == [task.id]
@@ -283,7 +301,7 @@ async def test_recover_resumes_from_persisted_segments(
     done = await store.get_task(task.id)
     assert done.status is TaskStatus.COMPLETED
     assert [origin.requests[seg(i)] for i in range(6)] == [0, 1, 0, 0, 1, 1]
-    assert [sha256(f) for f in second.segment_files(task)] == manifest["hls_ts"]["segment_sha256"]
+    assert [sha256(f) for f in second.segment_files(task, second.view())] == manifest["hls_ts"]["segment_sha256"]
     assert [s.sha256 for s in await store.list_segments(task.id)] == manifest["hls_ts"]["segment_sha256"]
 
 

@@ -12,6 +12,7 @@ import pytest
 from tests.download.api import download_settings, running_download_server
 from tests.download.engine_api.flows import Downloads, fast_engine, load_manifest
 from tests.support.origin import Origin
+from tests.support.s3 import StorageBackend
 
 ServerFactory = Callable[..., AbstractAsyncContextManager[Downloads]]
 
@@ -48,6 +49,15 @@ def serve(origin: Origin, tmp_path: Path) -> ServerFactory:
 async def downloads(serve: ServerFactory, make_database_url: Callable[[str], str]) -> AsyncIterator[Downloads]:
     """A server on SQLite (the storage-independent cases)."""
     async with serve(make_database_url("sqlite")) as flows:
+        yield flows
+
+
+@pytest.fixture
+async def backend_downloads(
+    serve: ServerFactory, make_database_url: Callable[[str], str], storage_backend: StorageBackend
+) -> AsyncIterator[Downloads]:
+    """A server on SQLite with each media store in turn: the storage directory, then S3 (moto)."""
+    async with serve(make_database_url("sqlite"), **storage_backend.env()) as flows:
         yield flows
 
 

@@ -12,6 +12,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from mediadl.download.v1 import download_pb2 as pb
 from tests.download.engine.test_live import playlist
 from tests.download.engine_api.flows import ALICE, BOB, TS, Downloads, events_of, sha256, until
+from tests.support.s3 import StorageBackend
 
 SIGNED = "live/signed.m3u8"
 
@@ -105,7 +106,10 @@ async def read_code(downloads: Downloads, user: str = ALICE, **fields: object) -
     return refused.value.code()
 
 
-async def test_read_video_streams_a_file_from_an_offset_to_its_owner_only(downloads: Downloads) -> None:
+async def test_read_video_streams_a_file_from_an_offset_to_its_owner_only(
+    backend_downloads: Downloads, storage_backend: StorageBackend
+) -> None:
+    downloads = backend_downloads
     task = await downloads.create("mp4/clip.mp4", "MP4")
     assert (await downloads.start(task.id))[-1].status == pb.TASK_STATUS_COMPLETED
     source = downloads.origin.root / "mp4/clip.mp4"
@@ -120,9 +124,17 @@ async def test_read_video_streams_a_file_from_an_offset_to_its_owner_only(downlo
 
     assert await read_code(downloads, BOB, video_id=task.video_id) == grpc.StatusCode.NOT_FOUND
     assert await read_code(downloads, video_id=task.video_id, offset=len(whole) + 1) == grpc.StatusCode.INVALID_ARGUMENT
+    picture, shown = await read(downloads, video_id=task.video_id, kind=pb.VIDEO_FILE_KIND_THUMBNAIL)
+    assert picture[:2] == b"\xff\xd8" and shown[0].content_type == "image/jpeg"
+    if storage_backend.remote:  # served from the bucket: the work area holds nothing of the finished task
+        assert not list(downloads.storage.root.glob("mp4/*")) and not list(downloads.storage.root.glob("thumbnails/*"))
+        assert set(storage_backend.keys()) == {(await downloads.video(task)).file_path, f"thumbnails/{task.id}.jpg"}
 
 
-async def test_read_video_serves_an_hls_recording_by_path_and_nothing_outside(downloads: Downloads) -> None:
+async def test_read_video_serves_an_hls_recording_by_path_and_nothing_outside(
+    backend_downloads: Downloads, storage_backend: StorageBackend
+) -> None:
+    downloads = backend_downloads
     task = await downloads.create(TS)
     assert (await downloads.start(task.id))[-1].status == pb.TASK_STATUS_COMPLETED
     assert await read_code(downloads, video_id=task.video_id) == grpc.StatusCode.FAILED_PRECONDITION
@@ -131,11 +143,31 @@ async def test_read_video_serves_an_hls_recording_by_path_and_nothing_outside(do
     segment, _ = await read(downloads, video_id=task.video_id, path="ts/0.ts")
     assert hashlib.sha256(segment).hexdigest() == sha256(downloads.origin.root / "hls_ts/seg00.ts")
 
-    outside = downloads.storage.root / "secret.txt"
-    outside.write_text("not yours")
-    (downloads.storage.hls_dir(task.id) / "link").symlink_to(outside)
-    assert await read_code(downloads, video_id=task.video_id, path="link") == grpc.StatusCode.NOT_FOUND
+    if not storage_backend.remote:  # a symlink planted in the storage directory leads nowhere
+        outside = downloads.storage.root / "secret.txt"
+        outside.write_text("not yours")
+        (downloads.storage.hls_dir(task.id) / "link").symlink_to(outside)
+        assert await read_code(downloads, video_id=task.video_id, path="link") == grpc.StatusCode.NOT_FOUND
     assert await read_code(downloads, video_id=task.video_id, path="../x") == grpc.StatusCode.INVALID_ARGUMENT
     assert await read_code(downloads, video_id=task.video_id, path="/etc/passwd") == grpc.StatusCode.INVALID_ARGUMENT
     assert await read_code(downloads, video_id=task.video_id, path="nope.ts") == grpc.StatusCode.NOT_FOUND
     assert await read_code(downloads, BOB, video_id=task.video_id, path="index.m3u8") == grpc.StatusCode.NOT_FOUND
+
+
+async def test_delete_with_files_removes_the_recording_from_the_store(
+    backend_downloads: Downloads, storage_backend: StorageBackend
+) -> None:
+    downloads = backend_downloads
+    keep, task = await downloads.create(TS), await downloads.create(TS)
+    for one in (keep, task):
+        assert (await downloads.start(one.id))[-1].status == pb.TASK_STATUS_COMPLETED
+    await downloads.api.stub.DeleteTask(
+        pb.DeleteTaskRequest(task_id=task.id, delete_files=True), metadata=downloads.md()
+    )
+    assert await read_code(downloads, video_id=task.video_id, path="index.m3u8") == grpc.StatusCode.NOT_FOUND
+    assert (await read(downloads, video_id=keep.video_id, path="ts/5.ts"))[0]
+    assert not downloads.storage.hls_dir(task.id).exists()
+    if storage_backend.remote:
+        keys = storage_backend.keys()
+        assert keys and not [key for key in keys if task.id in key]
+        assert {key.split("/")[1].removesuffix(".jpg") for key in keys} == {keep.id}

@@ -1,0 +1,134 @@
+"""An MP4 that goes up to S3 as parts while it downloads: a stop mid-upload shows nothing half-made, and the
+next run (the same replica, or another one with an empty work directory) leaves no multipart upload behind."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from typing import Any
+
+import pytest
+
+from download_server.domain.models import ResourceType, SegmentStatus, TaskStatus
+from download_server.engine.files.layout import Storage, temp_path
+from download_server.engine.files.objects import PART_BYTES
+from download_server.engine.files.removal import StorageTaskFiles
+from tests.download.engine.conftest import ENGINE, Harness
+from tests.support.media import sha256
+from tests.support.origin import Origin
+from tests.support.s3 import S3Server, StorageBackend
+
+BIG = "big/recording.mp4"
+SIZE = 3 * PART_BYTES + 12_345  # three whole parts and a short last one
+
+
+@pytest.mark.parametrize("resumed_by", ["same replica", "another replica"])
+async def test_a_run_stopped_mid_upload_leaves_no_object_and_recovery_no_upload(
+    origin: Origin, storage: Storage, s3_server: S3Server, resumed_by: str
+) -> None:
+    data = os.urandom(SIZE)
+    origin.write(BIG, data)
+    release = origin.hold(BIG)  # half the file (one part and more), then the origin waits
+    backend = StorageBackend("s3", s3_server, s3_server.location())
+    first = Harness(origin, storage, ENGINE, backend=backend)
+    task = await first.create(BIG, ResourceType.MP4)
+    await first.start_until(task, lambda e: e.bytes_downloaded >= SIZE // 2)
+    await first.scheduler.close()  # the replica goes away mid-download (its run stops where it is)
+    release.set()
+
+    key = storage.key(storage.mp4_path(task))
+    assert backend.keys() == {}  # nothing visible under the final key, nor anywhere else
+    assert backend.open_uploads() == [key]  # the parts sent so far wait in an open upload
+    held = temp_path(storage.mp4_path(task)).stat().st_size
+    assert held == SIZE // 2
+
+    if resumed_by == "another replica":
+        storage = Storage(storage.root.parent / "replica-b")  # its own, empty work directory
+    second = Harness(origin, storage, ENGINE, store=first.store, backend=backend)
+    try:
+        with second.broker.subscribe(task_id=task.id) as sub:
+            assert await second.scheduler.recover() == [task.id]
+            async for event in sub:
+                if event.status.is_terminal:
+                    break
+    finally:
+        await second.scheduler.close()
+
+    done = await first.store.get_task(task.id)
+    assert done.status is TaskStatus.COMPLETED, done.last_error
+    assert backend.open_uploads() == []  # completed, or the orphan aborted: nothing billed and invisible
+    assert backend.keys() == {key: SIZE}
+    stored = second.view()
+    assert hashlib.sha256(stored.mp4_path(task).read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert first.store.videos[task.id].sha256 == hashlib.sha256(data).hexdigest()
+    # The same replica continued its .part file and its upload; another one had neither and began again.
+    expected = f"bytes={held}-" if resumed_by == "same replica" else None
+    assert origin.range_headers[BIG] == [None, expected]
+
+
+async def test_delete_with_files_removes_the_objects_and_aborts_the_upload(
+    origin: Origin, storage: Storage, s3_server: S3Server
+) -> None:
+    origin.write(BIG, os.urandom(SIZE))
+    release = origin.hold(BIG)
+    backend = StorageBackend("s3", s3_server, s3_server.location())
+    harness = Harness(origin, storage, ENGINE, backend=backend)
+    other = await harness.create("hls_ts/index.m3u8")  # another task's objects must stay
+    assert (await harness.run(other)).status is TaskStatus.COMPLETED
+    try:
+        task = await harness.create(BIG, ResourceType.MP4)
+        await harness.start_until(task, lambda e: e.bytes_downloaded >= SIZE // 2)
+        assert backend.open_uploads() == [storage.key(storage.mp4_path(task))]
+        await harness.scheduler.delete(task.id, task.user_id)
+        release.set()
+        # What DeleteTask with delete_files does after the rows went (services/tasks.py).
+        await StorageTaskFiles(storage, harness.scheduler.parts.media).remove(task, None)
+    finally:
+        await harness.scheduler.close()
+    assert backend.open_uploads() == []
+    keys = backend.keys()
+    assert keys and all(key.startswith(f"hls/{other.id}/") or key == f"thumbnails/{other.id}.jpg" for key in keys)
+
+
+async def test_a_segment_whole_on_disk_but_never_uploaded_is_uploaded_on_recovery_not_fetched(
+    origin: Origin, storage: Storage, s3_server: S3Server, manifest: dict[str, Any]
+) -> None:
+    backend = StorageBackend("s3", s3_server, s3_server.location())
+    first = Harness(origin, storage, ENGINE, backend=backend)
+    task = await first.create("hls_ts/index.m3u8")
+    assert (await first.run(task)).status is TaskStatus.COMPLETED
+    await first.scheduler.close()
+    finished = first.view()
+
+    # A process killed between a segment's rename and its upload: the row PENDING, the file whole in the
+    # work area, no object. (Segment 5: the same, but its file never reached the disk either.)
+    store = first.store
+    stored = await store.get_task(task.id)
+    stored.status = TaskStatus.PROCESSING
+    await store.save_task(stored)
+    segments = await store.list_segments(task.id)
+    for s in segments[4:]:
+        s.status, s.bytes, s.sha256 = SegmentStatus.PENDING, 0, ""
+        backend.delete(f"hls/{task.id}/ts/{s.index}.ts")
+    await store.save_progress(stored, segments)
+    work_file = storage.segment_path(task.id, 4, "ts")
+    work_file.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(finished.segment_path(task.id, 4, "ts"), work_file)
+    origin.requests.clear()
+
+    second = Harness(origin, storage, ENGINE, store=store, backend=backend)
+    try:
+        with second.broker.subscribe(task_id=task.id) as sub:
+            assert await second.scheduler.recover() == [task.id]
+            async for event in sub:
+                if event.status.is_terminal:
+                    break
+    finally:
+        await second.scheduler.close()
+    assert (await store.get_task(task.id)).status is TaskStatus.COMPLETED
+    assert [origin.requests[f"hls_ts/seg0{i}.ts"] for i in range(6)] == [0, 0, 0, 0, 0, 1]
+    view = second.view()
+    expected = manifest["hls_ts"]["segment_sha256"]
+    assert [sha256(f) for f in second.segment_files(task, view)] == expected
+    assert [s.sha256 for s in await store.list_segments(task.id)] == expected
