@@ -61,7 +61,9 @@ class DownloadServer:
         self._secret = secrets.token_hex(32)
         self._port = free_port()
         self._concurrency = concurrency
-        self._extra_env = dict(env or {})  # more settings (DOWNLOAD_RANGE_CONNECTIONS, STORAGE_URL and a bucket's credentials, ...)
+        self._extra_env = dict(
+            env or {}
+        )  # more settings (DOWNLOAD_RANGE_CONNECTIONS, STORAGE_URL and a bucket's credentials, ...)
         self._proc: subprocess.Popen[bytes] | None = None
         self._channel: grpc.Channel | None = None
         self._stub: Any = None
