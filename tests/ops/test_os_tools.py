@@ -30,7 +30,7 @@ def run_with(tools: list[str], tmp_path: Path) -> subprocess.CompletedProcess[st
 
 
 def test_nothing_to_do_when_every_tool_is_there(tmp_path: Path) -> None:
-    result = run_with(["ffprobe", "chromium", "jq"], tmp_path)
+    result = run_with(["ffprobe", "chromium", "jq", "nginx", "curl", "aria2c", "h2load"], tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
@@ -40,6 +40,7 @@ def test_missing_tools_fail_with_one_line_saying_what_to_install(tmp_path: Path)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "ffmpeg chromium chromium-driver" in lines[0] and "apt-get install" in lines[0]
     assert "jq" not in lines[0].split("missing:")[1].split("(")[0]
+    assert "nginx-light curl aria2 nghttp2-client" in lines[0]  # the benchmarks' origin and baselines
 
 
 def test_make_test_runs_it_first() -> None:
