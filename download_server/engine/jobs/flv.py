@@ -24,6 +24,7 @@ from download_server.engine.files.sinks import sha256_of
 from download_server.engine.jobs.flv_sink import FlvSink
 from download_server.engine.jobs.flv_tags import NotFlv, Scan, scan
 from download_server.engine.jobs.flv_timeline import RecordingLimit, Timeline
+from download_server.engine.jobs.flv_upload import FlvUpload
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.live import MAX_BACKOFF_SECONDS
 from download_server.engine.jobs.mp4 import announced_total, single_segment
@@ -59,8 +60,11 @@ class FlvJob:
         if segment.status is not SegmentStatus.PENDING:
             return
         sink = await self._open(ctx, segment)
-        if await self._record(ctx, segment, sink):
-            await self._seal(ctx, segment, sink)
+        upload = await self._upload(ctx, segment, sink) if ctx.parts.media.remote else None
+        if await self._record(ctx, segment, sink, upload):
+            await self._seal(ctx, segment, sink, upload)
+        elif upload is not None:
+            await upload.abort_upload()  # failed: no parts left billed and invisible; the .part file stays
 
     async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         segment = ctx.segments.get(0)
@@ -109,14 +113,39 @@ class FlvJob:
                 sink.gap_since = mtime  # paused or killed since: the live media in between is lost
         return sink
 
-    async def _record(self, ctx: RunLedger, segment: Segment, sink: FlvSink) -> bool:
+    async def _upload(self, ctx: RunLedger, segment: Segment, sink: FlvSink) -> FlvUpload:
+        """The multipart upload of the work file (a remote store): an open one this work area can continue
+        is adopted; one it cannot (another replica's, after a failover) is aborted, its media a live gap."""
+        task = ctx.task
+        upload = FlvUpload(sink, ctx.parts.media, ctx.parts.storage.key(self.final_path(ctx, segment)))
+        try:
+            lost = await upload.resume()
+        except FetchError as exc:
+            log.warning("open uploads could not be listed: %s", exc.message, extra={"task_id": task.id})
+            return upload  # a new upload; an orphan left behind is the bucket's lifecycle rule's (documented)
+        if task.live and not sink.size and (lost or task.bytes_downloaded):
+            # An earlier run recorded media this work area does not hold (a failover, a lost work directory):
+            # an FLV continues by appending to its file, and an open upload's parts cannot be read back.
+            recorded = max(lost, task.bytes_downloaded)
+            message = (
+                f"about {recorded} bytes recorded by an earlier run (another replica's work area) could not be "
+                "continued here; the recording starts again from the live stream (that media is missing)"
+            )
+            await ctx.record_live_gap(WHOLE, task.resource_url, message)
+            task.bytes_downloaded = 0
+        return upload
+
+    async def _record(self, ctx: RunLedger, segment: Segment, sink: FlvSink, upload: FlvUpload | None) -> bool:
         """Connections until the file is whole (VOD) or the room has ended (live); False: failed (recorded)."""
         fetcher = ctx.parts.fetcher
         while True:
             error: FetchError | None = None
             try:
                 got = await fetcher.download(
-                    await self._url(ctx, sink), sink, check=_Check(ctx, sink), expected_total=ctx.task.bytes_total
+                    await self._url(ctx, sink),
+                    upload or sink,
+                    check=_Check(ctx, sink),
+                    expected_total=ctx.task.bytes_total,
                 )
                 self.attempts += got.attempts
             except RecordingLimit as end:
@@ -167,18 +196,27 @@ class FlvJob:
             ctx.tracker.message = "following the new resource_url"
         return task.resource_url
 
-    async def _seal(self, ctx: RunLedger, segment: Segment, sink: FlvSink) -> None:
-        """The recording is over: the .part becomes the .flv (renamed whole, like every finished file)."""
+    async def _seal(self, ctx: RunLedger, segment: Segment, sink: FlvSink, upload: FlvUpload | None) -> None:
+        """The recording is over: the .part becomes the .flv (renamed whole, like every finished file), its
+        upload completed first (a remote store), so the row never says DONE of an object that is not there."""
         await sink.settle()
         if sink.timeline.first is None:
             error = FetchError(ErrorType.BAD_CONTENT, "the FLV stream carried no audio or video")
             await ctx.segment_failed(segment, error)
+            if upload is not None:
+                await upload.abort_upload()
             return
-        final = self.final_path(ctx, segment)
-        await ctx.parts.writer.run(lambda: os.replace(sink.temp, final))
         digest = sink.sha256()
         if digest is None:  # continued from an earlier run's file: hashed whole once
-            digest = await asyncio.to_thread(sha256_of, final)
+            digest = await asyncio.to_thread(sha256_of, sink.temp)
+        if upload is not None:
+            try:
+                await upload.finish(digest)
+            except FetchError as exc:  # the .part and the open upload stay: RetryTask continues both
+                await ctx.segment_failed(segment, exc)
+                return
+        final = self.final_path(ctx, segment)
+        await ctx.parts.writer.run(lambda: os.replace(sink.temp, final))
         segment.duration = sink.timeline.media_ms / 1000
         ctx.task.bytes_total = sink.size
         await ctx.segment_done(segment, size=sink.size, sha256=digest, attempts=self.attempts)
