@@ -47,6 +47,7 @@ class FlvJob:
         self.attempts = 0
         self._quiet = 0  # connections in a row that brought no media
         self._stopped: FetchError | None = None  # why a recording kept so far stopped early (the user's quota)
+        self._orphaned = 0  # bytes an earlier run recorded that this run cannot continue (a failover on S3)
 
     def final_path(self, ctx: RunLedger, segment: Segment) -> Path:
         return ctx.parts.storage.flv_path(ctx.task)
@@ -95,7 +96,11 @@ class FlvJob:
             _progress(ctx, segment, sink, nbytes)
 
         async def on_gap(seconds: float) -> None:
-            await _live_gap(ctx, seconds)
+            if self._orphaned:
+                lost, self._orphaned = self._orphaned, 0
+                await _orphan_gap(ctx, lost)
+            else:
+                await _live_gap(ctx, seconds)
 
         sink = FlvSink(
             temp,
@@ -123,16 +128,11 @@ class FlvJob:
         except FetchError as exc:
             log.warning("open uploads could not be listed: %s", exc.message, extra={"task_id": task.id})
             return upload  # a new upload; an orphan left behind is the bucket's lifecycle rule's (documented)
-        if task.live and not sink.size and (lost or task.bytes_downloaded):
-            # An earlier run recorded media this work area does not hold (a failover, a lost work directory):
-            # an FLV continues by appending to its file, and an open upload's parts cannot be read back.
-            recorded = max(lost, task.bytes_downloaded)
-            message = (
-                f"about {recorded} bytes recorded by an earlier run (another replica's work area) could not be "
-                "continued here; the recording starts again from the live stream (that media is missing)"
-            )
-            await ctx.record_live_gap(WHOLE, task.resource_url, message)
-            task.bytes_downloaded = 0
+        if not sink.size:
+            # An earlier run recorded what this work area does not hold (a failover, a lost work directory):
+            # an FLV continues by appending to its file and an open upload's parts cannot be read back, so a
+            # live recording starts again and that media is a live gap (said when the stream shows it is live).
+            self._orphaned = max(lost, task.bytes_downloaded)
         return upload
 
     async def _record(self, ctx: RunLedger, segment: Segment, sink: FlvSink, upload: FlvUpload | None) -> bool:
@@ -144,7 +144,7 @@ class FlvJob:
                 got = await fetcher.download(
                     await self._url(ctx, sink),
                     upload or sink,
-                    check=_Check(ctx, sink),
+                    check=_Check(ctx, sink, orphaned=self._orphaned > 0),
                     expected_total=ctx.task.bytes_total,
                 )
                 self.attempts += got.attempts
@@ -227,8 +227,9 @@ class FlvJob:
 class _Check:
     """Looks at each answer before its body: an error page fails fast; the first answer says live or VOD."""
 
-    def __init__(self, ctx: RunLedger, sink: FlvSink) -> None:
+    def __init__(self, ctx: RunLedger, sink: FlvSink, *, orphaned: bool = False) -> None:
         self.ctx, self.sink = ctx, sink
+        self.orphaned = orphaned  # an earlier run's media is lost: the first media of a live stream says so
 
     def __call__(self, resp: aiohttp.ClientResponse) -> None:
         content_type = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -249,6 +250,8 @@ class _Check:
         # timestamps repaired from here on; UpdateTask may swap the URL once the row says live.
         if sink.live is False and sink.timeline.first is not None:
             sink.gap_since = sink.written_at
+        elif self.orphaned and sink.gap_since is None:
+            sink.gap_since = time.time()
         sink.live = True
         sink.timeline.repair = True
         sink.timeline.limit_ms = task.max_duration_seconds * 1000
@@ -277,6 +280,14 @@ def _progress(ctx: RunLedger, segment: Segment, sink: FlvSink, nbytes: int) -> N
 
 async def _live_gap(ctx: RunLedger, seconds: float) -> None:
     message = f"the live stream was lost for about {seconds:.1f} s (reconnected; that media is missing)"
+    await ctx.record_live_gap(WHOLE, ctx.task.resource_url, message)
+
+
+async def _orphan_gap(ctx: RunLedger, lost: int) -> None:
+    message = (
+        f"about {lost} bytes recorded by an earlier run (another replica's work area, an upload that cannot be "
+        "read back) could not be continued; the recording starts again from the live stream (that media is missing)"
+    )
     await ctx.record_live_gap(WHOLE, ctx.task.resource_url, message)
 
 
