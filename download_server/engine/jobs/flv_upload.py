@@ -3,6 +3,8 @@ while it grows, and the upload is completed when the recording is over, before i
 
 Parts are read back from the work file (`.flv.part`), never buffered: memory stays one FileSlice whatever
 the recording's length. Only bytes the FlvSink has flushed are sent, so every part is a prefix of the file.
+A part the store refuses is tried again later (backing off) while the recording goes on into the work file:
+a store outage costs disk, not media; only the end of the recording needs the store.
 A pause, a shutdown or a crash leaves the upload open beside the `.part` file; the next run on the same
 work area adopts it (its parts are a prefix of what the file still holds). Another replica cannot: S3 has no
 way to read an open upload's parts back, and an FLV continues by appending to its file, so that upload is
@@ -13,11 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 
 from download_server.domain.ports import MediaStore, PartUpload
 from download_server.engine.failures import FetchError
 from download_server.engine.files.objects import PART_BYTES, translated
 from download_server.engine.jobs.flv_sink import FlvSink
+
+log = logging.getLogger(__name__)
+RETRY_MAX_SECONDS = 30.0  # between tries of a part while the store is down (the recording goes on meanwhile)
 
 
 class FlvUpload:
@@ -30,6 +37,8 @@ class FlvUpload:
         self._part = part_bytes
         self._upload: PartUpload | None = None
         self.sent = 0  # bytes of the work file already uploaded as parts
+        self._failures = 0  # part uploads failed in a row
+        self._retry_at = 0.0  # monotonic time before which no part is tried again
 
     async def resume(self) -> int:
         """Adopt the open upload whose parts the work file still holds; abort any other. Answers how many bytes
@@ -56,8 +65,18 @@ class FlvUpload:
 
     async def write(self, chunk: bytes) -> None:
         await self.sink.write(chunk)
-        while self.sink.on_disk - self.sent >= self._part:
-            await self._send(self._part)
+        while self.sink.on_disk - self.sent >= self._part and time.monotonic() >= self._retry_at:
+            try:
+                await self._send(self._part)
+            except FetchError as exc:
+                # The store is down for now: the live stream keeps going to the work file, and the part is
+                # sent again later (same part number; S3 keeps the last upload of a number). Only `finish`
+                # fails the recording if the store is still down when it is over.
+                self._failures += 1
+                self._retry_at = time.monotonic() + min(RETRY_MAX_SECONDS, 2.0 ** (self._failures - 1))
+                log.warning("a part of the FLV recording could not be uploaded yet: %s", exc.message)
+                return
+            self._failures = 0
 
     async def commit(self) -> None:
         await self.sink.commit()
@@ -73,6 +92,8 @@ class FlvUpload:
             await translated(self._media.publish(self._key, self.sink.temp, sha256))
             return
         size = self.sink.size
+        while size - self.sent > self._part:  # parts a store outage held back: still 8 MiB each
+            await self._send(self._part)
         if size > self.sent or not self._upload.parts:
             await self._send(size - self.sent)
         await translated(self._upload.complete())

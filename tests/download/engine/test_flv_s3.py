@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ import pytest
 
 from download_server.adapters.s3_media import S3Media, S3PartUpload
 from download_server.domain.models import LIVE_GAP, ResourceType, Task, TaskStatus
+from download_server.domain.ports import MediaStoreError
 from download_server.engine.files.layout import Storage, temp_path
 from download_server.engine.files.objects import PART_BYTES
 from download_server.engine.files.removal import StorageTaskFiles
@@ -130,6 +132,36 @@ async def test_pause_keeps_the_one_upload_open_and_resume_continues_it(
     assert backend.keys()[key] == video.file_size > held
     assert stored_sha256(harness, task) == video.sha256
     assert not storage.flv_path(task).exists()  # the bucket holds the recording; the work area let go
+
+
+async def test_a_part_the_store_refused_is_sent_again_and_the_recording_goes_on(
+    origin: Origin, storage: Storage, s3_server: S3Server, flv: FlvOrigin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[int] = []
+    original = S3PartUpload.send
+
+    async def failing_once(self: S3PartUpload, path: Path, offset: int, size: int) -> None:
+        sent.append(offset)
+        if len(sent) == 1:
+            raise MediaStoreError("uploading a part: SlowDown")
+        await original(self, path, offset, size)
+
+    monkeypatch.setattr(S3PartUpload, "send", failing_once)
+    backend = StorageBackend("s3", s3_server, s3_server.location())
+    harness = Harness(origin, storage, SETTINGS, backend=backend)
+    try:
+        flv.scripts["live.flv"] = [Connection(0, len(flv.tags))]
+        task = await live_task(harness, flv)
+        done = await harness.run(task)
+    finally:
+        await harness.scheduler.close()
+    assert done.status is TaskStatus.COMPLETED, done.last_error  # nothing lost, no failure record
+    assert sent[:2] == [0, 0]  # the refused part went up again, then the rest in order
+    assert all(b - a == PART_BYTES for a, b in itertools.pairwise(sent[1:]))
+    assert backend.open_uploads() == []
+    video = harness.store.videos[task.id]
+    assert video.file_size == flv.media.stat().st_size  # one connection: every tag of the origin's file
+    assert stored_sha256(harness, task) == video.sha256
 
 
 async def test_a_failover_to_an_empty_work_dir_aborts_the_orphan_and_records_the_loss(
