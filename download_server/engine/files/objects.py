@@ -153,13 +153,13 @@ class GrowingSink:
     async def resume(self) -> None:
         """Adopt an open upload of this key whose parts the local `.part` file still holds; abort the rest."""
         held = await asyncio.to_thread(self.inner.held)
-        for upload in await _translated(self._media.open_uploads(self._key)):
+        for upload in await translated(self._media.open_uploads(self._key)):
             sent = sum(part.size for part in upload.parts)
             numbered = all(part.number == n for n, part in enumerate(upload.parts, 1))
             if self._upload is None and numbered and sent <= held and sent % self._part == 0:
                 self._upload, self.sent = upload, sent
             else:
-                await _translated(upload.abort())
+                await translated(upload.abort())
 
     # The Sink protocol (engine/files/sinks.py)
     def held(self) -> int:
@@ -187,26 +187,26 @@ class GrowingSink:
         """The file is whole in the work area: upload the rest and complete (a small file: one PUT)."""
         final, size = self.inner.final, self.inner.size
         if self._upload is None:
-            await _translated(self._media.publish(self._key, final, sha256))
+            await translated(self._media.publish(self._key, final, sha256))
             return
         if size > self.sent or not self._upload.parts:
             await self._send(final, size - self.sent)
-        await _translated(self._upload.complete())
+        await translated(self._upload.complete())
         self._upload = None
 
     async def abort_upload(self) -> None:
         upload, self._upload, self.sent = self._upload, None, 0
         if upload is not None:
-            await _translated(asyncio.shield(upload.abort()))
+            await translated(asyncio.shield(upload.abort()))
 
     async def _send(self, path: Path, size: int) -> None:
         if self._upload is None:
-            self._upload = await _translated(self._media.start_upload(self._key))
-        await _translated(self._upload.send(path, self.sent, size))
+            self._upload = await translated(self._media.start_upload(self._key))
+        await translated(self._upload.send(path, self.sent, size))
         self.sent += size
 
 
-async def _translated(step: Awaitable[T]) -> T:
+async def translated(step: Awaitable[T]) -> T:
     """The store's failure as the failure record it becomes: an I/O error that may pass on a later attempt."""
     try:
         return await step
@@ -219,7 +219,7 @@ async def publish_file(storage: Storage, media: MediaStore, path: Path, sha256: 
     """Publish a whole file of the work area under its layout key (nothing to do on the local backend);
     a store failure is a retryable FetchError (IO), recorded like any failed fetch."""
     if media.remote:
-        await _translated(media.publish(storage.key(path), path, sha256))
+        await translated(media.publish(storage.key(path), path, sha256))
 
 
 async def materialize(storage: Storage, media: MediaStore, task: Task) -> int:

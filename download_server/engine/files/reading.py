@@ -90,15 +90,10 @@ class StorageRecordingFiles:
             if not video.thumbnail_path:
                 raise NotFound("this recording has no thumbnail", reason="THUMBNAIL_NOT_FOUND")
             return _key_inside(self._storage.relative(video.thumbnail_path), "thumbnails/")
-        folder = self._storage.key(self._storage.hls_dir(video.task_id)) + "/"
         if path:
-            return folder + _relative(path).as_posix()
-        if video.format in (VideoFormat.HLS,):
-            raise FailedPrecondition(
-                "an HLS recording is a playlist and segments: read them with `path` (e.g. index.m3u8), or create "
-                "the task with output_format OUTPUT_FORMAT_MP4 for one file",
-                reason="NO_SINGLE_FILE",
-            )
+            # The recording's own folder, as on disk: dash/<task_id>/ for a DASH one, else hls/<task_id>/.
+            return self._storage.key(self._folder(video)) + "/" + _relative(path).as_posix()
+        _single_file(video)
         return _key_inside(self._storage.relative(video.file_path), "")
 
     def _locate(self, video: Video, kind: VideoFileKind, path: str) -> Path:
@@ -111,18 +106,7 @@ class StorageRecordingFiles:
         if path:
             folder = self._folder(video)
             return _inside(folder / _relative(path), folder)
-        if video.format is VideoFormat.DASH:
-            raise FailedPrecondition(
-                "a DASH recording is an MPD and segments: read them with `path` (e.g. manifest.mpd), or create "
-                "the task with output_format OUTPUT_FORMAT_MP4 for one file",
-                reason="NO_SINGLE_FILE",
-            )
-        if video.format in (VideoFormat.HLS,):
-            raise FailedPrecondition(
-                "an HLS recording is a playlist and segments: read them with `path` (e.g. index.m3u8), or create "
-                "the task with output_format OUTPUT_FORMAT_MP4 for one file",
-                reason="NO_SINGLE_FILE",
-            )
+        _single_file(video)
         return _inside(_under(root, video.file_path), root)
 
     def _folder(self, video: Video) -> Path:
@@ -132,6 +116,22 @@ class StorageRecordingFiles:
         if video.format is VideoFormat.DASH or relative.startswith("dash/"):
             return self._storage.dash_dir(video.task_id)
         return self._storage.hls_dir(video.task_id)
+
+
+def _single_file(video: Video) -> None:
+    """A read without `path` is of the one media file: an HLS or DASH recording without MP4 has none."""
+    if video.format is VideoFormat.DASH:
+        raise FailedPrecondition(
+            "a DASH recording is an MPD and segments: read them with `path` (e.g. manifest.mpd), or create "
+            "the task with output_format OUTPUT_FORMAT_MP4 for one file",
+            reason="NO_SINGLE_FILE",
+        )
+    if video.format is VideoFormat.HLS:
+        raise FailedPrecondition(
+            "an HLS recording is a playlist and segments: read them with `path` (e.g. index.m3u8), or create "
+            "the task with output_format OUTPUT_FORMAT_MP4 for one file",
+            reason="NO_SINGLE_FILE",
+        )
 
 
 def _under(root: Path, file_path: str) -> Path:

@@ -20,6 +20,7 @@ from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.files.layout import dash_kind, init_ordinals
 from download_server.engine.files.sinks import BufferSink, FileSink
 from download_server.engine.jobs import live, local_mpd, mpd, sidx
+from download_server.engine.jobs.hls import init_held
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, split_init_uri
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.local_playlist import write_atomically
@@ -105,6 +106,7 @@ class DashJob:
         path = storage.dash_manifest_path(task.id)
         init_bytes = await asyncio.to_thread(lambda: sum(p.stat().st_size for p in inits if p.is_file()))
         await asyncio.to_thread(write_atomically, path, text)
+        await ctx.publish(path)
         return Video(
             id="",
             task_id=task.id,
@@ -285,6 +287,7 @@ class DashJob:
             got = await fetcher.download(
                 segment.uri, sink, byterange=byterange, max_bytes=fetcher.settings.segment_max_bytes
             )
+            await ctx.publish(sink.final, sink.sha256)  # uploaded, then recorded (as an HLS segment)
         except FetchError as exc:
             await ctx.segment_failed(segment, exc)
             return
@@ -301,7 +304,8 @@ class DashJob:
                 ordinal = init_ordinals(same_track)[init_uri]
                 path = ctx.parts.storage.dash_init_path(ctx.task.id, kind, ordinal)
                 self._inits[key] = None
-                if not await asyncio.to_thread(path.is_file):
+                # On disk, or (a remote store) published by an earlier run on any replica.
+                if not await init_held(ctx, path):
                     url, byterange = split_init_uri(init_uri)
                     fetcher = ctx.parts.fetcher
                     try:
@@ -311,6 +315,7 @@ class DashJob:
                             byterange=byterange,
                             max_bytes=fetcher.settings.init_max_bytes,
                         )
+                        await ctx.publish(path)
                     except FetchError as exc:
                         self._inits[key] = exc
         error = self._inits[key]

@@ -24,6 +24,7 @@ from download_server.engine.files.sinks import sha256_of
 from download_server.engine.jobs.flv_sink import FlvSink
 from download_server.engine.jobs.flv_tags import NotFlv, Scan, scan
 from download_server.engine.jobs.flv_timeline import RecordingLimit, Timeline
+from download_server.engine.jobs.flv_upload import FlvUpload
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.live import MAX_BACKOFF_SECONDS
 from download_server.engine.jobs.mp4 import announced_total, single_segment
@@ -46,6 +47,7 @@ class FlvJob:
         self.attempts = 0
         self._quiet = 0  # connections in a row that brought no media
         self._stopped: FetchError | None = None  # why a recording kept so far stopped early (the user's quota)
+        self._orphaned = 0  # bytes an earlier run recorded that this run cannot continue (a failover on S3)
 
     def final_path(self, ctx: RunLedger, segment: Segment) -> Path:
         return ctx.parts.storage.flv_path(ctx.task)
@@ -59,8 +61,11 @@ class FlvJob:
         if segment.status is not SegmentStatus.PENDING:
             return
         sink = await self._open(ctx, segment)
-        if await self._record(ctx, segment, sink):
-            await self._seal(ctx, segment, sink)
+        upload = await self._upload(ctx, segment, sink) if ctx.parts.media.remote else None
+        if await self._record(ctx, segment, sink, upload):
+            await self._seal(ctx, segment, sink, upload)
+        elif upload is not None:
+            await upload.abort_upload()  # failed: no parts left billed and invisible; the .part file stays
 
     async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         segment = ctx.segments.get(0)
@@ -91,7 +96,11 @@ class FlvJob:
             _progress(ctx, segment, sink, nbytes)
 
         async def on_gap(seconds: float) -> None:
-            await _live_gap(ctx, seconds)
+            if self._orphaned:
+                lost, self._orphaned = self._orphaned, 0
+                await _orphan_gap(ctx, lost)
+            else:
+                await _live_gap(ctx, seconds)
 
         sink = FlvSink(
             temp,
@@ -109,14 +118,34 @@ class FlvJob:
                 sink.gap_since = mtime  # paused or killed since: the live media in between is lost
         return sink
 
-    async def _record(self, ctx: RunLedger, segment: Segment, sink: FlvSink) -> bool:
+    async def _upload(self, ctx: RunLedger, segment: Segment, sink: FlvSink) -> FlvUpload:
+        """The multipart upload of the work file (a remote store): an open one this work area can continue
+        is adopted; one it cannot (another replica's, after a failover) is aborted, its media a live gap."""
+        task = ctx.task
+        upload = FlvUpload(sink, ctx.parts.media, ctx.parts.storage.key(self.final_path(ctx, segment)))
+        try:
+            lost = await upload.resume()
+        except FetchError as exc:
+            log.warning("open uploads could not be listed: %s", exc.message, extra={"task_id": task.id})
+            return upload  # a new upload; an orphan left behind is the bucket's lifecycle rule's (documented)
+        if not sink.size:
+            # An earlier run recorded what this work area does not hold (a failover, a lost work directory):
+            # an FLV continues by appending to its file and an open upload's parts cannot be read back, so a
+            # live recording starts again and that media is a live gap (said when the stream shows it is live).
+            self._orphaned = max(lost, task.bytes_downloaded)
+        return upload
+
+    async def _record(self, ctx: RunLedger, segment: Segment, sink: FlvSink, upload: FlvUpload | None) -> bool:
         """Connections until the file is whole (VOD) or the room has ended (live); False: failed (recorded)."""
         fetcher = ctx.parts.fetcher
         while True:
             error: FetchError | None = None
             try:
                 got = await fetcher.download(
-                    await self._url(ctx, sink), sink, check=_Check(ctx, sink), expected_total=ctx.task.bytes_total
+                    await self._url(ctx, sink),
+                    upload or sink,
+                    check=_Check(ctx, sink, orphaned=self._orphaned > 0),
+                    expected_total=ctx.task.bytes_total,
                 )
                 self.attempts += got.attempts
             except RecordingLimit as end:
@@ -167,18 +196,27 @@ class FlvJob:
             ctx.tracker.message = "following the new resource_url"
         return task.resource_url
 
-    async def _seal(self, ctx: RunLedger, segment: Segment, sink: FlvSink) -> None:
-        """The recording is over: the .part becomes the .flv (renamed whole, like every finished file)."""
+    async def _seal(self, ctx: RunLedger, segment: Segment, sink: FlvSink, upload: FlvUpload | None) -> None:
+        """The recording is over: the .part becomes the .flv (renamed whole, like every finished file), its
+        upload completed first (a remote store), so the row never says DONE of an object that is not there."""
         await sink.settle()
         if sink.timeline.first is None:
             error = FetchError(ErrorType.BAD_CONTENT, "the FLV stream carried no audio or video")
             await ctx.segment_failed(segment, error)
+            if upload is not None:
+                await upload.abort_upload()
             return
-        final = self.final_path(ctx, segment)
-        await ctx.parts.writer.run(lambda: os.replace(sink.temp, final))
         digest = sink.sha256()
         if digest is None:  # continued from an earlier run's file: hashed whole once
-            digest = await asyncio.to_thread(sha256_of, final)
+            digest = await asyncio.to_thread(sha256_of, sink.temp)
+        if upload is not None:
+            try:
+                await upload.finish(digest)
+            except FetchError as exc:  # the .part and the open upload stay: RetryTask continues both
+                await ctx.segment_failed(segment, exc)
+                return
+        final = self.final_path(ctx, segment)
+        await ctx.parts.writer.run(lambda: os.replace(sink.temp, final))
         segment.duration = sink.timeline.media_ms / 1000
         ctx.task.bytes_total = sink.size
         await ctx.segment_done(segment, size=sink.size, sha256=digest, attempts=self.attempts)
@@ -189,8 +227,9 @@ class FlvJob:
 class _Check:
     """Looks at each answer before its body: an error page fails fast; the first answer says live or VOD."""
 
-    def __init__(self, ctx: RunLedger, sink: FlvSink) -> None:
+    def __init__(self, ctx: RunLedger, sink: FlvSink, *, orphaned: bool = False) -> None:
         self.ctx, self.sink = ctx, sink
+        self.orphaned = orphaned  # an earlier run's media is lost: the first media of a live stream says so
 
     def __call__(self, resp: aiohttp.ClientResponse) -> None:
         content_type = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -211,6 +250,8 @@ class _Check:
         # timestamps repaired from here on; UpdateTask may swap the URL once the row says live.
         if sink.live is False and sink.timeline.first is not None:
             sink.gap_since = sink.written_at
+        elif self.orphaned and sink.gap_since is None:
+            sink.gap_since = time.time()
         sink.live = True
         sink.timeline.repair = True
         sink.timeline.limit_ms = task.max_duration_seconds * 1000
@@ -239,6 +280,14 @@ def _progress(ctx: RunLedger, segment: Segment, sink: FlvSink, nbytes: int) -> N
 
 async def _live_gap(ctx: RunLedger, seconds: float) -> None:
     message = f"the live stream was lost for about {seconds:.1f} s (reconnected; that media is missing)"
+    await ctx.record_live_gap(WHOLE, ctx.task.resource_url, message)
+
+
+async def _orphan_gap(ctx: RunLedger, lost: int) -> None:
+    message = (
+        f"about {lost} bytes recorded by an earlier run (another replica's work area, an upload that cannot be "
+        "read back) could not be continued; the recording starts again from the live stream (that media is missing)"
+    )
     await ctx.record_live_gap(WHOLE, ctx.task.resource_url, message)
 
 

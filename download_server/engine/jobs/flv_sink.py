@@ -122,6 +122,12 @@ class FlvSink:
         self._buffered += len(data)
         self.size += len(data)
 
+    @property
+    def on_disk(self) -> int:
+        """Bytes of whole tags written to the file (the rest of `size` waits in the buffer): what a part upload
+        may read back. Exact between writes: a flush is awaited before `write` returns."""
+        return self.size - self._buffered
+
     def sha256(self) -> str | None:
         """The whole file's SHA-256 when it was hashed while written (None: hash the file)."""
         return self._digest.hexdigest() if self._digest is not None else None

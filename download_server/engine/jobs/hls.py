@@ -210,7 +210,7 @@ class HlsJob:
                 ordinal = playlist.init_ordinals(ctx.segments.values())[init_uri]
                 path = ctx.parts.storage.init_path(ctx.task.id, ordinal)
                 self._inits[init_uri] = None
-                if not await _init_held(ctx, path):
+                if not await init_held(ctx, path):
                     url, byterange = hls_playlist.split_init_uri(init_uri)
                     fetcher = ctx.parts.fetcher
                     try:
@@ -228,7 +228,7 @@ class HlsJob:
             raise _derived(error, "the init section (EXT-X-MAP)")
 
 
-async def _init_held(ctx: RunLedger, path: Path) -> bool:
+async def init_held(ctx: RunLedger, path: Path) -> bool:
     """Whether the init section is stored already: on disk, or (a remote store) published by an earlier run;
     one left on disk unpublished (a crash between the two) is published now."""
     media = ctx.parts.media
