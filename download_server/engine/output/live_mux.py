@@ -1,25 +1,28 @@
 """LiveMux: an HLS recording's MP4 built while its segments download, so only the tail is left at the end.
 
 Segments finish out of order (several workers); the builder takes the contiguous prefix of finished ones in
-play order (the planned order, fed by the job) and hands it to one PyAV demux -> mux pipeline in a worker
-thread: a run of segments (no discontinuity, one init section) is read as one file whose reads wait for
-the next segment, exactly the bytes the whole remux of engine/output/remux.py reads. When the run ends, only
-the last segments and the muxer's trailer remain: the user waits for those, not for a second pass.
+play order (the planned order, fed by the job) and hands it to one PyAV demux -> mux pipeline in a process
+of its own (python -m download_server.engine.output.live_mux: one Python step per packet would otherwise
+take the GIL from the event loop that runs the download). A run of segments (no discontinuity, one init
+section) is read as one file whose reads wait for the next segment: the bytes the whole remux of
+engine/output/remux.py reads. When the download ends, only the last segments and the trailer remain.
 
 The MP4 is fragmented (moov first, then moof+mdat per keyframe): its header is written before any media,
 so the index is ahead of the media without rewriting the file at the end (faststart copies the whole
-file once more: as long as the loopback download itself). It is written under a temporary name and renamed
-(through the run's lease fence) only when it holds exactly the run's finished segments; otherwise (a gap a
-failed segment left, a resumed run, a paused or crashed one) the temporary file is dropped and the whole
-remux builds the MP4 from the segments as before.
+file once more). It is written under a temporary name and renamed (through the run's lease fence) only
+when it holds exactly the run's finished segments; otherwise (a gap a failed segment left, a resumed run,
+a paused or crashed one) the temporary file is dropped and the whole remux builds the MP4 from the
+segments as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import logging
+import json
 import os
+import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -31,8 +34,6 @@ import av
 
 from download_server.engine.fence import DiskRunner
 from download_server.engine.output.remux import Output, copy_source, first_dts
-
-log = logging.getLogger(__name__)
 
 # Fragmented MP4: moov first, a fragment per keyframe, each fragment's offsets from its own moof. The moov
 # waits for the first fragment (delay_moov, not empty_moov): the AAC configuration is known only once the
@@ -61,67 +62,85 @@ def building_path(target: Path) -> Path:
 
 class LiveMux:
     """Owned by one run of one HLS task with OUTPUT_FORMAT_MP4. planned()/finished() are called on the event
-    loop (cheap: a few dict operations); the muxing runs in its own thread."""
+    loop (cheap: a few dict operations and, when the prefix grows, a line to the builder process)."""
 
     def __init__(self, target: Path, writer: DiskRunner, options: dict[str, str] | None = None) -> None:
         self.target = target
+        self.temp = building_path(target)
         self._writer = writer  # the run's fenced writer: the final rename happens only while the lease holds
         self._options = options or FRAGMENTED
-        self.temp = building_path(target)
-        self._cond = threading.Condition()
         self._planned: deque[int] = deque()
         self._waiting: dict[int, Piece] = {}  # finished, behind the cursor's gap
-        self._ready: deque[Piece] = deque()  # the contiguous prefix the thread has not taken yet
         self._accepted: list[int] = []  # every index handed to the pipeline, in order
-        self._closing = False  # no piece will come any more
+        self._closed = False
         self.aborted = ""  # why the incremental build was given up ("" while it holds)
-        self.error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self.error: str = ""
+        self._worker: subprocess.Popen[bytes] | None = None
 
     # Event-loop side
     def planned(self, indexes: Iterable[int]) -> None:
         """New segments of the plan, in play order (a live poll appends)."""
-        with self._cond:
-            self._planned.extend(indexes)
-            self._advance()
+        self._planned.extend(indexes)
+        self._advance()
 
     def finished(self, piece: Piece) -> None:
         """A segment is whole on disk (decrypted): it joins the pipeline once every segment before it has."""
-        with self._cond:
-            if self.aborted or self._closing:
-                return
-            self._waiting[piece.index] = piece
-            self._advance()
-            if len(self._waiting) > MAX_WAITING:
-                self._give_up_locked(f"more than {MAX_WAITING} segments wait behind a missing one")
+        if self.aborted or self._closed:
+            return
+        self._waiting[piece.index] = piece
+        self._advance()
+        if len(self._waiting) > MAX_WAITING:
+            self._give_up(f"more than {MAX_WAITING} segments wait behind a missing one")
 
     def _advance(self) -> None:
-        moved = False
-        while self._planned and self._planned[0] in self._waiting:
+        while not self.aborted and self._planned and self._planned[0] in self._waiting:
             piece = self._waiting.pop(self._planned.popleft())
-            self._ready.append(piece)
             self._accepted.append(piece.index)
-            moved = True
-        if moved:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._build, name=f"live-mux {self.target.name}", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
+            self._send(piece)
+
+    def _send(self, piece: Piece) -> None:
+        """One line to the builder process, started with the first piece. Its reader thread drains the pipe
+        at once, so this write never waits for the muxing."""
+        try:
+            if self._worker is None:
+                # The muxing is one Python step per packet: in this process it would take the GIL from the
+                # event loop that runs the download; a process of its own runs on another core.
+                command = [sys.executable, "-m", __name__, str(self.temp), json.dumps(self._options)]
+                self._worker = subprocess.Popen(command, stdin=subprocess.PIPE)
+            assert self._worker.stdin is not None
+            line = {"index": piece.index, "path": str(piece.path), "discontinuity": piece.discontinuity}
+            line["init"] = str(piece.init) if piece.init else ""
+            self._worker.stdin.write(json.dumps(line).encode() + b"\n")
+            self._worker.stdin.flush()
+        except OSError as exc:  # the builder died (its error is on stderr): the whole remux takes over
+            self._give_up(f"the builder process is gone ({exc})")
+
+    def _give_up(self, why: str) -> None:
+        if not self.aborted:
+            self.aborted = why
+            self._waiting.clear()
 
     def close(self, expected: Sequence[int] | None) -> bool:
         """Blocking. End the build: with `expected` matching what the pipeline got, wait for the tail and
-        the trailer and return True (the temporary file is whole); otherwise give up, drop the temporary
+        the trailer and return True (the temporary file is whole); otherwise stop it, drop the temporary
         file and return False. Safe to call more than once."""
-        with self._cond:
-            if expected is None or self._accepted != list(expected):
-                why = "the run ended without the MP4" if expected is None else "its segments are not the run's"
-                self._give_up_locked(why)
-            self._closing = True
-            self._cond.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
-        if self.aborted or self.error is not None or thread is None:
+        if expected is None or self._accepted != list(expected):
+            self._give_up("the run ended without the MP4" if expected is None else "its segments are not the run's")
+        worker, self._worker = self._worker, None
+        self._closed = True
+        if worker is None:
+            return False
+        assert worker.stdin is not None
+        try:
+            if not self.aborted:
+                worker.stdin.write(b"end\n")  # without it, the builder stops and removes its file
+            worker.stdin.close()
+        except OSError as exc:
+            self._give_up(f"the builder process is gone ({exc})")
+        code = worker.wait()
+        if code != 0 and not self.aborted:
+            self.error = f"the builder process ended with status {code} (see the server log)"
+        if self.aborted or self.error:
             self.temp.unlink(missing_ok=True)
             return False
         return True
@@ -140,19 +159,39 @@ class LiveMux:
         stops and its temporary file goes; a later run builds the MP4 from the segments."""
         await asyncio.to_thread(self.close, None)
 
-    def _give_up_locked(self, why: str) -> None:
-        if not self.aborted:
-            self.aborted = why
-            self._waiting.clear()
-            self._ready.clear()
+
+class _Pipeline:
+    """The builder process's side: pieces arrive from stdin (a reader thread), the muxing runs in the main
+    thread and waits for them."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._ready: deque[Piece] = deque()
+        self._ended = False  # "end": every piece came
+        self.aborted = False  # stdin closed without "end"
+
+    def feed(self, lines: Iterable[bytes]) -> None:
+        for line in lines:
+            if line.strip() == b"end":
+                with self._cond:
+                    self._ended = True
+                    self._cond.notify_all()
+                return
+            data = json.loads(line)
+            piece = Piece(data["index"], Path(data["path"]), Path(data["init"]) if data["init"] else None,
+                          data["discontinuity"])  # fmt: skip
+            with self._cond:
+                self._ready.append(piece)
+                self._cond.notify_all()
+        with self._cond:
+            self.aborted = True
             self._cond.notify_all()
 
-    # Thread side
     def _take(self, run_of: Piece | None) -> Piece | None:
         """The next piece, waiting for it: None at the end of the build, or (with `run_of`, the run's last
         piece) when the next piece starts another run (it stays for the next one)."""
         with self._cond:
-            while not self._ready and not self._closing and not self.aborted:
+            while not self._ready and not self._ended and not self.aborted:
                 self._cond.wait()
             if self.aborted or not self._ready:
                 return None
@@ -161,27 +200,36 @@ class LiveMux:
                 return None
             return self._ready.popleft()
 
-    def _build(self) -> None:
-        try:
-            self.temp.parent.mkdir(parents=True, exist_ok=True)
-            with av.open(str(self.temp), "w", format="mp4", options=self._options) as container:
-                out = Output(container, fragmented=True)
-                while (first := self._take(None)) is not None:
-                    parts = [first.init, first.path] if first.init else [first.path]
-                    firsts = first_dts(parts)
-                    reader = _RunReader(first, self._take)
-                    if firsts:
-                        copy_source(reader, firsts, out)
-                    else:  # no packets (the whole remux skips such a run): its pieces are taken all the same
-                        while reader.read(_BLOCK):
-                            pass
-            if out.packets == 0 and not self.aborted:
-                raise ValueError("no audio or video packets to write")
-        except BaseException as exc:  # reported by close(); the whole remux then tries on its own
-            self.error = exc
-            log.warning("incremental MP4 build stopped: %s", exc)
-            with self._cond:
-                self._give_up_locked(f"the muxer failed: {exc}")
+    def build(self, temp: Path, options: dict[str, str]) -> None:
+        temp.parent.mkdir(parents=True, exist_ok=True)
+        with av.open(str(temp), "w", format="mp4", options=options) as container:
+            out = Output(container, fragmented="frag_keyframe" in options.get("movflags", ""))
+            while (first := self._take(None)) is not None:
+                parts = [first.init, first.path] if first.init else [first.path]
+                firsts = first_dts(parts)
+                reader = _RunReader(first, self._take)
+                if firsts:
+                    copy_source(reader, firsts, out)
+                else:  # no packets (the whole remux skips such a run): its pieces are taken all the same
+                    while reader.read(_BLOCK):
+                        pass
+        if out.packets == 0 and not self.aborted:
+            raise ValueError("no audio or video packets to write")
+
+
+def _main(temp: Path, options: dict[str, str]) -> int:
+    pipeline = _Pipeline()
+    threading.Thread(target=pipeline.feed, args=(sys.stdin.buffer,), daemon=True).start()
+    try:
+        pipeline.build(temp, options)
+    except Exception as exc:
+        print(f"incremental MP4 build of {temp} failed: {exc}", file=sys.stderr)
+        temp.unlink(missing_ok=True)
+        return 1
+    if pipeline.aborted:
+        temp.unlink(missing_ok=True)
+        return 2
+    return 0
 
 
 def _breaks(previous: Piece, piece: Piece) -> bool:
@@ -212,7 +260,8 @@ class _RunReader(io.RawIOBase):
                         return 0
                     self._last = following
                     self._paths.append(following.path)
-                self._handle = self._paths.pop(0).open("rb", buffering=_BLOCK)
+                # Unbuffered: FFmpeg asks for large blocks, read straight into its buffer (no second copy).
+                self._handle = self._paths.pop(0).open("rb", buffering=0)
             count = self._handle.readinto(view)
             if count:
                 return int(count)
@@ -229,3 +278,7 @@ def building_of(job: object) -> LiveMux | None:
     """The incremental MP4 build a job runs, if any (HLS jobs with OUTPUT_FORMAT_MP4 on a fresh plan)."""
     found = getattr(job, "building", None)
     return found if isinstance(found, LiveMux) else None
+
+
+if __name__ == "__main__":
+    sys.exit(_main(Path(sys.argv[1]), json.loads(sys.argv[2])))
