@@ -1,24 +1,25 @@
 """Recordings back and into one file: server RSS while ReadVideo streams a 1 GiB MP4, and the cost of the MP4
 remux against the download time of real media (ffmpeg-made H.264/AAC HLS from a local origin).
 
-    python -m bench.recording [--size-mib 1024] [--minutes 10] [--rounds 2] [--skip-read]
+    python -m bench.recording [--size-mib 1024] [--minutes 10] [--rounds 2] [--skip-read] [--limit-rate 8m]
 
 ReadVideo: the server (its own process) downloads the synthetic MP4 of bench/origin.py, then one client reads
 it back whole while VmRSS is sampled at 50 Hz (VmHWM reset first); the bytes are hashed against the origin's.
-MP4: ffmpeg (needed on PATH for this part only) encodes `--minutes` of test video as 4 s HLS segments, a
-static file server serves them, and the server downloads them `--rounds` times as OUTPUT_FORMAT_HLS (the
-download time) and as OUTPUT_FORMAT_MP4, alternately. What the user waits for the MP4 is the time from the
-last segment finished (its file's last write) to the MP4 task's terminal event; its share of the download
-time has a target of 25%. For reference: the whole remux after the download (engine/output/remux.build_mp4,
-what a resumed run falls back to), and the incremental build (engine/output/live_mux.py) alone, fed the
-segments at the download's pace and at `--replay-mib-s` (a fast real link), with each moov-first layout
-(fragmented, the server's; faststart, a second pass over the file at the end).
+MP4: ffmpeg (needed on PATH for this part only) encodes `--minutes` of test video as 4 s HLS segments,
+nginx serves them on loopback (then again at `--limit-rate` per connection), and the server downloads them
+`--rounds` times as OUTPUT_FORMAT_HLS (the download time) and as OUTPUT_FORMAT_MP4, alternately. What the
+user waits for the MP4 is the time from the last segment finished (its file's last write) to the MP4 task's
+terminal event; its share of the download time has a target of 25%. For reference: the whole remux after
+the download (engine/output/remux.build_mp4, what a resumed run falls back to), and the incremental build
+(engine/output/live_mux.py) alone, fed the segments at the download's pace and at `--replay-mib-s` (a fast
+real link), with each moov-first layout (fragmented, the server's; faststart, a second pass at the end).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import shutil
 import subprocess
@@ -26,12 +27,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from bench.mp4_memory import _Sampler
+from bench.nginx import NginxUnavailable, nginx_origin
 from bench.origin import OriginProcess
 from bench.report import Row, reset_peak_rss, rss_mib, table
 from bench.synthetic import MiB, Mp4Layout, Pool
@@ -54,6 +56,7 @@ class RecordingOptions:
     rounds: int = 2
     skip_read: bool = False
     replay_mib_s: float = 60.0  # a fast real link (about 500 Mbit/s), for the replay of the incremental build
+    limit_rate: str = "8m"  # nginx's limit per connection for a second pass (8 connections: about 64 MiB/s)
 
 
 def read_video_rows(options: RecordingOptions, say: Callable[[str], None]) -> list[Row]:
@@ -149,7 +152,7 @@ class Measured:
     replay: dict[tuple[str, str], tuple[float, float]]  # (layout, pace) -> (feed seconds, time left after it)
 
 
-def _measure(server: DownloadServer, url: str, options: RecordingOptions, tmp: Path) -> Measured:
+def _measure(server: DownloadServer, url: str, options: RecordingOptions, tmp: Path, *, replay: bool) -> Measured:
     rounds = options.rounds
     hls, mp4, waits = [], [], []
     segments: list[Path] = []
@@ -165,12 +168,12 @@ def _measure(server: DownloadServer, url: str, options: RecordingOptions, tmp: P
     whole = time.perf_counter() - started
     size_mib = sum(p.stat().st_size for p in segments) / MiB
     paces = {"the download's pace": min(hls), f"{options.replay_mib_s:g} MiB/s": size_mib / options.replay_mib_s}
-    replay = {
+    replays = {
         (name, pace): (seconds, _replay(segments, seconds, tmp / f"{name}.mp4", layout))
-        for pace, seconds in paces.items()
+        for pace, seconds in (paces.items() if replay else ())
         for name, layout in _LAYOUTS.items()
     }
-    return Measured(hls, mp4, waits, whole, size_mib, replay)
+    return Measured(hls, mp4, waits, whole, size_mib, replays)
 
 
 # moov ahead of mdat, two ways: a fragmented MP4 (moov first, nothing rewritten; the server's choice) or a
@@ -204,25 +207,42 @@ def _replay(segments: list[Path], seconds: float, target: Path, options: dict[st
 
 
 def remux_rows(options: RecordingOptions, say: Callable[[str], None]) -> list[Row]:
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="mediadl-bench-remux-", dir=options.workdir) as tmp:
         media = Path(tmp) / "media"
         say(f"encoding {options.minutes:g} minutes of H.264/AAC as HLS with ffmpeg")
         make_stream(media / "stream", options.minutes)
-        port = free_port()
-        files = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(media)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            time.sleep(1.0)
-            url = f"http://127.0.0.1:{port}/stream/index.m3u8"
-            with DownloadServer(Path(tmp) / "server") as server:
-                server.warm_up()
-                got = _measure(server, url, options, Path(tmp))
-        finally:
-            files.terminate()
-            files.wait()
-    return _remux_table(options, got, say)
+        with DownloadServer(Path(tmp) / "server") as server:
+            server.warm_up()
+            for rate in (None, options.limit_rate) if options.limit_rate else (None,):
+                with _origin(media, rate) as (base, origin):
+                    got = _measure(server, f"{base}/stream/index.m3u8", options, Path(tmp), replay=rate is None)
+                rows += _remux_table(options, got, say, origin)
+    return rows
+
+
+@contextlib.contextmanager
+def _origin(root: Path, limit_rate: str | None) -> Iterator[tuple[str, str]]:
+    """nginx on loopback (sendfile: it takes little CPU from the server, as a remote origin takes none);
+    Python's http.server when nginx cannot be had (then without a rate limit)."""
+    try:
+        with nginx_origin(root, limit_rate=limit_rate, access_log=False) as base:
+            yield base, f"nginx, {limit_rate}/connection" if limit_rate else "nginx"
+            return
+    except NginxUnavailable:
+        if limit_rate:
+            raise
+    port = free_port()
+    files = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)
+        yield f"http://127.0.0.1:{port}", "http.server"
+    finally:
+        files.terminate()
+        files.wait()
 
 
 def _spread(values: list[float], unit: str = " s") -> str:
@@ -235,13 +255,13 @@ def _shares(values: list[float]) -> str:
     return f"{low:.0%}" if f"{low:.0%}" == f"{high:.0%}" else f"{low:.0%}-{high:.0%}"
 
 
-def _remux_table(options: RecordingOptions, got: Measured, say: Callable[[str], None]) -> list[Row]:
+def _remux_table(options: RecordingOptions, got: Measured, say: Callable[[str], None], origin: str) -> list[Row]:
     # Each wait against the HLS download of its own round: the share the user waits on top of the download.
     shares = [wait / hls for wait, hls in zip(got.waits, got.hls, strict=True)]
     extra = [(mp4 - hls) / hls for mp4, hls in zip(got.mp4, got.hls, strict=True)]
     pace = min(got.hls)
-    say(f"{got.size_mib:.0f} MiB: HLS {got.hls}, MP4 {got.mp4}, waits {got.waits}, whole remux {got.whole:.2f} s")
-    what = f"{options.minutes:g} min of 640x360 H.264/AAC HLS ({got.size_mib:.0f} MiB)"
+    say(f"{origin}, {got.size_mib:.0f} MiB: HLS {got.hls}, MP4 {got.mp4}, waits {got.waits}, remux {got.whole:.2f} s")
+    what = f"{options.minutes:g} min of 640x360 H.264/AAC HLS ({got.size_mib:.0f} MiB, loopback {origin})"
     return [
         Row(f"{what}: OUTPUT_FORMAT_HLS task (the download time)", _spread(got.hls)),
         Row(
@@ -274,8 +294,11 @@ def parse_options(argv: Sequence[str] | None = None) -> RecordingOptions:
     parser.add_argument("--rounds", type=int, default=RecordingOptions.rounds, help="HLS and MP4 downloads each")
     parser.add_argument("--skip-read", action="store_true", help="only the MP4 part")
     parser.add_argument("--replay-mib-s", type=float, default=RecordingOptions.replay_mib_s)
+    parser.add_argument("--limit-rate", default=RecordingOptions.limit_rate, help='nginx, per connection ("" for none)')
     args = parser.parse_args(argv)
-    return RecordingOptions(args.size_mib, args.minutes, args.workdir, args.rounds, args.skip_read, args.replay_mib_s)
+    return RecordingOptions(
+        args.size_mib, args.minutes, args.workdir, args.rounds, args.skip_read, args.replay_mib_s, args.limit_rate
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

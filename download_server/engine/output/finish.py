@@ -161,7 +161,7 @@ def _picture_source(storage: Storage, task: Task, segments: list[Segment], video
         init = storage.dash_init_of(task.id, segments, chosen)
         media = storage.dash_segment_path(task.id, chosen.index)
         return [init, media] if init else [media]
-    if video.format is not VideoFormat.HLS:
+    if video.format is not VideoFormat.HLS and task.resource_type is not ResourceType.HLS:
         path = Path(video.file_path)
         return path if path.is_absolute() else storage.root / path
     if not done:
@@ -191,4 +191,8 @@ def _tenth(segments: list[Segment]) -> Segment | None:
 
 def _duration(task: Task, video: Video) -> float:
     # Inside one chosen HLS or DASH segment the 10% point is its start; whole files seek to 10% of their length.
-    return video.duration_seconds if video.format not in (VideoFormat.HLS, VideoFormat.DASH) else 0.0
+    # An HLS recording's MP4 too takes its picture from the segment: a fragmented MP4 has no index to seek
+    # with, and the user waits for the thumbnail after the last segment.
+    if task.resource_type is ResourceType.HLS or video.format in (VideoFormat.HLS, VideoFormat.DASH):
+        return 0.0
+    return video.duration_seconds
