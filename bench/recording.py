@@ -1,12 +1,12 @@
 """Recordings back and into one file: server RSS while ReadVideo streams a 1 GiB MP4, and the cost of the MP4
 remux against the download time of real media (ffmpeg-made H.264/AAC HLS from a local origin).
 
-    python -m bench.recording [--size-mib 1024] [--minutes 10] [--rounds 2] [--skip-read] [--limit-rate 8m]
+    python -m bench.recording [--size-mib 1024] [--minutes 10] [--rounds 2] [--skip-read] [--replay-mib-s 60]
 
 ReadVideo: the server (its own process) downloads the synthetic MP4 of bench/origin.py, then one client reads
 it back whole while VmRSS is sampled at 50 Hz (VmHWM reset first); the bytes are hashed against the origin's.
 MP4: ffmpeg (needed on PATH for this part only) encodes `--minutes` of test video as 4 s HLS segments,
-nginx serves them on loopback (then again at `--limit-rate` per connection), and the server downloads them
+nginx (else Python's http.server) serves them on loopback, and the server downloads them
 `--rounds` times as OUTPUT_FORMAT_HLS (the download time) and as OUTPUT_FORMAT_MP4, alternately. What the
 user waits for the MP4 is the time from the last segment finished (its file's last write) to the MP4 task's
 terminal event; its share of the download time has a target of 25%. For reference: the whole remux after
@@ -56,7 +56,6 @@ class RecordingOptions:
     rounds: int = 2
     skip_read: bool = False
     replay_mib_s: float = 60.0  # a fast real link (about 500 Mbit/s), for the replay of the incremental build
-    limit_rate: str = "8m"  # nginx's limit per connection for a second pass (8 connections: about 64 MiB/s)
 
 
 def read_video_rows(options: RecordingOptions, say: Callable[[str], None]) -> list[Row]:
@@ -152,7 +151,7 @@ class Measured:
     replay: dict[tuple[str, str], tuple[float, float]]  # (layout, pace) -> (feed seconds, time left after it)
 
 
-def _measure(server: DownloadServer, url: str, options: RecordingOptions, tmp: Path, *, replay: bool) -> Measured:
+def _measure(server: DownloadServer, url: str, options: RecordingOptions, tmp: Path) -> Measured:
     rounds = options.rounds
     hls, mp4, waits = [], [], []
     segments: list[Path] = []
@@ -170,7 +169,7 @@ def _measure(server: DownloadServer, url: str, options: RecordingOptions, tmp: P
     paces = {"the download's pace": min(hls), f"{options.replay_mib_s:g} MiB/s": size_mib / options.replay_mib_s}
     replays = {
         (name, pace): (seconds, _replay(segments, seconds, tmp / f"{name}.mp4", layout))
-        for pace, seconds in (paces.items() if replay else ())
+        for pace, seconds in paces.items()
         for name, layout in _LAYOUTS.items()
     }
     return Measured(hls, mp4, waits, whole, size_mib, replays)
@@ -214,24 +213,22 @@ def remux_rows(options: RecordingOptions, say: Callable[[str], None]) -> list[Ro
         make_stream(media / "stream", options.minutes)
         with DownloadServer(Path(tmp) / "server") as server:
             server.warm_up()
-            for rate in (None, options.limit_rate) if options.limit_rate else (None,):
-                with _origin(media, rate) as (base, origin):
-                    got = _measure(server, f"{base}/stream/index.m3u8", options, Path(tmp), replay=rate is None)
-                rows += _remux_table(options, got, say, origin)
+            with _origin(media) as (base, origin):
+                got = _measure(server, f"{base}/stream/index.m3u8", options, Path(tmp))
+            rows += _remux_table(options, got, say, origin)
     return rows
 
 
 @contextlib.contextmanager
-def _origin(root: Path, limit_rate: str | None) -> Iterator[tuple[str, str]]:
+def _origin(root: Path) -> Iterator[tuple[str, str]]:
     """nginx on loopback (sendfile: it takes little CPU from the server, as a remote origin takes none);
-    Python's http.server when nginx cannot be had (then without a rate limit)."""
+    Python's http.server when nginx cannot be had."""
     try:
-        with nginx_origin(root, limit_rate=limit_rate, access_log=False) as base:
-            yield base, f"nginx, {limit_rate}/connection" if limit_rate else "nginx"
+        with nginx_origin(root, access_log=False) as base:
+            yield base, "nginx"
             return
     except NginxUnavailable:
-        if limit_rate:
-            raise
+        pass
     port = free_port()
     files = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
@@ -294,11 +291,8 @@ def parse_options(argv: Sequence[str] | None = None) -> RecordingOptions:
     parser.add_argument("--rounds", type=int, default=RecordingOptions.rounds, help="HLS and MP4 downloads each")
     parser.add_argument("--skip-read", action="store_true", help="only the MP4 part")
     parser.add_argument("--replay-mib-s", type=float, default=RecordingOptions.replay_mib_s)
-    parser.add_argument("--limit-rate", default=RecordingOptions.limit_rate, help='nginx, per connection ("" for none)')
     args = parser.parse_args(argv)
-    return RecordingOptions(
-        args.size_mib, args.minutes, args.workdir, args.rounds, args.skip_read, args.replay_mib_s, args.limit_rate
-    )
+    return RecordingOptions(args.size_mib, args.minutes, args.workdir, args.rounds, args.skip_read, args.replay_mib_s)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

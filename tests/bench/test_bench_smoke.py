@@ -139,13 +139,11 @@ def test_table_shows_median_spread_and_verdict() -> None:
 def test_recording_bench_runs_on_eight_mib_and_six_seconds_of_video(tmp_path: Path) -> None:
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg not installed: the remux part needs real media")
-    options = recording.RecordingOptions(
-        size_mib=8, minutes=0.1, workdir=tmp_path, rounds=1, replay_mib_s=50.0, limit_rate="50m"
-    )
+    options = recording.RecordingOptions(size_mib=8, minutes=0.1, workdir=tmp_path, rounds=1, replay_mib_s=50.0)
     rows = recording.bench_rows(options, lambda _: None)  # raises if ReadVideo returned other bytes
     assert any("ReadVideo" in row.what for row in rows) and any("remux" in row.what for row in rows)
-    waits = [row for row in rows if "last segment finished -> MP4 ready" in row.what]
-    assert [("50m/connection" in row.what, row.target) for row in waits] == [(False, "<= 25%"), (True, "<= 25%")]
+    (wait,) = [row for row in rows if "last segment finished -> MP4 ready" in row.what]
+    assert wait.target == "<= 25%" and wait.met is not None
     assert sum("incremental build alone" in row.what for row in rows) == 4
 
 
