@@ -21,6 +21,7 @@ import asyncio
 import io
 import json
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -106,14 +107,18 @@ class LiveMux:
                 # The muxing is one Python step per packet: in this process it would take the GIL from the
                 # event loop that runs the download; a process of its own runs on another core.
                 command = [sys.executable, "-m", __name__, str(self.temp), json.dumps(self._options)]
-                self._worker = subprocess.Popen(command, stdin=subprocess.PIPE)
+                self._worker = subprocess.Popen(command, stdin=subprocess.PIPE, bufsize=0)
+                assert self._worker.stdin is not None
+                # Never block the event loop: a full pipe means a stuck builder (its reader drains at once).
+                os.set_blocking(self._worker.stdin.fileno(), False)
             assert self._worker.stdin is not None
             line = {"index": piece.index, "path": str(piece.path), "discontinuity": piece.discontinuity}
             line["init"] = str(piece.init) if piece.init else ""
-            self._worker.stdin.write(json.dumps(line).encode() + b"\n")
-            self._worker.stdin.flush()
-        except OSError as exc:  # the builder died (its error is on stderr): the whole remux takes over
-            self._give_up(f"the builder process is gone ({exc})")
+            data = json.dumps(line).encode() + b"\n"
+            if len(data) > select.PIPE_BUF or os.write(self._worker.stdin.fileno(), data) != len(data):
+                self._give_up("a line to the builder process could not be written whole")
+        except OSError as exc:  # gone (its error is on stderr) or stuck: the whole remux takes over
+            self._give_up(f"the builder process does not take more ({exc})")
 
     def _give_up(self, why: str) -> None:
         if not self.aborted:
@@ -133,6 +138,7 @@ class LiveMux:
         assert worker.stdin is not None
         try:
             if not self.aborted:
+                os.set_blocking(worker.stdin.fileno(), True)
                 worker.stdin.write(b"end\n")  # without it, the builder stops and removes its file
             worker.stdin.close()
         except OSError as exc:
