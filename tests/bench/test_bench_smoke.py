@@ -139,9 +139,12 @@ def test_table_shows_median_spread_and_verdict() -> None:
 def test_recording_bench_runs_on_eight_mib_and_six_seconds_of_video(tmp_path: Path) -> None:
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg not installed: the remux part needs real media")
-    options = recording.RecordingOptions(size_mib=8, minutes=0.1, workdir=tmp_path)
+    options = recording.RecordingOptions(size_mib=8, minutes=0.1, workdir=tmp_path, rounds=1, replay_mib_s=50.0)
     rows = recording.bench_rows(options, lambda _: None)  # raises if ReadVideo returned other bytes
     assert any("ReadVideo" in row.what for row in rows) and any("remux" in row.what for row in rows)
+    (wait,) = [row for row in rows if "last segment finished -> MP4 ready" in row.what]
+    assert wait.target == "<= 25%" and wait.met is not None
+    assert sum("incremental build alone" in row.what for row in rows) == 4
 
 
 def test_dash_bench_runs_on_a_few_mib(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
+from download_server.domain.models import OutputFormat, Segment, SegmentStatus, Video, VideoFormat
 from download_server.domain.ports import MediaStoreError
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.files.sinks import FileSink, Transform
@@ -17,6 +17,7 @@ from download_server.engine.jobs.crypto import Aes128CbcDecryptor
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.parts import WHOLE
+from download_server.engine.output.live_mux import LiveMux, Piece
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ class HlsJob:
         self.cursor: live.Cursor | None = None  # where the last playlist refresh ended (live streams)
         self.limit_reached = False  # a live recording has its max_duration_seconds
         self.recorded: float | None = None  # seconds of live media planned so far (with a max duration)
+        # OUTPUT_FORMAT_MP4 on a fresh plan: the MP4 is built while the segments download (engine/output/live_mux.py).
+        self.building: LiveMux | None = None
+        self._init_paths: dict[str, Path] = {}
 
     def final_path(self, ctx: RunLedger, segment: Segment) -> Path:
         return ctx.parts.storage.segment_path(ctx.task.id, segment.index, playlist.segment_extension(segment))
@@ -43,6 +47,8 @@ class HlsJob:
 
     async def run(self, ctx: RunLedger) -> None:
         source: MediaPlaylist | None = None
+        if ctx.replan and ctx.task.segments_total == 0 and ctx.task.output_format is OutputFormat.MP4:
+            self.building = self.building or LiveMux(ctx.parts.storage.hls_mp4_path(ctx.task), ctx.parts.writer)
         if ctx.replan:
             try:
                 source = await self.load(ctx, ctx.task.resource_url)
@@ -155,6 +161,8 @@ class HlsJob:
         if placement.gap is not None:
             await ctx.record_live_gap(placement.gap.first_index, source.url, _gap_message(placement.gap))
         await ctx.add_segments(new)
+        if self.building is not None:
+            self.building.planned(s.index for s in new)
         return new
 
     # Fetching
@@ -187,6 +195,9 @@ class HlsJob:
             await ctx.segment_failed(segment, exc)
             return
         await ctx.segment_done(segment, size=sink.size, sha256=sink.sha256, attempts=got.attempts)
+        if self.building is not None:
+            init = self._init_paths.get(segment.init_uri) if segment.init_uri else None
+            self.building.finished(Piece(segment.index, sink.final, init, segment.discontinuity))
 
     async def _key(self, ctx: RunLedger, uri: str) -> bytes:
         async with self._locks.setdefault("key " + uri, asyncio.Lock()):
@@ -209,6 +220,7 @@ class HlsJob:
             if init_uri not in self._inits:
                 ordinal = playlist.init_ordinals(ctx.segments.values())[init_uri]
                 path = ctx.parts.storage.init_path(ctx.task.id, ordinal)
+                self._init_paths[init_uri] = path
                 self._inits[init_uri] = None
                 if not await init_held(ctx, path):
                     url, byterange = hls_playlist.split_init_uri(init_uri)

@@ -13,6 +13,7 @@ from download_server.domain.ports import MediaStore, MediaStoreError
 from download_server.engine.files.layout import DASH_KINDS, Storage, dash_kind
 from download_server.engine.files.objects import publish_file
 from download_server.engine.files.sinks import sha256_of
+from download_server.engine.output.live_mux import LiveMux, building_path
 from download_server.engine.output.mux_tracks import build_tracks_mp4
 from download_server.engine.output.remux import Run, build_mp4, runs_of
 from download_server.engine.output.thumbnail import make_thumbnail
@@ -20,9 +21,29 @@ from download_server.engine.output.thumbnail import make_thumbnail
 log = logging.getLogger(__name__)
 
 
-async def finish_output(storage: Storage, task: Task, segments: list[Segment], video: Video) -> Video:
-    """Blocking work in a thread (remuxing reads and writes the whole recording): never on the event loop."""
-    return await asyncio.to_thread(_finish, storage, task, segments, video)
+async def finish_output(
+    storage: Storage, task: Task, segments: list[Segment], video: Video, building: LiveMux | None = None
+) -> Video:
+    """Blocking work in a thread (remuxing reads and writes the whole recording): never on the event loop.
+    `building`: the MP4 the run built while it downloaded; used when it holds exactly the finished segments."""
+    built = building is not None and await _finish_building(storage, task, segments, video, building)
+    return await asyncio.to_thread(_finish, storage, task, segments, video, built)
+
+
+async def _finish_building(storage: Storage, task: Task, segments: list[Segment], video: Video, mux: LiveMux) -> bool:
+    done = [s.index for s in sorted(segments, key=lambda s: s.index) if s.status is SegmentStatus.DONE]
+    if task.resource_type is not ResourceType.HLS or task.output_format is not OutputFormat.MP4 or not done:
+        await mux.abandon()
+        return False
+    started = time.perf_counter()
+    target = storage.hls_mp4_path(task)
+    if not await mux.finish(done, target):
+        reason = mux.aborted or (str(mux.error) if mux.error else "nothing was built")
+        log.info("the incremental MP4 is not used (%s): whole remux", reason, extra={"task_id": task.id})
+        return False
+    log.info("MP4 finished %.2f s after the download", time.perf_counter() - started, extra={"task_id": task.id})
+    _point_at(storage, target, video)
+    return True
 
 
 async def publish_output(storage: Storage, media: MediaStore, task: Task, video: Video) -> None:
@@ -41,9 +62,9 @@ async def publish_output(storage: Storage, media: MediaStore, task: Task, video:
             log.warning("a stale thumbnail could not be removed: %s", exc, extra={"task_id": task.id})
 
 
-def _finish(storage: Storage, task: Task, segments: list[Segment], video: Video) -> Video:
+def _finish(storage: Storage, task: Task, segments: list[Segment], video: Video, built: bool) -> Video:
     done = [s for s in sorted(segments, key=lambda s: s.index) if s.status is SegmentStatus.DONE]
-    if task.resource_type is ResourceType.HLS and task.output_format is OutputFormat.MP4 and done:
+    if task.resource_type is ResourceType.HLS and task.output_format is OutputFormat.MP4 and done and not built:
         _remux(storage, task, done, video)
     elif task.resource_type is ResourceType.DASH and task.output_format is OutputFormat.MP4 and done:
         _remux_dash(storage, task, segments, video)
@@ -69,6 +90,7 @@ def _remux(storage: Storage, task: Task, done: list[Segment], video: Video) -> N
         entries.append((storage.final_segment_path(task.id, segment), storage.init_of(task.id, done, segment), breaks))
         previous = segment
     target = storage.hls_mp4_path(task)
+    building_path(target).unlink(missing_ok=True)  # an incremental build a crash or a pause left behind
     started = time.perf_counter()
     try:
         build_mp4(list(runs_of(entries)), target)
@@ -77,6 +99,10 @@ def _remux(storage: Storage, task: Task, done: list[Segment], video: Video) -> N
         task.last_error = f"the MP4 could not be built ({exc}); the HLS playlist is the recording"
         return
     log.info("MP4 built in %.2f s", time.perf_counter() - started, extra={"task_id": task.id})
+    _point_at(storage, target, video)
+
+
+def _point_at(storage: Storage, target: Path, video: Video) -> None:
     video.file_path = target.relative_to(storage.root).as_posix()
     video.file_size = target.stat().st_size
     video.format = VideoFormat.MP4
@@ -135,7 +161,7 @@ def _picture_source(storage: Storage, task: Task, segments: list[Segment], video
         init = storage.dash_init_of(task.id, segments, chosen)
         media = storage.dash_segment_path(task.id, chosen.index)
         return [init, media] if init else [media]
-    if video.format is not VideoFormat.HLS:
+    if video.format is not VideoFormat.HLS and task.resource_type is not ResourceType.HLS:
         path = Path(video.file_path)
         return path if path.is_absolute() else storage.root / path
     if not done:
@@ -165,4 +191,8 @@ def _tenth(segments: list[Segment]) -> Segment | None:
 
 def _duration(task: Task, video: Video) -> float:
     # Inside one chosen HLS or DASH segment the 10% point is its start; whole files seek to 10% of their length.
-    return video.duration_seconds if video.format not in (VideoFormat.HLS, VideoFormat.DASH) else 0.0
+    # An HLS recording's MP4 too takes its picture from the segment: a fragmented MP4 has no index to seek
+    # with, and the user waits for the thumbnail after the last segment.
+    if task.resource_type is ResourceType.HLS or video.format in (VideoFormat.HLS, VideoFormat.DASH):
+        return 0.0
+    return video.duration_seconds

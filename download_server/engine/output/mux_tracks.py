@@ -12,7 +12,7 @@ from typing import Any
 
 import av
 
-from download_server.engine.output.remux import ChainedFile, Run, _Output, _Rescale, _write
+from download_server.engine.output.remux import ChainedFile, Output, Run, _Rescale, _write
 
 _Item = tuple[float, int, Any, Any, str, _Rescale]  # (seconds, tie-break, packet, output stream, kind, rescale)
 
@@ -26,7 +26,7 @@ def build_tracks_mp4(tracks: Mapping[str, Sequence[Run]], target: Path) -> int:
     opened: list[Any] = []
     try:
         with av.open(str(temp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
-            out = _Output(container)
+            out = Output(container)
             firsts = {}
             for kind, runs in tracks.items():
                 if runs:
@@ -57,7 +57,7 @@ def _parts(run: Run) -> list[Path]:
     return [run.init, *run.files] if run.init else list(run.files)
 
 
-def _feed(kind: str, runs: Sequence[Run], first: Any, out: _Output, tie: int) -> Iterator[_Item]:
+def _feed(kind: str, runs: Sequence[Run], first: Any, out: Output, tie: int) -> Iterator[_Item]:
     """One track's packets in decode order, each run moved to start where the track's previous run ended."""
     end = Fraction(0)
     for number, run in enumerate(runs):

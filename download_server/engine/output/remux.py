@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 import av
 import av.container
+from av.bitstream import BitStreamFilterContext
 
 # Read-ahead of the chained segment reader: big enough that FFmpeg's small reads rarely cross files.
 _BLOCK = 1024 * 1024
@@ -26,7 +27,7 @@ class Run:
 
 
 @dataclass
-class _Output:
+class Output:
     container: Any  # av OutputContainer
     streams: dict[str, Any] = field(default_factory=dict)  # "video"/"audio" -> output stream
     end_ticks: dict[str, tuple[int, Any]] = field(default_factory=dict)  # per kind: decode end, time base
@@ -39,6 +40,9 @@ class _Output:
     packets: int = 0
     last_dts: dict[int, int] = field(default_factory=dict)  # per output stream, in its time base
     started: bool = False
+    # A fragmented MP4 (engine/output/live_mux.py): FFmpeg does not put its own aac_adtstoasc filter in
+    # front of that muxer, so ADTS audio (MPEG-TS segments) goes through one here.
+    fragmented: bool = False
 
 
 class ChainedFile(io.RawIOBase):
@@ -79,7 +83,7 @@ def build_mp4(runs: Sequence[Run], target: Path) -> int:
     temp.parent.mkdir(parents=True, exist_ok=True)
     # +faststart: the muxer moves moov ahead of mdat when it closes, so the file plays while it downloads.
     with av.open(str(temp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
-        out = _Output(container)
+        out = Output(container)
         for run in runs:
             _copy_run(run, out)
     if out.packets == 0:
@@ -89,12 +93,17 @@ def build_mp4(runs: Sequence[Run], target: Path) -> int:
     return out.packets
 
 
-def _copy_run(run: Run, out: _Output) -> None:
+def _copy_run(run: Run, out: Output) -> None:
     parts = [run.init, *run.files] if run.init else list(run.files)
-    firsts = _first_dts(parts)
-    if not firsts:
-        return
-    with av.open(ChainedFile(parts), "r") as source:
+    firsts = first_dts(parts)
+    if firsts:
+        copy_source(ChainedFile(parts), firsts, out)
+
+
+def copy_source(chained: io.RawIOBase, firsts: dict[str, Fraction], out: Output) -> None:
+    """Copy every packet of one run read from `chained` into `out`, moved by the run's shift (see _shift);
+    `firsts` are the run's first decode times (first_dts)."""
+    with av.open(chained, "r") as source:
         streams = _mapped(source, out)
         if not out.started:
             out.container.start_encoding()  # the header fixes each output stream's time base
@@ -102,14 +111,26 @@ def _copy_run(run: Run, out: _Output) -> None:
         shift = _shift(firsts, out)
         moves = {source_stream: _Rescale.of(source_stream.time_base, target.time_base, shift)
                  for source_stream, target in streams.items()}  # fmt: skip
+        filters = _adts_filters(source, streams) if out.fragmented else {}
         for packet in source.demux(list(streams)):
             if packet.dts is None and packet.pts is None:
                 continue  # a flush packet
             kind = "video" if packet.stream.type == "video" else "audio"
-            _write(packet, streams[packet.stream], kind, moves[packet.stream], out)
+            target, move = streams[packet.stream], moves[packet.stream]
+            adts = filters.get(packet.stream)
+            for each in adts.filter(packet) if adts is not None else (packet,):
+                _write(each, target, kind, move, out)
 
 
-def _shift(firsts: dict[str, Fraction], out: _Output) -> Fraction:
+def _adts_filters(source: Any, streams: dict[Any, Any]) -> dict[Any, Any]:
+    """AAC in ADTS frames (MPEG-TS) -> raw AAC, its AudioSpecificConfig passed to the muxer as new extradata."""
+    if "mpegts" not in source.format.name:
+        return {}
+    return {stream: BitStreamFilterContext("aac_adtstoasc", stream)
+            for stream in streams if stream.type == "audio" and stream.codec_context.name == "aac"}  # fmt: skip
+
+
+def _shift(firsts: dict[str, Fraction], out: Output) -> Fraction:
     """How far to move a run: its video decode times continue where the previous run's ended (audio when
     there is no video), so joins add no gap of the B-frame delay; the first run starts at 0."""
     for kind in ("video", "audio"):
@@ -118,7 +139,7 @@ def _shift(firsts: dict[str, Fraction], out: _Output) -> Fraction:
     return -min(firsts.values())
 
 
-def _first_dts(parts: list[Path]) -> dict[str, Fraction]:
+def first_dts(parts: list[Path]) -> dict[str, Fraction]:
     """The run's first decoding time per kind in seconds, from its first packets (a short first pass)."""
     firsts: dict[str, Fraction] = {}
     with av.open(ChainedFile(parts), "r") as source:
@@ -133,7 +154,7 @@ def _first_dts(parts: list[Path]) -> dict[str, Fraction]:
     return firsts
 
 
-def _mapped(source: Any, out: _Output) -> dict[Any, Any]:
+def _mapped(source: Any, out: Output) -> dict[Any, Any]:
     """Input stream -> output stream: the first video and the first audio stream of every run."""
     mapping: dict[Any, Any] = {}
     for kind, candidates in (("video", source.streams.video), ("audio", source.streams.audio)):
@@ -165,7 +186,7 @@ class _Rescale:
         return (2 * ticks * self.num + self.den) // (2 * self.den) + self.offset
 
 
-def _write(packet: Any, target: Any, kind: str, rescale: _Rescale, out: _Output) -> None:
+def _write(packet: Any, target: Any, kind: str, rescale: _Rescale, out: Output) -> None:
     """Mux one packet moved by `rescale` into the output stream's own time base (runs may differ)."""
     dts = packet.dts if packet.dts is not None else packet.pts
     pts = packet.pts if packet.pts is not None else dts

@@ -23,6 +23,7 @@ from download_server.engine.jobs.ledger import Job, RunLedger
 from download_server.engine.jobs.mp4 import Mp4Job
 from download_server.engine.jobs.parts import WHOLE, EngineParts
 from download_server.engine.output.finish import finish_output, publish_output
+from download_server.engine.output.live_mux import building_of
 from download_server.engine.progress.events import TaskEvents
 from download_server.engine.progress.tracker import ProgressTracker
 from download_server.engine.run.state import save_state
@@ -132,6 +133,7 @@ class TaskRun:
             await tracker.stop()
             await self._fail_safely(ctx, tracker, exc)
         finally:
+            await _stop_building(job)
             self.done.set()
 
     async def _fail_safely(self, ctx: RunLedger, tracker: ProgressTracker, exc: Exception) -> None:
@@ -250,7 +252,7 @@ class TaskRun:
             await materialize(storage, media, task)
             video = await job.result(ctx, ended=True)
         if video is not None:
-            video = await finish_output(storage, task, ctx.ordered(), video)
+            video = await finish_output(storage, task, ctx.ordered(), video, building_of(job))
             await publish_output(storage, media, task, video)
         if status is TaskStatus.COMPLETED:
             task.last_error = ""
@@ -265,6 +267,14 @@ class TaskRun:
         # Keep what the job said along the way (the chosen variant, why a live recording ended); drop only the
         # run's start note, which would be stale now.
         return _end_message(task, "" if tracker.message == self.note else tracker.message)
+
+
+async def _stop_building(job: Job) -> None:
+    """An incremental MP4 build the end of the run did not take (paused, cancelled, crashed, lease lost)
+    stops, its temporary file removed: the MP4 of a later run is built from the segments."""
+    building = building_of(job)
+    if building is not None:
+        await building.abandon()
 
 
 def _quarantined(crashes: int) -> str:

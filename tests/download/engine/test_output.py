@@ -72,10 +72,13 @@ async def mp4_of(harness: Harness, path: str) -> tuple[Task, Video, Path]:
     return done, video, harness.storage.root / video.file_path
 
 
-def playable(mp4: Path, frames: int, duration: float) -> None:
+def playable(mp4: Path, frames: int, duration: float, *, while_downloading: bool | None = None) -> None:
+    """`while_downloading`: the MP4 was (True) or was not (False) built during the download (live_mux)."""
     assert decoded_video_frames(mp4) == frames
     data = mp4.read_bytes()
-    assert 0 < data.find(b"moov") < data.find(b"mdat")  # faststart: the index first
+    assert 0 < data.find(b"moov") < data.find(b"mdat")  # the index first (faststart, or fragmented)
+    if while_downloading is not None:
+        assert (b"moof" in data) is while_downloading
     (video,) = [s for s in probe(mp4)["streams"] if s["codec_type"] == "video"]
     assert abs(float(video["duration"]) - duration) <= 1 / FPS + 1e-6
 
@@ -84,7 +87,7 @@ def playable(mp4: Path, frames: int, duration: float) -> None:
 async def test_every_hls_fixture_becomes_one_playable_mp4(harness: Harness, fixture: str) -> None:
     name = "master.m3u8" if fixture == "hls_master" else "index.m3u8"
     task, video, mp4 = await mp4_of(harness, f"{fixture}/{name}")
-    playable(mp4, 60, video.duration_seconds)
+    playable(mp4, 60, video.duration_seconds, while_downloading=True)
     assert mp4.parent == harness.storage.hls_dir(task.id)  # beside the playlist, in the task's folder
     assert video.thumbnail_path == f"thumbnails/{task.id}.jpg"
     assert probe(harness.storage.root / video.thumbnail_path)["streams"][0]["codec_name"] == "mjpeg"
@@ -94,7 +97,7 @@ async def test_a_byte_range_stream_becomes_one_mp4(harness: Harness, origin: Ori
     make_stream(origin.root / "made_ranges", 4, byteranges=True)
     assert "#EXT-X-BYTERANGE" in (origin.root / "made_ranges/index.m3u8").read_text()
     _, video, mp4 = await mp4_of(harness, "made_ranges/index.m3u8")
-    playable(mp4, 4 * FPS, video.duration_seconds)
+    playable(mp4, 4 * FPS, video.duration_seconds, while_downloading=True)
 
 
 async def test_a_discontinuity_plays_on_with_continuous_timestamps(harness: Harness, origin: Origin) -> None:
@@ -104,7 +107,7 @@ async def test_a_discontinuity_plays_on_with_continuous_timestamps(harness: Harn
     joined = first + "#EXT-X-DISCONTINUITY\n#EXTINF" + body.replace("\nindex", "\n../made_b/index")
     origin.write("made_joined/index.m3u8", joined.replace("\nindex", "\n../made_a/index").encode())
     _, video, mp4 = await mp4_of(harness, "made_joined/index.m3u8")
-    playable(mp4, 5 * FPS, video.duration_seconds)  # no 500 s jump, no stall
+    playable(mp4, 5 * FPS, video.duration_seconds, while_downloading=True)  # no 500 s jump, no stall
 
 
 async def test_an_mp4_task_and_an_image_task_get_thumbnails(harness: Harness) -> None:
