@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +48,7 @@ class HlsJob:
             try:
                 source = await self.load(ctx, ctx.task.resource_url)
             except FetchError as exc:
-                if not ctx.segments:
+                if not ctx.plan.total:
                     await ctx.record_failure(WHOLE, ctx.task.resource_url, exc)
                     return
                 # Resuming with a plan already stored: the segments do not need the playlist any more.
@@ -57,13 +58,16 @@ class HlsJob:
             else:
                 if not await self._adopt_plan(ctx, source):
                     return
+                # Stored now: the follower needs the playlist's URL, target duration and end only, and the
+                # first plan's entries (100k of them in a long live window) must not live as long as the run.
+                source = dataclasses.replace(source, segments=[])
         await self._fetch_segments(ctx, source)
 
     async def _adopt_plan(self, ctx: RunLedger, source: MediaPlaylist) -> bool:
         """Store the fresh playlist's segments; False (the failure recorded) when there is nothing to fetch."""
         await ctx.resolve(WHOLE, 0)
         await self._merge(ctx, source)
-        if not ctx.segments:
+        if not ctx.plan.total:
             error = FetchError(ErrorType.PLAYLIST, "the playlist lists no segments")
             await ctx.record_failure(WHOLE, ctx.task.resource_url, error)
             return False
@@ -90,7 +94,7 @@ class HlsJob:
 
     async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         storage, task = ctx.parts.storage, ctx.task
-        segments = ctx.ordered()
+        segments = await ctx.every_segment()
         done = [s for s in segments if s.status is SegmentStatus.DONE]
         if not done:
             return None
@@ -135,8 +139,9 @@ class HlsJob:
     async def _merge(self, ctx: RunLedger, source: MediaPlaylist, elapsed: float = 0.0) -> list[Segment]:
         """Store the playlist's segments not stored yet (live.place says where); a live gap becomes an
         ABANDONED live_gap record, and a live recording takes no more than its max_duration_seconds."""
-        placement = live.place(self.cursor, source, ctx.segments, elapsed)
-        self.cursor = placement.cursor
+        plan = ctx.plan
+        placement = live.place(self.cursor, source, live.Known(plan.anchors or {}, plan.last_index), elapsed)
+        self.cursor, plan.anchors = placement.cursor, None  # from now on the cursor says where entries go
         new = [_segment(ctx.task.id, index, remote) for index, remote in placement.new]
         if placement.reset and new:
             new[0].discontinuity = True  # an encoder restart: new numbers, never a reason to refetch
@@ -146,8 +151,8 @@ class HlsJob:
                 ctx.task.live = True
                 await ctx.tracker.flush()  # at once: UpdateTask may swap a live recording's URL from now on
             if ctx.task.max_duration_seconds:
-                if self.recorded is None:  # summed once; then each poll adds only what it brings
-                    self.recorded = sum(s.duration for s in ctx.segments.values())
+                if self.recorded is None:  # taken once; then each poll adds only what it brings
+                    self.recorded = plan.seconds
                 new, self.limit_reached = live.within_limit(ctx.task.max_duration_seconds, self.recorded, new)
                 self.recorded += sum(s.duration for s in new)
         if ctx.task.live:
@@ -207,7 +212,7 @@ class HlsJob:
     async def _init(self, ctx: RunLedger, init_uri: str) -> None:
         async with self._locks.setdefault("init " + init_uri, asyncio.Lock()):
             if init_uri not in self._inits:
-                ordinal = playlist.init_ordinals(ctx.segments.values())[init_uri]
+                ordinal = ctx.plan.inits[init_uri]
                 path = ctx.parts.storage.init_path(ctx.task.id, ordinal)
                 self._inits[init_uri] = None
                 if not await _init_held(ctx, path):

@@ -6,7 +6,8 @@ import asyncio
 import logging
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +30,32 @@ from download_server.engine.progress.tracker import ProgressTracker
 
 log = logging.getLogger(__name__)
 ADD_SLICE = 2000  # segment rows per insert
+Identity = tuple[str, int | None, int | None]  # uri, byte-range offset, length: the same media across refreshes
+
+
+@dataclass
+class PlanSummary:
+    """What a run keeps of every segment of its plan, finished or not: a DONE segment of an HLS plan lives
+    only in the database and on disk (a day-long live recording would otherwise hold every row it made)."""
+
+    total: int = 0
+    last_index: int = -1
+    seconds: float = 0.0  # the planned media's duration (a live recording's max_duration_seconds counts it)
+    inits: dict[str, int] = field(default_factory=dict)  # init section URI -> ordinal, by first use in index order
+    # The stored segments' identities, for anchoring a resumed live plan; dropped once the run has placed
+    # its first playlist (from then on the cursor says where new entries go).
+    anchors: dict[Identity, int] | None = None
+
+    def add(self, segments: Iterable[Segment]) -> None:
+        """Count segments planned after every one counted so far (indexes only grow)."""
+        for segment in segments:
+            self.total += 1
+            self.last_index = max(self.last_index, segment.index)
+            self.seconds += segment.duration
+            if segment.init_uri and segment.init_uri not in self.inits:
+                self.inits[segment.init_uri] = len(self.inits)
+            if self.anchors is not None:
+                self.anchors[(segment.uri, segment.byterange_offset, segment.byterange_length)] = segment.index
 
 
 class Job(Protocol):
@@ -65,7 +92,9 @@ class RunLedger:
         self.targets = targets
         # A normal run (start, resume, recovery) or a retry of the whole resource plans from the source again.
         self.replan = targets is None or WHOLE in targets
+        # The segments still to do (PENDING, FAILED); a whole-file job's one segment, whatever its state.
         self.segments: dict[int, Segment] = {}
+        self.plan = PlanSummary()
         self.open_failures: dict[int, Failure] = {}
         # This run's last error per open failure: the final sweep takes those that may pass later.
         self.errors: dict[int, FetchError] = {}
@@ -77,7 +106,10 @@ class RunLedger:
     async def load(self) -> None:
         """Read persisted state, check it against the disk, and prepare the retry targets."""
         segments = await self.store.list_segments(self.task.id)
+        segments.sort(key=lambda s: s.index)
         self.segments = {s.index: s for s in segments}
+        self.plan = PlanSummary(anchors={} if segments else None)
+        self.plan.add(segments)
         for failure in await self.store.task_failures(self.task.id, (*OPEN, FailureStatus.ABANDONED)):
             if failure.status.is_open:
                 self.open_failures[failure.segment_index] = failure
@@ -99,6 +131,8 @@ class RunLedger:
         for index in sorted(self.targets or ()):
             await self._prepare_retry(index)
         self.recount()
+        if not self.job.whole_file:
+            self.segments = {i: s for i, s in self.segments.items() if s.status is not SegmentStatus.DONE}
 
     def _reconcile_with_disk(self) -> list[Segment]:
         """Blocking. A DONE segment whose file is gone is fetched again; a PENDING one whose final file
@@ -179,13 +213,15 @@ class RunLedger:
         segment = self.segments.get(0 if self.job.whole_file else index)
         if segment is not None and segment.status is SegmentStatus.FAILED:
             segment.status = SegmentStatus.PENDING
+            self.task.segments_failed -= 1
             self.tracker.touched(segment)
 
     async def prepare_retries(self, indexes: Sequence[int]) -> None:
         """Make these failures' segments PENDING again (their records RETRYING) for another pass of the job."""
         for index in indexes:
             await self._prepare_retry(index)
-        self.recount()
+        self.task.recompute_progress()
+        self.tracker.touched()
 
     def sweepable(self) -> list[int]:
         """Failure indexes of FAILED segments whose last error may pass later (and, live, still listed)."""
@@ -201,13 +237,20 @@ class RunLedger:
     def failure_index(self, segment: Segment) -> int:
         return WHOLE if self.job.whole_file else segment.index
 
-    def ordered(self) -> list[Segment]:
-        return [self.segments[i] for i in sorted(self.segments)]
-
     def pending(self) -> list[Segment]:
-        return [s for s in self.ordered() if s.status is SegmentStatus.PENDING]
+        return [self.segments[i] for i in sorted(self.segments) if self.segments[i].status is SegmentStatus.PENDING]
+
+    async def every_segment(self) -> list[Segment]:
+        """The whole plan in index order, for the end of a run (the tracker has written every change by
+        then): the finished rows from the database, the unfinished ones as this run holds them."""
+        if self.job.whole_file:
+            return [self.segments[i] for i in sorted(self.segments)]
+        merged = {s.index: s for s in await self.store.list_segments(self.task.id)}
+        merged.update(self.segments)
+        return [merged[i] for i in sorted(merged)]
 
     def recount(self) -> None:
+        """The counters from every segment (at load, when this run still holds them all)."""
         task = self.task
         segments = self.segments.values()
         task.segments_total = len(self.segments)
@@ -226,9 +269,10 @@ class RunLedger:
             await self.store.add_segments(self.task.id, segments[start : start + ADD_SLICE])
         for segment in segments:
             self.segments[segment.index] = segment
+        self.plan.add(segments)
         # New segments are PENDING with nothing on disk: only the total moves (a live poll must not walk
         # every segment of a long recording).
-        self.task.segments_total = len(self.segments)
+        self.task.segments_total = self.plan.total
         self.task.recompute_progress()
         self.tracker.touched()
 
@@ -244,7 +288,9 @@ class RunLedger:
         segment.status, segment.bytes, segment.sha256 = SegmentStatus.DONE, size, sha256
         segment.attempts += attempts
         task.recompute_progress()
-        self.tracker.touched(segment)
+        self.tracker.touched(segment)  # the tracker holds it until written
+        if not self.job.whole_file:
+            self.segments.pop(segment.index, None)
         self.parts.metrics.segment_finished("done")
         await self.resolve(self.failure_index(segment), attempts)
 

@@ -45,6 +45,15 @@ class Gap:
 
 
 @dataclass(frozen=True)
+class Known:
+    """What a placement without a cursor needs of the stored plan: where each stored identity sits, and
+    the last local index (a run does not hold its finished segments)."""
+
+    anchors: Mapping[tuple[str, int | None, int | None], int]
+    last_index: int = -1
+
+
+@dataclass(frozen=True)
 class Placement:
     new: list[tuple[int, RemoteSegment]]  # (local index, remote segment), in order
     cursor: Cursor | None
@@ -52,16 +61,14 @@ class Placement:
     reset: bool = False  # the sequence went back or jumped: the first new segment starts a discontinuity
 
 
-def place(cursor: Cursor | None, source: MediaPlaylist, known: Mapping[int, Segment], elapsed: float) -> Placement:
+def place(cursor: Cursor | None, source: MediaPlaylist, known: Known, elapsed: float) -> Placement:
     """Where the refreshed playlist's segments go. Local index = media sequence - base; the base only moves
     on a reset (then the new segments follow the last known index), so nothing is fetched or written twice."""
     remote = source.segments
     if not remote:
         return Placement([], cursor)
     if cursor is None:
-        last_index = max(known, default=-1)
-        base = _anchored_base(remote, known)
-        return _after(remote, base, last_index)
+        return _after(remote, _anchored_base(remote, known), known.last_index)
     last_index = cursor.index  # the last placed segment: no walk over a long recording's every segment
     first, last = remote[0].sequence, remote[-1].sequence
     base = cursor.sequence - cursor.index
@@ -79,15 +86,15 @@ def place(cursor: Cursor | None, source: MediaPlaylist, known: Mapping[int, Segm
     return _after(remote, base, last_index)
 
 
-def _anchored_base(remote: list[RemoteSegment], known: Mapping[int, Segment]) -> int:
+def _anchored_base(remote: list[RemoteSegment], known: Known) -> int:
     """No cursor (a first plan, or a resume): anchor on a segment both know; without common ground (we
     fell behind the window meanwhile) leave a gap of one index, so the playlist marks a discontinuity."""
-    identities = {(s.uri, s.byterange_offset, s.byterange_length): s.index for s in known.values()}
+    identities = known.anchors
     anchor = next((r for r in remote if r.identity in identities), None)
     if anchor is not None:
         return anchor.sequence - identities[anchor.identity]
-    if known:
-        return remote[0].sequence - (max(known) + 2)
+    if known.last_index >= 0:
+        return remote[0].sequence - (known.last_index + 2)
     return remote[0].sequence
 
 
