@@ -30,6 +30,7 @@ from download_server.engine.progress.tracker import ProgressTracker
 
 log = logging.getLogger(__name__)
 ADD_SLICE = 2000  # segment rows per insert
+COMPACT_FROM = 4096  # held segments from which a mostly emptied map is copied to a smaller one
 Identity = tuple[str, int | None, int | None]  # uri, byte-range offset, length: the same media across refreshes
 
 
@@ -95,6 +96,7 @@ class RunLedger:
         # The segments still to do (PENDING, FAILED); a whole-file job's one segment, whatever its state.
         self.segments: dict[int, Segment] = {}
         self.plan = PlanSummary()
+        self._held_peak = 0  # the most segments `segments` held since it was last compacted
         self.open_failures: dict[int, Failure] = {}
         # This run's last error per open failure: the final sweep takes those that may pass later.
         self.errors: dict[int, FetchError] = {}
@@ -290,9 +292,18 @@ class RunLedger:
         task.recompute_progress()
         self.tracker.touched(segment)  # the tracker holds it until written
         if not self.job.whole_file:
-            self.segments.pop(segment.index, None)
+            self._forget(segment.index)
         self.parts.metrics.segment_finished("done")
         await self.resolve(self.failure_index(segment), attempts)
+
+    def _forget(self, index: int) -> None:
+        """Drop a finished segment; a dict never shrinks by itself, so one that held a whole catch-up (100k
+        entries, megabytes of table) is copied once it holds a small part of that."""
+        self.segments.pop(index, None)
+        self._held_peak = max(self._held_peak, len(self.segments) + 1)
+        if self._held_peak > COMPACT_FROM and len(self.segments) < self._held_peak // 8:
+            self.segments = dict(self.segments)
+            self._held_peak = len(self.segments)
 
     async def segment_failed(self, segment: Segment, error: FetchError) -> None:
         if segment.status is not SegmentStatus.FAILED:
