@@ -20,6 +20,7 @@ from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.parts import WHOLE
 
 log = logging.getLogger(__name__)
+PLAN_SLICE = 2000  # entries of a first plan turned into segment rows at a time
 
 
 class HlsJob:
@@ -66,7 +67,7 @@ class HlsJob:
     async def _adopt_plan(self, ctx: RunLedger, source: MediaPlaylist) -> bool:
         """Store the fresh playlist's segments; False (the failure recorded) when there is nothing to fetch."""
         await ctx.resolve(WHOLE, 0)
-        await self._merge(ctx, source)
+        await self._merge_in_slices(ctx, source)
         if not ctx.plan.total:
             error = FetchError(ErrorType.PLAYLIST, "the playlist lists no segments")
             await ctx.record_failure(WHOLE, ctx.task.resource_url, error)
@@ -161,6 +162,21 @@ class HlsJob:
             await ctx.record_live_gap(placement.gap.first_index, source.url, _gap_message(placement.gap))
         await ctx.add_segments(new)
         return new
+
+    async def _merge_in_slices(self, ctx: RunLedger, source: MediaPlaylist) -> None:
+        """A first plan merged PLAN_SLICE entries at a time, each slice's parsed entries let go as its rows
+        are made: a 100k-entry window never holds both forms whole (the peak stays in the allocator). A
+        resume anchors on the whole list (its stored segments may meet the window anywhere)."""
+        remote = source.segments
+        if ctx.plan.anchors or len(remote) <= PLAN_SLICE:
+            await self._merge(ctx, source)
+            return
+        listed_from = source.listed_from if source.listed_from is not None else remote[0].sequence
+        while remote and not self.limit_reached:
+            part = remote[:PLAN_SLICE]
+            del remote[:PLAN_SLICE]
+            await self._merge(ctx, dataclasses.replace(source, segments=part, listed_from=listed_from))
+        remote.clear()
 
     # Fetching
     async def _worker(self, ctx: RunLedger, queue: asyncio.Queue[Segment | None]) -> None:
