@@ -18,6 +18,7 @@ from download_server.engine.jobs.crypto import Aes128CbcDecryptor
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.parts import WHOLE
+from download_server.engine.jobs.work import WorkQueue
 
 log = logging.getLogger(__name__)
 PLAN_SLICE = 2000  # entries of a first plan turned into segment rows at a time
@@ -25,6 +26,7 @@ PLAN_SLICE = 2000  # entries of a first plan turned into segment rows at a time
 
 class HlsJob:
     whole_file = False
+    tracks = 1
 
     def __init__(self) -> None:
         # Per run: each key and init section is fetched once however many segments use it; a failure
@@ -76,22 +78,19 @@ class HlsJob:
 
     async def _fetch_segments(self, ctx: RunLedger, source: MediaPlaylist | None) -> None:
         """Fetch the pending segments with a pool of workers, following `source` meanwhile if it is live."""
-        queue: asyncio.Queue[Segment | None] = asyncio.Queue()
-        for segment in ctx.pending():
-            queue.put_nowait(segment)
+        queue = ctx.work()
         live = source is not None and not source.endlist
         workers = ctx.parts.settings.segment_concurrency
         if not live:
             # A finished list: no segment will be added, so idle workers would only wait for their None.
-            workers = min(workers, queue.qsize())
+            workers = min(workers, queue.left())
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
                 group.create_task(self._worker(ctx, queue))
             if live and source is not None and not self.limit_reached:
                 follower = live_follower(ctx, self)
                 await follower.follow(source, queue)
-            for _ in range(workers):
-                queue.put_nowait(None)
+            await queue.close()
 
     async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         storage, task = ctx.parts.storage, ctx.task
@@ -140,7 +139,7 @@ class HlsJob:
     async def _merge(self, ctx: RunLedger, source: MediaPlaylist, elapsed: float = 0.0) -> list[Segment]:
         """Store the playlist's segments not stored yet (live.place says where); a live gap becomes an
         ABANDONED live_gap record, and a live recording takes no more than its max_duration_seconds."""
-        plan = ctx.plan
+        plan = ctx.plan.track(0)
         placement = live.place(self.cursor, source, live.Known(plan.anchors or {}, plan.last_index), elapsed)
         self.cursor, plan.anchors = placement.cursor, None  # from now on the cursor says where entries go
         new = [_segment(ctx.task.id, index, remote) for index, remote in placement.new]
@@ -168,7 +167,7 @@ class HlsJob:
         are made: a 100k-entry window never holds both forms whole (the peak stays in the allocator). A
         resume anchors on the whole list (its stored segments may meet the window anywhere)."""
         remote = source.segments
-        if ctx.plan.anchors or len(remote) <= PLAN_SLICE:
+        if ctx.plan.track(0).anchors or len(remote) <= PLAN_SLICE:
             await self._merge(ctx, source)
             return
         listed_from = source.listed_from if source.listed_from is not None else remote[0].sequence
@@ -179,7 +178,7 @@ class HlsJob:
         remote.clear()
 
     # Fetching
-    async def _worker(self, ctx: RunLedger, queue: asyncio.Queue[Segment | None]) -> None:
+    async def _worker(self, ctx: RunLedger, queue: WorkQueue) -> None:
         while (segment := await queue.get()) is not None:
             await self._fetch(ctx, segment)
 
@@ -228,7 +227,7 @@ class HlsJob:
     async def _init(self, ctx: RunLedger, init_uri: str) -> None:
         async with self._locks.setdefault("init " + init_uri, asyncio.Lock()):
             if init_uri not in self._inits:
-                ordinal = ctx.plan.inits[init_uri]
+                ordinal = ctx.plan.track(0).inits[init_uri]
                 path = ctx.parts.storage.init_path(ctx.task.id, ordinal)
                 self._inits[init_uri] = None
                 if not await _init_held(ctx, path):

@@ -12,6 +12,7 @@ from download_server.domain.models import Segment
 from download_server.engine.failures import FetchError
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
 from download_server.engine.jobs.ledger import RunLedger
+from download_server.engine.jobs.work import WorkQueue
 from mediadl_common.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class LiveFollower:
         self._swapped: str | None = None  # a swapped URL not yet answered: polled until it answers
         self._clock = time.monotonic
 
-    async def follow(self, source: MediaPlaylist, queue: asyncio.Queue[Segment | None]) -> None:
+    async def follow(self, source: MediaPlaylist, queue: WorkQueue) -> None:
         grace = self.ctx.parts.settings.live_outage_seconds
         last_change = last_answer = self._clock()
         quiet = 0  # polls since the last new segment (errors or an unchanged playlist)
@@ -172,8 +173,8 @@ class LiveFollower:
             now = self._clock()
             new = await self._merge(source, now - last_answer)
             last_answer = now
-            for segment in new:
-                queue.put_nowait(segment)
+            if new:  # stored PENDING: the workers read them from the store
+                await queue.extend(self.ctx.plan.last_index)
             if new:
                 if quiet > 1:
                     self._say("")  # the outage is over: its countdown no longer applies

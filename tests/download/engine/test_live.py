@@ -20,6 +20,7 @@ from download_server.domain.models import (
     VideoFormat,
 )
 from download_server.engine.files.layout import Storage
+from download_server.engine.jobs import work
 from download_server.engine.jobs.ledger import RunLedger
 from tests.download.engine.conftest import ENGINE, FAST, Harness
 from tests.support.media import decoded_video_frames
@@ -214,25 +215,29 @@ async def test_an_open_circuit_during_a_live_recording_is_an_outage_waited_out(
     assert frames(harness, task) == 100
 
 
-async def test_a_live_run_holds_only_its_unfinished_segments(live: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A finished segment lives in the database and on disk, not in the run: what a run holds is bounded by
-    the window of work still to do, not by how long the recording has gone on."""
-    held: list[tuple[int, int]] = []  # (segments held by the run, segments planned) after each finished one
+async def test_a_live_run_holds_a_bounded_share_of_its_plan(live: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither the catch-up of a long first window nor a long recording lives in the run's memory: planned
+    rows wait in the store and are read a slice at a time, finished ones are let go. Before, the run held
+    every PENDING segment of the first window (and, earlier still, every segment it ever planned)."""
+    monkeypatch.setattr(work, "FEED_SLICE", 4)
+    held: list[tuple[int, int]] = []  # (segments the run holds, segments planned) after each finished one
     finish = RunLedger.segment_done
 
     async def counted(self: RunLedger, segment: Segment, *, size: int, sha256: str, attempts: int) -> None:
         await finish(self, segment, size=size, sha256=sha256, attempts=attempts)
-        held.append((len(self.segments), self.plan.total))
+        held.append((self.held(), self.plan.total))
 
     monkeypatch.setattr(RunLedger, "segment_done", counted)
-    window = 3
-    live.origin.sequence(LIVE, [*(playlist(n, n + window - 1) for n in range(22)), playlist(21, 23, ended=True)])
+    window = 40
+    slides = [playlist(n, n + window - 1) for n in range(0, 12, 3)]
+    live.origin.sequence(LIVE, [*slides, playlist(12, 12 + window - 1, ended=True)])
     task = await live.create(LIVE)
     done = await live.run(task)
 
-    assert (done.status, done.segments_done) == (TaskStatus.COMPLETED, 24)
-    assert held[-1] == (0, 24)
-    assert max(count for count, _ in held) <= 2 * window < 24
+    total = 12 + window
+    assert (done.status, done.segments_done) == (TaskStatus.COMPLETED, total)
+    assert held[-1] == (0, total)
+    assert max(count for count, _ in held) <= 4 < window  # one slice read ahead at most, nothing failed
     # The local playlist still lists the whole recording (written from the stored rows at the end).
-    assert live.storage.playlist_path(task.id).read_text().count("#EXTINF") == 24
-    assert frames(live, task) == 240
+    assert live.storage.playlist_path(task.id).read_text().count("#EXTINF") == total
+    assert frames(live, task) == total * FRAMES_PER_SEGMENT
