@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from download_server.domain.models import Segment
 from download_server.engine.failures import FetchError
+from download_server.engine.jobs import memory
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.work import WorkQueue
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 JUMP_SLACK_SECONDS = 60.0
 # The longest wait between two polls during an outage (never past the end of the grace).
 MAX_BACKOFF_SECONDS = 10.0
+# How often a drained live recording hands the allocator's free memory back (issue 15: the catch-up of a
+# 100k-entry window left 15-20 MiB free but held in glibc's per-thread arenas; one trim takes milliseconds).
+TRIM_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,7 @@ class LiveFollower:
         self._followed = ctx.task.resource_url
         self._swapped: str | None = None  # a swapped URL not yet answered: polled until it answers
         self._clock = time.monotonic
+        self._trimmed = -TRIM_SECONDS  # the first drained poll trims (after the catch-up, for one)
 
     async def follow(self, source: MediaPlaylist, queue: WorkQueue) -> None:
         grace = self.ctx.parts.settings.live_outage_seconds
@@ -175,6 +180,7 @@ class LiveFollower:
             last_answer = now
             if new:  # stored PENDING: the workers read them from the store
                 await queue.extend(self.ctx.plan.last_index)
+            await self._give_back(queue, now)
             if new:
                 if quiet > 1:
                     self._say("")  # the outage is over: its countdown no longer applies
@@ -188,6 +194,13 @@ class LiveFollower:
         if self._limit_reached():
             limit = self.ctx.task.max_duration_seconds
             self._say(f"recorded the {limit} s of max_duration_seconds; recording ended")
+
+    async def _give_back(self, queue: WorkQueue, now: float) -> None:
+        """Once the work is drained (the catch-up done), and then once a minute, return the allocator's free
+        memory: a long recording must not keep its peaks for its whole life."""
+        if queue.left() <= self.ctx.parts.settings.segment_concurrency and now - self._trimmed >= TRIM_SECONDS:
+            self._trimmed = now
+            await asyncio.to_thread(memory.release_free_memory)
 
     def _delay(self, source: MediaPlaylist, quiet: int, left: float) -> float:
         settings = self.ctx.parts.settings

@@ -20,7 +20,7 @@ from download_server.domain.models import (
     VideoFormat,
 )
 from download_server.engine.files.layout import Storage
-from download_server.engine.jobs import work
+from download_server.engine.jobs import memory, work
 from download_server.engine.jobs.ledger import RunLedger
 from tests.download.engine.conftest import ENGINE, FAST, Harness
 from tests.support.media import decoded_video_frames
@@ -241,3 +241,23 @@ async def test_a_live_run_holds_a_bounded_share_of_its_plan(live: Harness, monke
     # The local playlist still lists the whole recording (written from the stored rows at the end).
     assert live.storage.playlist_path(task.id).read_text().count("#EXTINF") == total
     assert frames(live, task) == total * FRAMES_PER_SEGMENT
+
+
+async def test_a_drained_live_recording_gives_the_allocators_free_memory_back(
+    live: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the catch-up is done the follower trims the allocator (its peak would otherwise stay for the
+    recording's life), and not at every poll: once per live.TRIM_SECONDS."""
+    trims: list[int] = []
+
+    def trim() -> bool:
+        trims.append(1)
+        return True
+
+    monkeypatch.setattr(memory, "release_free_memory", trim)
+    live.origin.sequence(LIVE, [*(playlist(n, n + 2) for n in range(8)), playlist(7, 9, ended=True)])
+    task = await live.create(LIVE)
+    done = await live.run(task)
+
+    assert (done.status, done.segments_done) == (TaskStatus.COMPLETED, 10)
+    assert len(trims) == 1  # 8 answered polls within far less than a minute
