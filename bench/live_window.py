@@ -1,7 +1,7 @@
 """Live window cost: the download server's CPU and RSS while it records a live playlist of 100k entries that
 slides by one every second, against the same server idle.
 
-    python -m bench.live_window [--window 100000] [--seconds 20]
+    python -m bench.live_window [--window 100000] [--seconds 20] [--allocator malloc|pymalloc]
 
 The origin (its own process) serves the window; the server plans it once (a whole parse, then fetches the
 window's tiny segments: the catch-up, not measured), and from then on each poll brings one new entry. What
@@ -37,6 +37,9 @@ class LiveOptions:
     window: int = 100_000
     seconds: float = 20.0
     workdir: Path | None = None
+    # The server's allocator: "malloc" as deployed (PYTHONMALLOC in docker-compose.yml and the k8s
+    # manifest), or "pymalloc", CPython's default, which keeps the arenas a catch-up pinned.
+    allocator: str = "malloc"
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class LiveResult:
                 self.cpu_share <= CPU_TARGET,
             ),
             Row(
-                f"Live window of {window}: server RSS over idle",
+                f"Live window of {window}: server RSS over idle (PYTHONMALLOC={self.options.allocator})",
                 f"{growth:.1f} MiB ({self.idle_mib:.0f} -> {self.rss_mib:.0f} MiB)",
                 f"< {RSS_TARGET_MIB:.0f} MiB",
                 growth < RSS_TARGET_MIB,
@@ -72,7 +75,10 @@ class LiveResult:
 
 def measure(options: LiveOptions, say: Callable[[str], None] = print) -> LiveResult:
     with tempfile.TemporaryDirectory(prefix="mediadl-bench-live-", dir=options.workdir) as tmp:
-        with OriginProcess() as origin, DownloadServer(Path(tmp) / "server") as server:
+        with (
+            OriginProcess() as origin,
+            DownloadServer(Path(tmp) / "server", env={"PYTHONMALLOC": options.allocator}) as server,
+        ):
             server.warm_up()
             idle = rss_mib(server.pid)
             stub, metadata = server.stub, server.metadata
@@ -117,8 +123,9 @@ def parse_options(argv: Sequence[str] | None = None) -> LiveOptions:
     parser.add_argument("--window", type=int, default=LiveOptions.window)
     parser.add_argument("--seconds", type=float, default=LiveOptions.seconds)
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--allocator", choices=["malloc", "pymalloc"], default=LiveOptions.allocator)
     args = parser.parse_args(argv)
-    return LiveOptions(args.window, args.seconds, args.workdir)
+    return LiveOptions(args.window, args.seconds, args.workdir, args.allocator)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

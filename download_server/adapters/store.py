@@ -34,6 +34,9 @@ class SqlTaskStore:
     async def list_segments(self, task_id: str) -> list[Segment]:
         return await self._tx.run(lambda uow: uow.segments.of_task(task_id))
 
+    async def pending_segments(self, task_id: str, after_index: int, limit: int) -> list[Segment]:
+        return await self._tx.run(lambda uow: uow.segments.pending(task_id, after_index, limit))
+
     async def add_segments(self, task_id: str, segments: Sequence[Segment]) -> None:
         def work(uow: UnitOfWork) -> None:
             uow.tasks.get(task_id)  # NotFound for a task deleted meanwhile

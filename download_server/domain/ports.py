@@ -46,6 +46,11 @@ class TaskStore(Protocol):
 
     # Segments (one row per segment; index 0 is the whole file for MP4 and images)
     async def list_segments(self, task_id: str) -> list[Segment]: ...
+    async def pending_segments(self, task_id: str, after_index: int, limit: int) -> list[Segment]:
+        """Up to `limit` PENDING segments with an index above `after_index`, in index order (a run reads its
+        catch-up a slice at a time rather than holding every pending row of a long live window)."""
+        ...
+
     async def add_segments(self, task_id: str, segments: Sequence[Segment]) -> None: ...
     async def save_progress(self, task: Task, segments: Sequence[Segment]) -> None:
         """Write the task's counters and the given segments' states together (the engine's throttled flush)."""

@@ -51,6 +51,10 @@ class TaskRepository(Protocol):
 
 class SegmentRepository(Protocol):
     def of_task(self, task_id: str) -> list[Segment]: ...
+    def pending(self, task_id: str, after_index: int, limit: int) -> list[Segment]:
+        """Up to `limit` PENDING segments with an index above `after_index`, in index order."""
+        ...
+
     def add(self, task_id: str, segments: Sequence[Segment]) -> None:
         """Insert new segments (AlreadyExists if an index is taken)."""
         ...

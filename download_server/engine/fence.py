@@ -76,6 +76,9 @@ class FencedStore:
     async def list_segments(self, task_id: str) -> list[Segment]:
         return await self._store.list_segments(task_id)
 
+    async def pending_segments(self, task_id: str, after_index: int, limit: int) -> list[Segment]:
+        return await self._store.pending_segments(task_id, after_index, limit)
+
     async def get_failure(self, failure_id: str, user_id: str | None = None) -> Failure:
         return await self._store.get_failure(failure_id, user_id)
 

@@ -160,6 +160,25 @@ async def test_save_progress_of_many_segments_updates_and_inserts_across_in_list
     ]
 
 
+async def test_pending_segments_are_read_a_slice_at_a_time_after_an_index(store: SqlTaskStore) -> None:
+    task, other = make_task(ALICE, status=TaskStatus.PROCESSING), make_task(ALICE)
+    await store.save_task(task)
+    await store.save_task(other)
+    statuses = {2: SegmentStatus.DONE, 5: SegmentStatus.FAILED, 6: SegmentStatus.DONE}
+    await store.add_segments(
+        task.id, [make_segment(task.id, i, status=statuses.get(i, SegmentStatus.PENDING)) for i in range(10)]
+    )
+    await store.add_segments(other.id, [make_segment(other.id, i) for i in range(10)])
+
+    first = await store.pending_segments(task.id, -1, 3)
+    rest = await store.pending_segments(task.id, first[-1].index, 10)
+
+    assert [s.index for s in first] == [0, 1, 3]
+    assert [s.index for s in rest] == [4, 7, 8, 9]
+    assert all(s.task_id == task.id and s.status is SegmentStatus.PENDING for s in first + rest)
+    assert await store.pending_segments(task.id, 9, 10) == []
+
+
 async def test_failures(store: SqlTaskStore) -> None:
     task = make_task(ALICE)
     await store.save_task(task)

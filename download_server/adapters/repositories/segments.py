@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from download_server.adapters import rows
 from download_server.adapters.orm import SegmentRow
 from download_server.adapters.repositories.tasks import IN_CHUNK
-from download_server.domain.models import Segment
+from download_server.domain.models import Segment, SegmentStatus
 from mediadl_common.errors import AlreadyExists
 
 
@@ -21,6 +21,20 @@ class SqlSegmentRepository:
 
     def of_task(self, task_id: str) -> list[Segment]:
         query = select(SegmentRow).where(SegmentRow.task_id == task_id).order_by(SegmentRow.segment_index)
+        return [rows.to_segment(row) for row in self._s.scalars(query)]
+
+    def pending(self, task_id: str, after_index: int, limit: int) -> list[Segment]:
+        """A slice of the task's PENDING rows after an index (the primary key's order: an index range scan)."""
+        query = (
+            select(SegmentRow)
+            .where(
+                SegmentRow.task_id == task_id,
+                SegmentRow.segment_index > after_index,
+                SegmentRow.status == SegmentStatus.PENDING.value,
+            )
+            .order_by(SegmentRow.segment_index)
+            .limit(limit)
+        )
         return [rows.to_segment(row) for row in self._s.scalars(query)]
 
     def add(self, task_id: str, segments: Sequence[Segment]) -> None:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
 from download_server.domain.urls import UrlRefused
 from download_server.engine.failures import ErrorType, FetchError
-from download_server.engine.files.layout import dash_kind, init_ordinals
+from download_server.engine.files.layout import dash_kind
 from download_server.engine.files.sinks import BufferSink, FileSink
 from download_server.engine.jobs import live, local_mpd, mpd, sidx
 from download_server.engine.jobs.hls import init_held
@@ -26,6 +26,7 @@ from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.local_playlist import write_atomically
 from download_server.engine.jobs.mpd import Kind, Manifest, Ref, Track
 from download_server.engine.jobs.parts import WHOLE
+from download_server.engine.jobs.work import WorkQueue
 
 log = logging.getLogger(__name__)
 _SLOT = {"video": 0, "audio": 1}
@@ -51,6 +52,7 @@ class _Planned:
 
 class DashJob:
     whole_file = False
+    tracks = 2
 
     def __init__(self) -> None:
         self._inits: dict[str, FetchError | None] = {}
@@ -77,7 +79,7 @@ class DashJob:
                 await ctx.resolve(WHOLE, 0)
                 await self.merge(ctx)
             except FetchError as exc:
-                if not ctx.segments:
+                if not ctx.plan.total:
                     await ctx.record_failure(WHOLE, ctx.task.resource_url, exc)
                     return
                 # Resuming with a plan already stored: the segments do not need the MPD any more.
@@ -85,7 +87,7 @@ class DashJob:
                     "MPD refresh failed, resuming the stored plan: %s", exc.message, extra={"task_id": ctx.task.id}
                 )
                 source = None
-            if not ctx.segments:
+            if not ctx.plan.total:
                 error = FetchError(ErrorType.PLAYLIST, "the MPD lists no segments")
                 await ctx.record_failure(WHOLE, ctx.task.resource_url, error)
                 return
@@ -93,7 +95,7 @@ class DashJob:
 
     async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         storage, task = ctx.parts.storage, ctx.task
-        segments = ctx.ordered()
+        segments = await ctx.every_segment()
         done = [s for s in segments if s.status is SegmentStatus.DONE]
         if not done:
             return None
@@ -194,7 +196,7 @@ class DashJob:
             new = await self._place(ctx, kind, planned, manifest, elapsed)
             if manifest.dynamic and ctx.task.max_duration_seconds:
                 if kind not in self.recorded:
-                    self.recorded[kind] = sum(s.duration for s in ctx.segments.values() if dash_kind(s.index) == kind)
+                    self.recorded[kind] = ctx.plan.track(_SLOT[kind]).seconds
                 new, reached = live.within_limit(ctx.task.max_duration_seconds, self.recorded[kind], new)
                 self.recorded[kind] += sum(s.duration for s in new)
                 if reached and not self.limit_reached:
@@ -214,9 +216,12 @@ class DashJob:
         slot = _SLOT[kind]
         cursor = self.cursors.get(kind)
         if kind not in self.next_ordinal:  # once per run: a live poll must not walk a long recording's rows
-            known = [s for s in ctx.segments.values() if s.index % 2 == slot]
-            self.next_ordinal[kind] = max((s.index // 2 for s in known), default=-1) + 1
-            self.known[kind] = {_identity(s) for s in known}
+            # The run holds only unfinished rows: the plan summary knows the track's last index and, on a
+            # resume, the stored identities (let go once placed: the cursor says where new refs go then).
+            track = ctx.plan.track(slot)
+            self.next_ordinal[kind] = track.last_index // 2 + 1
+            self.known[kind] = {_identity(*identity) for identity in track.anchors or {}}
+            track.anchors = None
         next_ordinal = self.next_ordinal[kind]
         fresh, gap, broken = _after(cursor, planned, self.known.pop(kind, set()), next_ordinal > 0, elapsed)
         if gap is not None:
@@ -256,22 +261,19 @@ class DashJob:
 
     # Fetching
     async def _fetch_segments(self, ctx: RunLedger, source: MediaPlaylist | None) -> None:
-        queue: asyncio.Queue[Segment | None] = asyncio.Queue()
-        for segment in ctx.pending():
-            queue.put_nowait(segment)
+        queue = ctx.work()
         following = source is not None and not source.endlist and not self.limit_reached
         workers = ctx.parts.settings.segment_concurrency
         if not following:
-            workers = min(workers, queue.qsize())
+            workers = min(workers, queue.left())
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
                 group.create_task(self._worker(ctx, queue))
             if following and source is not None:
                 await live_follower(ctx, self).follow(source, queue)
-            for _ in range(workers):
-                queue.put_nowait(None)
+            await queue.close()
 
-    async def _worker(self, ctx: RunLedger, queue: asyncio.Queue[Segment | None]) -> None:
+    async def _worker(self, ctx: RunLedger, queue: WorkQueue) -> None:
         while (segment := await queue.get()) is not None:
             await self._fetch(ctx, segment)
 
@@ -300,8 +302,7 @@ class DashJob:
         key = f"{kind} {init_uri}"
         async with self._locks.setdefault(key, asyncio.Lock()):
             if key not in self._inits:
-                same_track = (s for s in ctx.segments.values() if dash_kind(s.index) == kind)
-                ordinal = init_ordinals(same_track)[init_uri]
+                ordinal = ctx.plan.track(segment.index).inits[init_uri]
                 path = ctx.parts.storage.dash_init_path(ctx.task.id, kind, ordinal)
                 self._inits[key] = None
                 # On disk, or (a remote store) published by an earlier run on any replica.
@@ -375,10 +376,11 @@ def _chosen(manifest: Manifest) -> str:
     return ", ".join(f"{t.kind} {t.representation or '?'} ({t.bandwidth} b/s, highest of {t.choices})" for t in tracks)
 
 
-def _identity(segment: Segment) -> str:
-    if segment.byterange_length is None:
-        return segment.uri
-    return f"{segment.uri}#{segment.byterange_offset or 0}+{segment.byterange_length}"
+def _identity(uri: str, offset: int | None, length: int | None) -> str:
+    """A stored row's identity as mpd.Ref.identity names the same media."""
+    if length is None:
+        return uri
+    return f"{uri}#{offset or 0}+{length}"
 
 
 def _gap_message(kind: Kind, gap: _Gap) -> str:

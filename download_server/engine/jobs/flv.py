@@ -42,6 +42,7 @@ _NOT_FLV = frozenset({"text/html", "text/plain", "application/json", "applicatio
 
 class FlvJob:
     whole_file = True
+    tracks = 1
 
     def __init__(self) -> None:
         self.attempts = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +18,16 @@ from download_server.engine.jobs.crypto import Aes128CbcDecryptor
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.parts import WHOLE
+from download_server.engine.jobs.work import WorkQueue
 from download_server.engine.output.live_mux import LiveMux, Piece
 
 log = logging.getLogger(__name__)
+PLAN_SLICE = 2000  # entries of a first plan turned into segment rows at a time
 
 
 class HlsJob:
     whole_file = False
+    tracks = 1
 
     def __init__(self) -> None:
         # Per run: each key and init section is fetched once however many segments use it; a failure
@@ -53,7 +57,7 @@ class HlsJob:
             try:
                 source = await self.load(ctx, ctx.task.resource_url)
             except FetchError as exc:
-                if not ctx.segments:
+                if not ctx.plan.total:
                     await ctx.record_failure(WHOLE, ctx.task.resource_url, exc)
                     return
                 # Resuming with a plan already stored: the segments do not need the playlist any more.
@@ -63,13 +67,16 @@ class HlsJob:
             else:
                 if not await self._adopt_plan(ctx, source):
                     return
+                # Stored now: the follower needs the playlist's URL, target duration and end only, and the
+                # first plan's entries (100k of them in a long live window) must not live as long as the run.
+                source = dataclasses.replace(source, segments=[])
         await self._fetch_segments(ctx, source)
 
     async def _adopt_plan(self, ctx: RunLedger, source: MediaPlaylist) -> bool:
         """Store the fresh playlist's segments; False (the failure recorded) when there is nothing to fetch."""
         await ctx.resolve(WHOLE, 0)
-        await self._merge(ctx, source)
-        if not ctx.segments:
+        await self._merge_in_slices(ctx, source)
+        if not ctx.plan.total:
             error = FetchError(ErrorType.PLAYLIST, "the playlist lists no segments")
             await ctx.record_failure(WHOLE, ctx.task.resource_url, error)
             return False
@@ -77,26 +84,23 @@ class HlsJob:
 
     async def _fetch_segments(self, ctx: RunLedger, source: MediaPlaylist | None) -> None:
         """Fetch the pending segments with a pool of workers, following `source` meanwhile if it is live."""
-        queue: asyncio.Queue[Segment | None] = asyncio.Queue()
-        for segment in ctx.pending():
-            queue.put_nowait(segment)
+        queue = ctx.work()
         live = source is not None and not source.endlist
         workers = ctx.parts.settings.segment_concurrency
         if not live:
             # A finished list: no segment will be added, so idle workers would only wait for their None.
-            workers = min(workers, queue.qsize())
+            workers = min(workers, queue.left())
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
                 group.create_task(self._worker(ctx, queue))
             if live and source is not None and not self.limit_reached:
                 follower = live_follower(ctx, self)
                 await follower.follow(source, queue)
-            for _ in range(workers):
-                queue.put_nowait(None)
+            await queue.close()
 
     async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         storage, task = ctx.parts.storage, ctx.task
-        segments = ctx.ordered()
+        segments = await ctx.every_segment()
         done = [s for s in segments if s.status is SegmentStatus.DONE]
         if not done:
             return None
@@ -141,8 +145,9 @@ class HlsJob:
     async def _merge(self, ctx: RunLedger, source: MediaPlaylist, elapsed: float = 0.0) -> list[Segment]:
         """Store the playlist's segments not stored yet (live.place says where); a live gap becomes an
         ABANDONED live_gap record, and a live recording takes no more than its max_duration_seconds."""
-        placement = live.place(self.cursor, source, ctx.segments, elapsed)
-        self.cursor = placement.cursor
+        plan = ctx.plan.track(0)
+        placement = live.place(self.cursor, source, live.Known(plan.anchors or {}, plan.last_index), elapsed)
+        self.cursor, plan.anchors = placement.cursor, None  # from now on the cursor says where entries go
         new = [_segment(ctx.task.id, index, remote) for index, remote in placement.new]
         if placement.reset and new:
             new[0].discontinuity = True  # an encoder restart: new numbers, never a reason to refetch
@@ -152,8 +157,8 @@ class HlsJob:
                 ctx.task.live = True
                 await ctx.tracker.flush()  # at once: UpdateTask may swap a live recording's URL from now on
             if ctx.task.max_duration_seconds:
-                if self.recorded is None:  # summed once; then each poll adds only what it brings
-                    self.recorded = sum(s.duration for s in ctx.segments.values())
+                if self.recorded is None:  # taken once; then each poll adds only what it brings
+                    self.recorded = plan.seconds
                 new, self.limit_reached = live.within_limit(ctx.task.max_duration_seconds, self.recorded, new)
                 self.recorded += sum(s.duration for s in new)
         if ctx.task.live:
@@ -165,8 +170,23 @@ class HlsJob:
             self.building.planned(s.index for s in new)
         return new
 
+    async def _merge_in_slices(self, ctx: RunLedger, source: MediaPlaylist) -> None:
+        """A first plan merged PLAN_SLICE entries at a time, each slice's parsed entries let go as its rows
+        are made: a 100k-entry window never holds both forms whole (the peak stays in the allocator). A
+        resume anchors on the whole list (its stored segments may meet the window anywhere)."""
+        remote = source.segments
+        if ctx.plan.track(0).anchors or len(remote) <= PLAN_SLICE:
+            await self._merge(ctx, source)
+            return
+        listed_from = source.listed_from if source.listed_from is not None else remote[0].sequence
+        while remote and not self.limit_reached:
+            part = remote[:PLAN_SLICE]
+            del remote[:PLAN_SLICE]
+            await self._merge(ctx, dataclasses.replace(source, segments=part, listed_from=listed_from))
+        remote.clear()
+
     # Fetching
-    async def _worker(self, ctx: RunLedger, queue: asyncio.Queue[Segment | None]) -> None:
+    async def _worker(self, ctx: RunLedger, queue: WorkQueue) -> None:
         while (segment := await queue.get()) is not None:
             await self._fetch(ctx, segment)
 
@@ -218,7 +238,7 @@ class HlsJob:
     async def _init(self, ctx: RunLedger, init_uri: str) -> None:
         async with self._locks.setdefault("init " + init_uri, asyncio.Lock()):
             if init_uri not in self._inits:
-                ordinal = playlist.init_ordinals(ctx.segments.values())[init_uri]
+                ordinal = ctx.plan.track(0).inits[init_uri]
                 path = ctx.parts.storage.init_path(ctx.task.id, ordinal)
                 self._init_paths[init_uri] = path
                 self._inits[init_uri] = None

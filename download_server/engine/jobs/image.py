@@ -40,6 +40,7 @@ def image_extension(resp: aiohttp.ClientResponse) -> str:
 
 class ImageJob:
     whole_file = True
+    tracks = 1
 
     def final_path(self, ctx: RunLedger, segment: Segment) -> Path | None:
         # Blocking glob: only called from RunLedger's reconcile thread and after a run.

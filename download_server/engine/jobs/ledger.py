@@ -6,7 +6,8 @@ import asyncio
 import logging
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -25,16 +26,64 @@ from download_server.engine.failures import FetchError
 from download_server.engine.files.objects import publish_file
 from download_server.engine.files.sinks import sha256_of
 from download_server.engine.jobs.parts import OPEN, WHOLE, EngineParts
+from download_server.engine.jobs.work import WorkQueue
 from download_server.engine.progress.tracker import ProgressTracker
 
 log = logging.getLogger(__name__)
 ADD_SLICE = 2000  # segment rows per insert
+COMPACT_FROM = 4096  # held segments from which a mostly emptied map is copied to a smaller one
+Identity = tuple[str, int | None, int | None]  # uri, byte-range offset, length: the same media across refreshes
+
+
+@dataclass
+class TrackSummary:
+    """One track's share of the plan (DASH interleaves two tracks in the indexes, HLS has one)."""
+
+    last_index: int = -1
+    seconds: float = 0.0  # the planned media's duration (a live recording's max_duration_seconds counts it)
+    inits: dict[str, int] = field(default_factory=dict)  # init section URI -> ordinal, by first use in index order
+    # The stored segments' identities, for anchoring a resumed live plan; dropped once the run has placed
+    # its first playlist (from then on the cursor says where new entries go).
+    anchors: dict[Identity, int] | None = None
+
+    def add(self, segment: Segment) -> None:
+        self.last_index = max(self.last_index, segment.index)
+        self.seconds += segment.duration
+        if segment.init_uri and segment.init_uri not in self.inits:
+            self.inits[segment.init_uri] = len(self.inits)
+        if self.anchors is not None:
+            self.anchors[(segment.uri, segment.byterange_offset, segment.byterange_length)] = segment.index
+
+
+class PlanSummary:
+    """What a run keeps of every segment of its plan, finished or not: a DONE segment of a segmented plan
+    lives only in the database and in the media store (a day-long live recording would otherwise hold every
+    row it made)."""
+
+    def __init__(self, tracks: int = 1, *, anchored: bool = False) -> None:
+        self.total = 0
+        self.tracks = [TrackSummary(anchors={} if anchored else None) for _ in range(tracks)]
+
+    def track(self, index: int) -> TrackSummary:
+        """The track a segment index belongs to (index modulo the job's track count)."""
+        return self.tracks[index % len(self.tracks)]
+
+    @property
+    def last_index(self) -> int:
+        return max(track.last_index for track in self.tracks)
+
+    def add(self, segments: Iterable[Segment]) -> None:
+        """Count segments planned after every one counted so far in their track (indexes only grow)."""
+        for segment in segments:
+            self.total += 1
+            self.track(segment.index).add(segment)
 
 
 class Job(Protocol):
     """What one resource kind (HLS, MP4, image) does within a run."""
 
     whole_file: bool  # one segment row (index 0) for the whole resource; failures use index -1
+    tracks: int  # segment indexes interleave this many tracks (track = index % tracks): DASH 2, others 1
 
     def final_path(self, ctx: RunLedger, segment: Segment) -> Path | None:
         """Where the segment's finished file is (None: not known yet)."""
@@ -65,7 +114,14 @@ class RunLedger:
         self.targets = targets
         # A normal run (start, resume, recovery) or a retry of the whole resource plans from the source again.
         self.replan = targets is None or WHOLE in targets
+        # The segments the run holds: a whole-file job's one segment, whatever its state; else the FAILED
+        # ones and what was unfinished at load. Rows planned during the run stay in the store until a
+        # WorkQueue hands them to a worker (a long live window is not held whole).
         self.segments: dict[int, Segment] = {}
+        self._work: WorkQueue | None = None
+        self._handed_through = -1  # rows up to this index are held, or were handed to a worker
+        self.plan = PlanSummary(job.tracks)
+        self._held_peak = 0  # the most segments `segments` held since it was last compacted
         self.open_failures: dict[int, Failure] = {}
         # This run's last error per open failure: the final sweep takes those that may pass later.
         self.errors: dict[int, FetchError] = {}
@@ -77,28 +133,38 @@ class RunLedger:
     async def load(self) -> None:
         """Read persisted state, check it against the disk, and prepare the retry targets."""
         segments = await self.store.list_segments(self.task.id)
+        segments.sort(key=lambda s: s.index)
         self.segments = {s.index: s for s in segments}
+        self.plan = PlanSummary(self.job.tracks, anchored=bool(segments))
+        self.plan.add(segments)
         for failure in await self.store.task_failures(self.task.id, (*OPEN, FailureStatus.ABANDONED)):
             if failure.status.is_open:
                 self.open_failures[failure.segment_index] = failure
             elif failure.error_type == LIVE_GAP:
                 self.media_lost = True
-        media = self.parts.media
-        if segments:
-            reconcile = self._reconcile_with_store() if media.remote else asyncio.to_thread(self._reconcile_with_disk)
-            for segment in await reconcile:
-                self.tracker.touched(segment)
-        else:
-            # A fresh plan: nothing an earlier plan of this task left (other URL, other variant) may be adopted.
-            await asyncio.to_thread(lambda: _remove(self.job.leftovers(self)))
-            if media.remote:
-                await media.remove(self.parts.storage.task_prefixes(self.task))
+        await self._check_stored(bool(segments))
         for segment in self.segments.values():
             if segment.status is SegmentStatus.DONE:
                 await self.resolve(self.failure_index(segment), 0)
         for index in sorted(self.targets or ()):
             await self._prepare_retry(index)
         self.recount()
+        self._handed_through = self.plan.last_index
+        if not self.job.whole_file:
+            self.segments = {i: s for i, s in self.segments.items() if s.status is not SegmentStatus.DONE}
+
+    async def _check_stored(self, planned: bool) -> None:
+        """A stored plan is checked against the media store (or the disk); a fresh plan starts clean."""
+        media = self.parts.media
+        if planned:
+            reconcile = self._reconcile_with_store() if media.remote else asyncio.to_thread(self._reconcile_with_disk)
+            for segment in await reconcile:
+                self.tracker.touched(segment)
+            return
+        # A fresh plan: nothing an earlier plan of this task left (other URL, other variant) may be adopted.
+        await asyncio.to_thread(lambda: _remove(self.job.leftovers(self)))
+        if media.remote:
+            await media.remove(self.parts.storage.task_prefixes(self.task))
 
     def _reconcile_with_disk(self) -> list[Segment]:
         """Blocking. A DONE segment whose file is gone is fetched again; a PENDING one whose final file
@@ -179,13 +245,15 @@ class RunLedger:
         segment = self.segments.get(0 if self.job.whole_file else index)
         if segment is not None and segment.status is SegmentStatus.FAILED:
             segment.status = SegmentStatus.PENDING
+            self.task.segments_failed -= 1
             self.tracker.touched(segment)
 
     async def prepare_retries(self, indexes: Sequence[int]) -> None:
         """Make these failures' segments PENDING again (their records RETRYING) for another pass of the job."""
         for index in indexes:
             await self._prepare_retry(index)
-        self.recount()
+        self.task.recompute_progress()
+        self.tracker.touched()
 
     def sweepable(self) -> list[int]:
         """Failure indexes of FAILED segments whose last error may pass later (and, live, still listed)."""
@@ -201,13 +269,35 @@ class RunLedger:
     def failure_index(self, segment: Segment) -> int:
         return WHOLE if self.job.whole_file else segment.index
 
-    def ordered(self) -> list[Segment]:
-        return [self.segments[i] for i in sorted(self.segments)]
-
     def pending(self) -> list[Segment]:
-        return [s for s in self.ordered() if s.status is SegmentStatus.PENDING]
+        return [self.segments[i] for i in sorted(self.segments) if self.segments[i].status is SegmentStatus.PENDING]
+
+    def work(self) -> WorkQueue:
+        """A pass's work for the job's workers: the held PENDING segments, then the rows planned since the
+        last pass (read from the store a slice at a time), then what a live poll plans (WorkQueue.extend)."""
+        after = self._handed_through if self._work is None else self._work.through
+        self._work = WorkQueue(self._pending_rows, after, self.plan.last_index, self.pending())
+        return self._work
+
+    def held(self) -> int:
+        """Segments this run holds in memory (its map and the work queue's read-ahead): bounded by the
+        slice, the workers and the failures, never by how long the plan is."""
+        return len(self.segments) + (self._work.buffered if self._work is not None else 0)
+
+    async def _pending_rows(self, after_index: int, limit: int) -> list[Segment]:
+        return await self.store.pending_segments(self.task.id, after_index, limit)
+
+    async def every_segment(self) -> list[Segment]:
+        """The whole plan in index order, for the end of a run (the tracker has written every change by
+        then): the finished rows from the database, the unfinished ones as this run holds them."""
+        if self.job.whole_file:
+            return [self.segments[i] for i in sorted(self.segments)]
+        merged = {s.index: s for s in await self.store.list_segments(self.task.id)}
+        merged.update(self.segments)
+        return [merged[i] for i in sorted(merged)]
 
     def recount(self) -> None:
+        """The counters from every segment (at load, when this run still holds them all)."""
         task = self.task
         segments = self.segments.values()
         task.segments_total = len(self.segments)
@@ -224,11 +314,13 @@ class RunLedger:
         # In slices: one statement per 100k rows costs the database layer a peak the process never gives back.
         for start in range(0, len(segments), ADD_SLICE):
             await self.store.add_segments(self.task.id, segments[start : start + ADD_SLICE])
-        for segment in segments:
-            self.segments[segment.index] = segment
+        if self.job.whole_file:
+            for segment in segments:
+                self.segments[segment.index] = segment
+        self.plan.add(segments)
         # New segments are PENDING with nothing on disk: only the total moves (a live poll must not walk
         # every segment of a long recording).
-        self.task.segments_total = len(self.segments)
+        self.task.segments_total = self.plan.total
         self.task.recompute_progress()
         self.tracker.touched()
 
@@ -244,15 +336,27 @@ class RunLedger:
         segment.status, segment.bytes, segment.sha256 = SegmentStatus.DONE, size, sha256
         segment.attempts += attempts
         task.recompute_progress()
-        self.tracker.touched(segment)
+        self.tracker.touched(segment)  # the tracker holds it until written
+        if not self.job.whole_file:
+            self._forget(segment.index)
         self.parts.metrics.segment_finished("done")
         await self.resolve(self.failure_index(segment), attempts)
+
+    def _forget(self, index: int) -> None:
+        """Drop a finished segment; a dict never shrinks by itself, so one that held a whole catch-up (100k
+        entries, megabytes of table) is copied once it holds a small part of that."""
+        self.segments.pop(index, None)
+        self._held_peak = max(self._held_peak, len(self.segments) + 1)
+        if self._held_peak > COMPACT_FROM and len(self.segments) < self._held_peak // 8:
+            self.segments = dict(self.segments)
+            self._held_peak = len(self.segments)
 
     async def segment_failed(self, segment: Segment, error: FetchError) -> None:
         if segment.status is not SegmentStatus.FAILED:
             self.task.segments_failed += 1
         segment.status = SegmentStatus.FAILED
         segment.attempts += error.attempts
+        self.segments[segment.index] = segment  # held from now on: the sweep and a retry look for it here
         self.tracker.touched(segment)
         self.parts.metrics.segment_finished("failed")
         await self.record_failure(self.failure_index(segment), segment.uri, error)

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 from download_server.domain.models import Segment
 from download_server.engine.failures import FetchError
+from download_server.engine.jobs import memory
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
 from download_server.engine.jobs.ledger import RunLedger
+from download_server.engine.jobs.work import WorkQueue
 from mediadl_common.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,9 @@ log = logging.getLogger(__name__)
 JUMP_SLACK_SECONDS = 60.0
 # The longest wait between two polls during an outage (never past the end of the grace).
 MAX_BACKOFF_SECONDS = 10.0
+# How often a drained live recording hands the allocator's free memory back (issue 15: the catch-up of a
+# 100k-entry window left 15-20 MiB free but held in glibc's per-thread arenas; one trim takes milliseconds).
+TRIM_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,15 @@ class Gap:
 
 
 @dataclass(frozen=True)
+class Known:
+    """What a placement without a cursor needs of the stored plan: where each stored identity sits, and
+    the last local index (a run does not hold its finished segments)."""
+
+    anchors: Mapping[tuple[str, int | None, int | None], int]
+    last_index: int = -1
+
+
+@dataclass(frozen=True)
 class Placement:
     new: list[tuple[int, RemoteSegment]]  # (local index, remote segment), in order
     cursor: Cursor | None
@@ -52,16 +66,14 @@ class Placement:
     reset: bool = False  # the sequence went back or jumped: the first new segment starts a discontinuity
 
 
-def place(cursor: Cursor | None, source: MediaPlaylist, known: Mapping[int, Segment], elapsed: float) -> Placement:
+def place(cursor: Cursor | None, source: MediaPlaylist, known: Known, elapsed: float) -> Placement:
     """Where the refreshed playlist's segments go. Local index = media sequence - base; the base only moves
     on a reset (then the new segments follow the last known index), so nothing is fetched or written twice."""
     remote = source.segments
     if not remote:
         return Placement([], cursor)
     if cursor is None:
-        last_index = max(known, default=-1)
-        base = _anchored_base(remote, known)
-        return _after(remote, base, last_index)
+        return _after(remote, _anchored_base(remote, known), known.last_index)
     last_index = cursor.index  # the last placed segment: no walk over a long recording's every segment
     first, last = remote[0].sequence, remote[-1].sequence
     base = cursor.sequence - cursor.index
@@ -79,15 +91,15 @@ def place(cursor: Cursor | None, source: MediaPlaylist, known: Mapping[int, Segm
     return _after(remote, base, last_index)
 
 
-def _anchored_base(remote: list[RemoteSegment], known: Mapping[int, Segment]) -> int:
+def _anchored_base(remote: list[RemoteSegment], known: Known) -> int:
     """No cursor (a first plan, or a resume): anchor on a segment both know; without common ground (we
     fell behind the window meanwhile) leave a gap of one index, so the playlist marks a discontinuity."""
-    identities = {(s.uri, s.byterange_offset, s.byterange_length): s.index for s in known.values()}
+    identities = known.anchors
     anchor = next((r for r in remote if r.identity in identities), None)
     if anchor is not None:
         return anchor.sequence - identities[anchor.identity]
-    if known:
-        return remote[0].sequence - (max(known) + 2)
+    if known.last_index >= 0:
+        return remote[0].sequence - (known.last_index + 2)
     return remote[0].sequence
 
 
@@ -144,8 +156,9 @@ class LiveFollower:
         self._followed = ctx.task.resource_url
         self._swapped: str | None = None  # a swapped URL not yet answered: polled until it answers
         self._clock = time.monotonic
+        self._trimmed = -TRIM_SECONDS  # the first drained poll trims (after the catch-up, for one)
 
-    async def follow(self, source: MediaPlaylist, queue: asyncio.Queue[Segment | None]) -> None:
+    async def follow(self, source: MediaPlaylist, queue: WorkQueue) -> None:
         grace = self.ctx.parts.settings.live_outage_seconds
         last_change = last_answer = self._clock()
         quiet = 0  # polls since the last new segment (errors or an unchanged playlist)
@@ -165,8 +178,9 @@ class LiveFollower:
             now = self._clock()
             new = await self._merge(source, now - last_answer)
             last_answer = now
-            for segment in new:
-                queue.put_nowait(segment)
+            if new:  # stored PENDING: the workers read them from the store
+                await queue.extend(self.ctx.plan.last_index)
+            await self._give_back(queue, now)
             if new:
                 if quiet > 1:
                     self._say("")  # the outage is over: its countdown no longer applies
@@ -180,6 +194,13 @@ class LiveFollower:
         if self._limit_reached():
             limit = self.ctx.task.max_duration_seconds
             self._say(f"recorded the {limit} s of max_duration_seconds; recording ended")
+
+    async def _give_back(self, queue: WorkQueue, now: float) -> None:
+        """Once the work is drained (the catch-up done), and then once a minute, return the allocator's free
+        memory: a long recording must not keep its peaks for its whole life."""
+        if queue.left() <= self.ctx.parts.settings.segment_concurrency and now - self._trimmed >= TRIM_SECONDS:
+            self._trimmed = now
+            await asyncio.to_thread(memory.release_free_memory)
 
     def _delay(self, source: MediaPlaylist, quiet: int, left: float) -> float:
         settings = self.ctx.parts.settings

@@ -25,6 +25,7 @@ _NOT_VIDEO = frozenset({"text/html", "text/plain", "application/json", "applicat
 
 class Mp4Job:
     whole_file = True
+    tracks = 1
 
     def final_path(self, ctx: RunLedger, segment: Segment) -> Path:
         return ctx.parts.storage.mp4_path(ctx.task)

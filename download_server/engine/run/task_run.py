@@ -252,7 +252,7 @@ class TaskRun:
             await materialize(storage, media, task)
             video = await job.result(ctx, ended=True)
         if video is not None:
-            video = await finish_output(storage, task, ctx.ordered(), video, building_of(job))
+            video = await finish_output(storage, task, await ctx.every_segment(), video, building_of(job))
             await publish_output(storage, media, task, video)
         if status is TaskStatus.COMPLETED:
             task.last_error = ""

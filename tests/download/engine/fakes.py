@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-from download_server.domain.models import Failure, FailureStatus, Segment, Task, TaskStatus, Video
+from download_server.domain.models import Failure, FailureStatus, Segment, SegmentStatus, Task, TaskStatus, Video
 from download_server.domain.ports import TaskStore
 from mediadl_common.errors import AlreadyExists, NotFound
 
@@ -48,6 +48,12 @@ class FakeTaskStore:
         self._count("list_segments")
         rows = self.segments.get(task_id, {})
         return [copy.deepcopy(rows[i]) for i in sorted(rows)]
+
+    async def pending_segments(self, task_id: str, after_index: int, limit: int) -> list[Segment]:
+        self._count("pending_segments")
+        rows = self.segments.get(task_id, {})
+        found = (rows[i] for i in sorted(rows) if i > after_index and rows[i].status is SegmentStatus.PENDING)
+        return [copy.deepcopy(s) for s, _ in zip(found, range(limit), strict=False)]
 
     async def add_segments(self, task_id: str, segments: Sequence[Segment]) -> None:
         self._count("add_segments")

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from download_server.domain.models import FailureStatus, SegmentStatus, TaskStatus, VideoFormat
+from download_server.engine.jobs import hls
 from download_server.engine.jobs.crypto import iv_for_sequence
 from tests.download.engine.conftest import Harness
 from tests.support.media import decoded_video_frames, encrypt, sha256
@@ -144,3 +145,20 @@ async def test_aes128_iv_defaults_to_the_media_sequence_number(harness: Harness,
 
     assert done.status is TaskStatus.COMPLETED
     assert [sha256(f) for f in harness.segment_files(task)] == manifest["hls_ts"]["segment_sha256"]
+
+
+@pytest.mark.parametrize("fixture", ["hls_ts", "hls_fmp4", "hls_aes128"])
+async def test_a_plan_merged_in_slices_is_the_same_plan(
+    harness: Harness, manifest: dict[str, Any], fixture: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long first plan becomes rows a slice at a time (memory): numbering, keys and init sections carry over."""
+    monkeypatch.setattr(hls, "PLAN_SLICE", 4)  # 6 segments: a slice of 4, then one of 2
+    expected = manifest[fixture]
+    task = await harness.create(expected["playlist"])
+    done = await harness.run(task)
+
+    assert done.status is TaskStatus.COMPLETED, done.last_error
+    assert (done.segments_total, done.segments_done) == (6, 6)
+    hashes = expected["plaintext_segment_sha256" if fixture == "hls_aes128" else "segment_sha256"]
+    assert [sha256(f) for f in harness.segment_files(task)] == hashes
+    assert decoded_video_frames(harness.storage.playlist_path(task.id)) == expected["video_frames"]

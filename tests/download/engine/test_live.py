@@ -13,12 +13,15 @@ from download_server.domain.models import (
     LIVE_GAP,
     FailureStatus,
     OutputFormat,
+    Segment,
     Task,
     TaskEvent,
     TaskStatus,
     VideoFormat,
 )
 from download_server.engine.files.layout import Storage
+from download_server.engine.jobs import memory, work
+from download_server.engine.jobs.ledger import RunLedger
 from tests.download.engine.conftest import ENGINE, FAST, Harness
 from tests.support.media import decoded_video_frames
 from tests.support.origin import Origin
@@ -210,3 +213,51 @@ async def test_an_open_circuit_during_a_live_recording_is_an_outage_waited_out(
     assert (done.status, done.segments_total, done.segments_done) == (TaskStatus.COMPLETED, 10, 10)
     assert all(f.status is FailureStatus.RESOLVED for f in await harness.store.task_failures(task.id))
     assert frames(harness, task) == 100
+
+
+async def test_a_live_run_holds_a_bounded_share_of_its_plan(live: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither the catch-up of a long first window nor a long recording lives in the run's memory: planned
+    rows wait in the store and are read a slice at a time, finished ones are let go. Before, the run held
+    every PENDING segment of the first window (and, earlier still, every segment it ever planned)."""
+    monkeypatch.setattr(work, "FEED_SLICE", 4)
+    held: list[tuple[int, int]] = []  # (segments the run holds, segments planned) after each finished one
+    finish = RunLedger.segment_done
+
+    async def counted(self: RunLedger, segment: Segment, *, size: int, sha256: str, attempts: int) -> None:
+        await finish(self, segment, size=size, sha256=sha256, attempts=attempts)
+        held.append((self.held(), self.plan.total))
+
+    monkeypatch.setattr(RunLedger, "segment_done", counted)
+    window = 40
+    slides = [playlist(n, n + window - 1) for n in range(0, 12, 3)]
+    live.origin.sequence(LIVE, [*slides, playlist(12, 12 + window - 1, ended=True)])
+    task = await live.create(LIVE)
+    done = await live.run(task)
+
+    total = 12 + window
+    assert (done.status, done.segments_done) == (TaskStatus.COMPLETED, total)
+    assert held[-1] == (0, total)
+    assert max(count for count, _ in held) <= 4 < window  # one slice read ahead at most, nothing failed
+    # The local playlist still lists the whole recording (written from the stored rows at the end).
+    assert live.storage.playlist_path(task.id).read_text().count("#EXTINF") == total
+    assert frames(live, task) == total * FRAMES_PER_SEGMENT
+
+
+async def test_a_drained_live_recording_gives_the_allocators_free_memory_back(
+    live: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the catch-up is done the follower trims the allocator (its peak would otherwise stay for the
+    recording's life), and not at every poll: once per live.TRIM_SECONDS."""
+    trims: list[int] = []
+
+    def trim() -> bool:
+        trims.append(1)
+        return True
+
+    monkeypatch.setattr(memory, "release_free_memory", trim)
+    live.origin.sequence(LIVE, [*(playlist(n, n + 2) for n in range(8)), playlist(7, 9, ended=True)])
+    task = await live.create(LIVE)
+    done = await live.run(task)
+
+    assert (done.status, done.segments_done) == (TaskStatus.COMPLETED, 10)
+    assert len(trims) == 1  # 8 answered polls within far less than a minute

@@ -7,7 +7,7 @@ import pytest
 
 from download_server.domain.models import ResourceType, Segment, Task, TaskStatus
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
-from download_server.engine.jobs.live import Cursor, place, within_limit
+from download_server.engine.jobs.live import Cursor, Known, place, within_limit
 from mediadl_common.errors import FailedPrecondition
 
 
@@ -18,7 +18,7 @@ def remote(first: int, last: int) -> MediaPlaylist:
     return MediaPlaylist("https://o/live.m3u8", 2.0, False, segments)
 
 
-KNOWN = {i: Segment("t", i, f"https://o/s{100 + i}.ts", 2.0) for i in range(4)}  # sequences 100-103
+KNOWN = Known({(f"https://o/s{100 + i}.ts", None, None): i for i in range(4)}, 3)  # sequences 100-103
 
 
 def test_a_refresh_that_overlaps_continues_the_numbering() -> None:
