@@ -24,9 +24,14 @@ def compose() -> dict[str, Any]:
     return document
 
 
+# Read by CPython itself, not by our config code: PYTHONMALLOC=malloc lets a live recording's catch-up memory go
+# back to the system (README's settings table, docs/benchmarks.md).
+INTERPRETER_SETTINGS = {"PYTHONMALLOC"}
+
+
 def env_names_read_by(package: str) -> set[str]:
-    """Every UPPER_CASE setting name that the server's config code (or the shared config) reads."""
-    names: set[str] = set()
+    """Every UPPER_CASE setting name that the server's config code (or the shared config), or CPython, reads."""
+    names: set[str] = set(INTERPRETER_SETTINGS)
     for source in [*CONFIG_SOURCES, f"{package}/config.py"]:
         names |= set(re.findall(r'"([A-Z][A-Z0-9_]{2,})"', (ROOT / source).read_text()))
     return names
