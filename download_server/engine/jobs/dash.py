@@ -20,7 +20,7 @@ from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.files.layout import dash_kind
 from download_server.engine.files.sinks import BufferSink, FileSink
 from download_server.engine.jobs import live, local_mpd, mpd, sidx
-from download_server.engine.jobs.hls import init_held
+from download_server.engine.jobs.hls import fetch_init
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, split_init_uri
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.local_playlist import write_atomically
@@ -304,21 +304,8 @@ class DashJob:
             if key not in self._inits:
                 ordinal = ctx.plan.track(segment.index).inits[init_uri]
                 path = ctx.parts.storage.dash_init_path(ctx.task.id, kind, ordinal)
-                self._inits[key] = None
-                # On disk, or (a remote store) published by an earlier run on any replica.
-                if not await init_held(ctx, path):
-                    url, byterange = split_init_uri(init_uri)
-                    fetcher = ctx.parts.fetcher
-                    try:
-                        await fetcher.download(
-                            url,
-                            FileSink(path, writer=ctx.parts.writer),
-                            byterange=byterange,
-                            max_bytes=fetcher.settings.init_max_bytes,
-                        )
-                        await ctx.publish(path)
-                    except FetchError as exc:
-                        self._inits[key] = exc
+                # On disk, or (a remote store) published by an earlier run on any replica: not fetched again.
+                self._inits[key] = await fetch_init(ctx, init_uri, path)
         error = self._inits[key]
         if error is not None:
             message = f"the {kind} init section could not be fetched: {error.message}"

@@ -241,23 +241,26 @@ class HlsJob:
                 ordinal = ctx.plan.track(0).inits[init_uri]
                 path = ctx.parts.storage.init_path(ctx.task.id, ordinal)
                 self._init_paths[init_uri] = path
-                self._inits[init_uri] = None
-                if not await init_held(ctx, path):
-                    url, byterange = hls_playlist.split_init_uri(init_uri)
-                    fetcher = ctx.parts.fetcher
-                    try:
-                        await fetcher.download(
-                            url,
-                            FileSink(path, writer=ctx.parts.writer),
-                            byterange=byterange,
-                            max_bytes=fetcher.settings.init_max_bytes,
-                        )
-                        await ctx.publish(path)
-                    except FetchError as exc:
-                        self._inits[init_uri] = exc
+                self._inits[init_uri] = await fetch_init(ctx, init_uri, path)
         error = self._inits[init_uri]
         if error is not None:
             raise _derived(error, "the init section (EXT-X-MAP)")
+
+
+async def fetch_init(ctx: RunLedger, init_uri: str, path: Path) -> FetchError | None:
+    """An init section (HLS EXT-X-MAP, a DASH Initialization) into `path` and the media store, unless it is
+    stored already; the failure is returned, to be kept for every segment that needs it."""
+    if await init_held(ctx, path):
+        return None
+    url, byterange = hls_playlist.split_init_uri(init_uri)
+    fetcher = ctx.parts.fetcher
+    try:
+        sink = FileSink(path, writer=ctx.parts.writer)
+        await fetcher.download(url, sink, byterange=byterange, max_bytes=fetcher.settings.init_max_bytes)
+        await ctx.publish(path)
+    except FetchError as exc:
+        return exc
+    return None
 
 
 async def init_held(ctx: RunLedger, path: Path) -> bool:
