@@ -85,11 +85,13 @@ os-tools:
 ## test: everything CI checks
 test: os-tools install-dev lint-proto check-protos lint typecheck pytest
 
-## bench: every benchmark in bench/ (5-6 minutes on 2 cores): prints a table and updates docs/benchmarks.md.
+## bench: every benchmark in bench/ (20-30 minutes on 2 cores, estimated from its parts;
+## BENCH_ARGS="--only hls ranged" runs some):
+## prints a table and updates docs/benchmarks.md.
 ## yt-dlp's figures need `$(PY) -m pip install yt-dlp` first (not a project dependency); nginx, curl and aria2c
 ## are installed from Debian by the HLS bench when missing and run as root (else it falls back or skips, and says so).
 bench: install-dev
-	$(PY) -m bench.run_all --write docs/benchmarks.md
+	$(PY) -m bench.run_all --write docs/benchmarks.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache
