@@ -26,6 +26,7 @@ from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.local_playlist import write_atomically
 from download_server.engine.jobs.mpd import Kind, Manifest, Ref, Track
 from download_server.engine.jobs.parts import WHOLE
+from download_server.engine.jobs.replan import plan_or_resume
 from download_server.engine.jobs.work import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -74,24 +75,17 @@ class DashJob:
     async def run(self, ctx: RunLedger) -> None:
         source: MediaPlaylist | None = None
         if ctx.replan:
-            try:
-                source = await self.load(ctx, ctx.task.resource_url)
-                await ctx.resolve(WHOLE, 0)
-                await self.merge(ctx)
-            except FetchError as exc:
-                if not ctx.plan.total:
-                    await ctx.record_failure(WHOLE, ctx.task.resource_url, exc)
-                    return
-                # Resuming with a plan already stored: the segments do not need the MPD any more.
-                log.warning(
-                    "MPD refresh failed, resuming the stored plan: %s", exc.message, extra={"task_id": ctx.task.id}
-                )
-                source = None
-            if not ctx.plan.total:
-                error = FetchError(ErrorType.PLAYLIST, "the MPD lists no segments")
-                await ctx.record_failure(WHOLE, ctx.task.resource_url, error)
+            go_on, source = await plan_or_resume(ctx, "MPD", lambda: self._plan(ctx))
+            if not go_on:
                 return
         await self._fetch_segments(ctx, source)
+
+    async def _plan(self, ctx: RunLedger) -> MediaPlaylist:
+        """Load the MPD and store its segments; the MPD (as a playlist) to follow comes back."""
+        source = await self.load(ctx, ctx.task.resource_url)
+        await ctx.resolve(WHOLE, 0)
+        await self.merge(ctx)
+        return source
 
     async def result(self, ctx: RunLedger, *, ended: bool) -> Video | None:
         storage, task = ctx.parts.storage, ctx.task

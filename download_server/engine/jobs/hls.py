@@ -18,6 +18,7 @@ from download_server.engine.jobs.crypto import Aes128CbcDecryptor
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.parts import WHOLE
+from download_server.engine.jobs.replan import plan_or_resume
 from download_server.engine.jobs.work import WorkQueue
 from download_server.engine.output.live_mux import LiveMux, Piece
 
@@ -54,33 +55,19 @@ class HlsJob:
         if ctx.replan and ctx.task.segments_total == 0 and ctx.task.output_format is OutputFormat.MP4:
             self.building = self.building or LiveMux(ctx.parts.storage.hls_mp4_path(ctx.task), ctx.parts.writer)
         if ctx.replan:
-            try:
-                source = await self.load(ctx, ctx.task.resource_url)
-            except FetchError as exc:
-                if not ctx.plan.total:
-                    await ctx.record_failure(WHOLE, ctx.task.resource_url, exc)
-                    return
-                # Resuming with a plan already stored: the segments do not need the playlist any more.
-                log.warning(
-                    "playlist refresh failed, resuming the stored plan: %s", exc.message, extra={"task_id": ctx.task.id}
-                )
-            else:
-                if not await self._adopt_plan(ctx, source):
-                    return
-                # Stored now: the follower needs the playlist's URL, target duration and end only, and the
-                # first plan's entries (100k of them in a long live window) must not live as long as the run.
-                source = dataclasses.replace(source, segments=[])
+            go_on, source = await plan_or_resume(ctx, "playlist", lambda: self._plan(ctx))
+            if not go_on:
+                return
         await self._fetch_segments(ctx, source)
 
-    async def _adopt_plan(self, ctx: RunLedger, source: MediaPlaylist) -> bool:
-        """Store the fresh playlist's segments; False (the failure recorded) when there is nothing to fetch."""
+    async def _plan(self, ctx: RunLedger) -> MediaPlaylist:
+        """Load the playlist and store its segments; the playlist to follow comes back without them."""
+        source = await self.load(ctx, ctx.task.resource_url)
         await ctx.resolve(WHOLE, 0)
         await self._merge_in_slices(ctx, source)
-        if not ctx.plan.total:
-            error = FetchError(ErrorType.PLAYLIST, "the playlist lists no segments")
-            await ctx.record_failure(WHOLE, ctx.task.resource_url, error)
-            return False
-        return True
+        # Stored now: the follower needs the playlist's URL, target duration and end only, and the first
+        # plan's entries (100k of them in a long live window) must not live as long as the run.
+        return dataclasses.replace(source, segments=[])
 
     async def _fetch_segments(self, ctx: RunLedger, source: MediaPlaylist | None) -> None:
         """Fetch the pending segments with a pool of workers, following `source` meanwhile if it is live."""
