@@ -27,7 +27,7 @@ from download_server.engine.jobs.flv_timeline import RecordingLimit, Timeline
 from download_server.engine.jobs.flv_upload import FlvUpload
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.live import MAX_BACKOFF_SECONDS
-from download_server.engine.jobs.mp4 import announced_total, single_segment
+from download_server.engine.jobs.mp4 import announced_total, single_segment, whole_file_video
 from download_server.engine.jobs.parts import WHOLE
 from mediadl_common.errors import NotFound
 
@@ -74,16 +74,7 @@ class FlvJob:
             return None
         path = self.final_path(ctx, segment)
         duration = segment.duration or (await asyncio.to_thread(scan, path)).media_seconds
-        return Video(
-            id="",
-            task_id=ctx.task.id,
-            video_id=ctx.task.video_id,
-            file_path=str(path),
-            file_size=segment.bytes,
-            duration_seconds=round(duration, 3),
-            format=VideoFormat.FLV,
-            sha256=segment.sha256,
-        )
+        return whole_file_video(ctx, segment, path, duration, VideoFormat.FLV)
 
     async def _open(self, ctx: RunLedger, segment: Segment) -> FlvSink:
         """The sink over what earlier runs left: cut after the last whole tag, timestamps continuing from it."""

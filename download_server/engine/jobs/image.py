@@ -13,7 +13,7 @@ from download_server.engine.files.layout import ranged_paths
 from download_server.engine.files.pieces import RangeState
 from download_server.engine.files.sinks import FileSink
 from download_server.engine.jobs.ledger import RunLedger
-from download_server.engine.jobs.mp4 import single_segment
+from download_server.engine.jobs.mp4 import single_segment, whole_file_video
 from download_server.engine.jobs.ranged import RangedFetch, WholeFile, fetch_whole, offer_ranges
 
 # Raster formats only: SVG is a document that can carry scripts, not a picture to store and serve.
@@ -106,13 +106,4 @@ class ImageJob:
         path = await asyncio.to_thread(self.final_path, ctx, segment)
         if path is None:
             return None
-        return Video(
-            id="",
-            task_id=ctx.task.id,
-            video_id=ctx.task.video_id,
-            file_path=str(path),
-            file_size=segment.bytes,
-            duration_seconds=0.0,
-            format=VideoFormat.IMAGE,
-            sha256=segment.sha256,
-        )
+        return whole_file_video(ctx, segment, path, 0.0, VideoFormat.IMAGE)

@@ -83,16 +83,7 @@ class Mp4Job:
             return None
         path = self.final_path(ctx, segment)
         duration = await asyncio.to_thread(mp4_duration, path)
-        return Video(
-            id="",
-            task_id=ctx.task.id,
-            video_id=ctx.task.video_id,
-            file_path=str(path),
-            file_size=segment.bytes,
-            duration_seconds=round(duration, 3),
-            format=VideoFormat.MP4,
-            sha256=segment.sha256,
-        )
+        return whole_file_video(ctx, segment, path, duration, VideoFormat.MP4)
 
 
 async def _download(ctx: RunLedger, segment: Segment, sink: FileSink, check: ResponseCheck) -> Fetched:
@@ -127,6 +118,20 @@ async def single_segment(ctx: RunLedger) -> Segment:
         segment = Segment(task_id=ctx.task.id, index=0, uri=ctx.task.resource_url)
         await ctx.add_segments([segment])
     return segment
+
+
+def whole_file_video(ctx: RunLedger, segment: Segment, path: Path, duration: float, format: VideoFormat) -> Video:
+    """The video record of a whole-file resource (MP4, FLV, image): its one segment's size and hash."""
+    return Video(
+        id="",
+        task_id=ctx.task.id,
+        video_id=ctx.task.video_id,
+        file_path=str(path),
+        file_size=segment.bytes,
+        duration_seconds=round(duration, 3),
+        format=format,
+        sha256=segment.sha256,
+    )
 
 
 def check_video(resp: aiohttp.ClientResponse) -> None:
