@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from download_server.domain.models import OutputFormat, ResourceType, Segment, SegmentStatus, Task, Video, VideoFormat
@@ -42,7 +42,7 @@ async def _finish_building(storage: Storage, task: Task, segments: list[Segment]
         log.info("the incremental MP4 is not used (%s): whole remux", reason, extra={"task_id": task.id})
         return False
     log.info("MP4 finished %.2f s after the download", time.perf_counter() - started, extra={"task_id": task.id})
-    _point_at(storage, target, video)
+    await asyncio.to_thread(_point_at, storage, target, video)  # hashes the whole MP4: not on the event loop
     return True
 
 
@@ -53,7 +53,9 @@ async def publish_output(storage: Storage, media: MediaStore, task: Task, video:
     if task.resource_type is not ResourceType.MP4 and video.format is VideoFormat.MP4:  # a stream's MP4
         made.append(video.file_path)
     for relative in made:
-        await publish_file(storage, media, storage.root / relative)
+        # The MP4's hash was taken when the record was pointed at it: the object carries it, nothing is re-read.
+        sha256 = video.sha256 if relative == video.file_path else ""
+        await publish_file(storage, media, storage.root / relative, sha256)
     if media.remote and not video.thumbnail_path:
         # No picture this time: an earlier run's thumbnail must not outlive it (on disk it was unlinked).
         try:
@@ -91,36 +93,36 @@ def _remux(storage: Storage, task: Task, done: list[Segment], video: Video) -> N
         previous = segment
     target = storage.hls_mp4_path(task)
     building_path(target).unlink(missing_ok=True)  # an incremental build a crash or a pause left behind
+    _build(storage, task, video, target, lambda: build_mp4(list(runs_of(entries)), target), "the HLS playlist")
+
+
+def _build(storage: Storage, task: Task, video: Video, target: Path, build: Callable[[], object], kept: str) -> None:
+    """Blocking. `build` makes the MP4 at `target` and the record points at it; on failure the record stays
+    what the download made (`kept` names it) and the reason is logged and kept in last_error."""
     started = time.perf_counter()
     try:
-        build_mp4(list(runs_of(entries)), target)
-    except Exception as exc:  # FFmpeg refuses what it cannot copy: the segments stay the recording
-        log.warning("MP4 remux failed: %s", exc, extra={"task_id": task.id})
-        task.last_error = f"the MP4 could not be built ({exc}); the HLS playlist is the recording"
+        build()
+    except Exception as exc:  # FFmpeg refuses what it cannot copy: the downloaded files stay the recording
+        log.warning("MP4 remux failed (%s stays the recording): %s", kept, exc, extra={"task_id": task.id})
+        task.last_error = f"the MP4 could not be built ({exc}); {kept} is the recording"
         return
     log.info("MP4 built in %.2f s", time.perf_counter() - started, extra={"task_id": task.id})
     _point_at(storage, target, video)
 
 
 def _point_at(storage: Storage, target: Path, video: Video) -> None:
+    """Blocking (the MP4 is read whole for its hash). The record's file is the MP4 now: its path, size and
+    sha256 are the MP4's (a record's hash is that of the file it names), not the playlist's, MPD's or .flv's."""
     video.file_path = target.relative_to(storage.root).as_posix()
     video.file_size = target.stat().st_size
+    video.sha256 = sha256_of(target)
     video.format = VideoFormat.MP4
 
 
 def _remux_flv(storage: Storage, task: Task, video: Video) -> None:
     """An FLV recording's MP4 beside it (stream copy: the timestamps were made continuous while recording)."""
     target = storage.flv_mp4_path(task)
-    try:
-        build_mp4([Run([storage.flv_path(task)])], target)
-    except Exception as exc:  # FFmpeg refuses what it cannot copy: the .flv stays the recording
-        log.warning("MP4 remux failed: %s", exc, extra={"task_id": task.id})
-        task.last_error = f"the MP4 could not be built ({exc}); the .flv file is the recording"
-        return
-    video.file_path = target.relative_to(storage.root).as_posix()
-    video.file_size = target.stat().st_size
-    video.sha256 = sha256_of(target)  # the record's hash is its file's: the MP4 now, not the .flv
-    video.format = VideoFormat.MP4
+    _build(storage, task, video, target, lambda: build_mp4([Run([storage.flv_path(task)])], target), "the .flv file")
 
 
 def _remux_dash(storage: Storage, task: Task, segments: list[Segment], video: Video) -> None:
@@ -138,17 +140,7 @@ def _remux_dash(storage: Storage, task: Task, segments: list[Segment], video: Vi
             previous = segment
         tracks[kind] = list(runs_of(entries))
     target = storage.dash_mp4_path(task)
-    started = time.perf_counter()
-    try:
-        build_tracks_mp4(tracks, target)
-    except Exception as exc:  # FFmpeg refuses what it cannot copy: the segments stay the recording
-        log.warning("MP4 mux of the DASH tracks failed: %s", exc, extra={"task_id": task.id})
-        task.last_error = f"the MP4 could not be built ({exc}); the DASH manifest is the recording"
-        return
-    log.info("MP4 built from the DASH tracks in %.2f s", time.perf_counter() - started, extra={"task_id": task.id})
-    video.file_path = target.relative_to(storage.root).as_posix()
-    video.file_size = target.stat().st_size
-    video.format = VideoFormat.MP4
+    _build(storage, task, video, target, lambda: build_tracks_mp4(tracks, target), "the DASH manifest")
 
 
 def _picture_source(storage: Storage, task: Task, segments: list[Segment], video: Video) -> Path | list[Path] | None:

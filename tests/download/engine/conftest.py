@@ -147,6 +147,16 @@ class Harness:
         self.backend.download_to(root)
         return Storage(root)
 
+    def published_sha256(self, relative: str) -> str:
+        """The sha256 the bucket's object at `relative` carries (its metadata), read from outside the code
+        under test; "" on the local backend or when the object carries none."""
+        backend = self.backend
+        if backend.server is None or backend.location is None:
+            return ""
+        client: Any = backend.server.client()
+        head = client.head_object(Bucket=backend.server.bucket, Key=f"{backend.location.prefix}/{relative}")
+        return str(head.get("Metadata", {}).get("sha256", ""))
+
 
 @pytest.fixture
 async def harness(origin: Origin, storage: Storage) -> AsyncIterator[Harness]:

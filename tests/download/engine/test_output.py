@@ -14,7 +14,7 @@ import pytest
 
 from download_server.domain.models import OutputFormat, ResourceType, Task, TaskStatus, Video, VideoFormat
 from tests.download.engine.conftest import Harness
-from tests.support.media import decoded_video_frames
+from tests.support.media import decoded_video_frames, sha256
 from tests.support.origin import Origin
 
 FPS = 10
@@ -69,7 +69,16 @@ async def mp4_of(harness: Harness, path: str) -> tuple[Task, Video, Path]:
     assert done.status is TaskStatus.COMPLETED, done.last_error
     (video,) = harness.store.videos.values()
     assert video.format is VideoFormat.MP4 and not Path(video.file_path).is_absolute()
+    assert video.sha256 == sha256(harness.storage.root / video.file_path)  # the MP4's, as the record names it
     return done, video, harness.storage.root / video.file_path
+
+
+def assert_hash_is_the_mp4s(harness: Harness, video: Video) -> None:
+    """The record's sha256 is its MP4's, and on S3 the published object carries that hash."""
+    assert video.format is VideoFormat.MP4
+    assert video.sha256 == sha256(harness.view().root / video.file_path)
+    if harness.backend.remote:
+        assert harness.published_sha256(video.file_path) == video.sha256
 
 
 def playable(mp4: Path, frames: int, duration: float, *, while_downloading: bool | None = None) -> None:
@@ -128,9 +137,11 @@ async def test_a_retry_that_fills_a_gap_rebuilds_the_mp4(backend_harness: Harnes
     assert (await harness.run(task)).status is TaskStatus.PARTIAL_COMPLETED
     (video,) = harness.store.videos.values()
     playable(harness.view().root / video.file_path, 50, video.duration_seconds)
+    assert_hash_is_the_mp4s(harness, video)
 
     origin.heal()
     assert (await harness.run(task, action="retry")).status is TaskStatus.COMPLETED
     video = next(v for v in harness.store.videos.values() if v.task_id == task.id)
     playable(harness.view().root / video.file_path, 60, video.duration_seconds)
+    assert_hash_is_the_mp4s(harness, video)  # the whole remux's MP4 this time
     assert [harness.origin.requests[f"hls_ts/seg0{i}.ts"] for i in (0, 1, 3, 4, 5)] == [1] * 5

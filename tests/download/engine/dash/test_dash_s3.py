@@ -10,7 +10,7 @@ from download_server.domain.models import OutputFormat, ResourceType, SegmentSta
 from download_server.engine.files.layout import Storage
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.download.engine.dash.media import FRAMES
-from tests.support.media import decoded_video_frames
+from tests.support.media import decoded_video_frames, sha256
 from tests.support.origin import Origin
 from tests.support.s3 import S3Server, StorageBackend
 
@@ -63,4 +63,5 @@ async def test_recovery_on_an_empty_work_dir_refetches_no_complete_segment(
     video = store.videos[task.id]
     assert video.file_path == view.key(view.dash_mp4_path(task))
     assert decoded_video_frames(view.dash_mp4_path(task)) == FRAMES
+    assert video.sha256 == sha256(view.dash_mp4_path(task)) == second.published_sha256(video.file_path)
     assert backend.open_uploads() == []

@@ -21,7 +21,7 @@ from download_server.domain.models import (
 )
 from tests.download.engine.conftest import Harness
 from tests.download.engine.dash.media import FPS, FRAMES, SECOND_CLIP_SECONDS, SECONDS
-from tests.support.media import decoded_video_frames
+from tests.support.media import decoded_video_frames, sha256
 
 # (fixture, video segments, audio segments): 1 s segments of the 4 s clip (ffmpeg writes a 5th, tiny audio file
 # in $Number$ mode that the MPD does not list: the MPD is what counts)
@@ -93,6 +93,7 @@ async def test_mp4_output_muxes_video_and_audio(harness: Harness, folder: str) -
     assert 0 < data.find(b"moov") < data.find(b"mdat")
     assert decoded_video_frames(mp4) == FRAMES
     assert _streams(mp4) == ["video", "audio"]
+    assert video.sha256 == sha256(mp4)  # the record's hash is the MP4's, the file it names
 
 
 async def test_two_periods_become_one_recording(harness: Harness) -> None:
