@@ -25,7 +25,6 @@ from download_server.engine.jobs.hls_playlist import MediaPlaylist, split_init_u
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.local_playlist import write_atomically
 from download_server.engine.jobs.mpd import Kind, Manifest, Ref, Track
-from download_server.engine.jobs.parts import WHOLE
 from download_server.engine.jobs.replan import plan_or_resume
 from download_server.engine.jobs.work import WorkQueue
 
@@ -73,17 +72,12 @@ class DashJob:
         return [ctx.parts.storage.dash_dir(ctx.task.id)]
 
     async def run(self, ctx: RunLedger) -> None:
-        source: MediaPlaylist | None = None
-        if ctx.replan:
-            go_on, source = await plan_or_resume(ctx, "MPD", lambda: self._plan(ctx))
-            if not go_on:
-                return
-        await self._fetch_segments(ctx, source)
+        go_on, source = await plan_or_resume(ctx, "MPD", self.load, self._adopt)
+        if go_on:
+            await self._fetch_segments(ctx, source)
 
-    async def _plan(self, ctx: RunLedger) -> MediaPlaylist:
-        """Load the MPD and store its segments; the MPD (as a playlist) to follow comes back."""
-        source = await self.load(ctx, ctx.task.resource_url)
-        await ctx.resolve(WHOLE, 0)
+    async def _adopt(self, ctx: RunLedger, source: MediaPlaylist) -> MediaPlaylist:
+        """Store the fresh MPD's segments (merge() reads the manifest load() kept); it is followed as it is."""
         await self.merge(ctx)
         return source
 

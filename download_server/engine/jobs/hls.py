@@ -17,7 +17,6 @@ from download_server.engine.jobs import local_playlist as playlist
 from download_server.engine.jobs.crypto import Aes128CbcDecryptor
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
 from download_server.engine.jobs.ledger import RunLedger
-from download_server.engine.jobs.parts import WHOLE
 from download_server.engine.jobs.replan import plan_or_resume
 from download_server.engine.jobs.work import WorkQueue
 from download_server.engine.output.live_mux import LiveMux, Piece
@@ -51,22 +50,16 @@ class HlsJob:
         return [ctx.parts.storage.hls_dir(ctx.task.id)]
 
     async def run(self, ctx: RunLedger) -> None:
-        source: MediaPlaylist | None = None
         if ctx.replan and ctx.task.segments_total == 0 and ctx.task.output_format is OutputFormat.MP4:
             self.building = self.building or LiveMux(ctx.parts.storage.hls_mp4_path(ctx.task), ctx.parts.writer)
-        if ctx.replan:
-            go_on, source = await plan_or_resume(ctx, "playlist", lambda: self._plan(ctx))
-            if not go_on:
-                return
-        await self._fetch_segments(ctx, source)
+        go_on, source = await plan_or_resume(ctx, "playlist", self.load, self._adopt)
+        if go_on:
+            await self._fetch_segments(ctx, source)
 
-    async def _plan(self, ctx: RunLedger) -> MediaPlaylist:
-        """Load the playlist and store its segments; the playlist to follow comes back without them."""
-        source = await self.load(ctx, ctx.task.resource_url)
-        await ctx.resolve(WHOLE, 0)
+    async def _adopt(self, ctx: RunLedger, source: MediaPlaylist) -> MediaPlaylist:
+        """Store the fresh playlist's segments; the follower needs its URL, target duration and end only, and
+        the first plan's entries (100k of them in a long live window) must not live as long as the run."""
         await self._merge_in_slices(ctx, source)
-        # Stored now: the follower needs the playlist's URL, target duration and end only, and the first
-        # plan's entries (100k of them in a long live window) must not live as long as the run.
         return dataclasses.replace(source, segments=[])
 
     async def _fetch_segments(self, ctx: RunLedger, source: MediaPlaylist | None) -> None:

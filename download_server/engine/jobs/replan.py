@@ -12,16 +12,27 @@ from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.parts import WHOLE
 
 log = logging.getLogger(__name__)
-S = TypeVar("S")
+S = TypeVar("S")  # the source as loaded
+F = TypeVar("F")  # the source to follow
 
 
-async def plan_or_resume(ctx: RunLedger, what: str, plan: Callable[[], Awaitable[S]]) -> tuple[bool, S | None]:
-    """Run `plan` (load the source `what` names, store its segments; it answers what to follow) and say
-    whether the run goes on, with the source to follow. A FetchError with a plan stored resumes that plan
-    without a source (the segments do not need it any more); with none stored, or when the source lists no
-    segments, the failure is recorded against the whole resource and the run stops."""
+async def plan_or_resume(
+    ctx: RunLedger,
+    what: str,
+    load: Callable[[RunLedger, str], Awaitable[S]],
+    adopt: Callable[[RunLedger, S], Awaitable[F]],
+) -> tuple[bool, F | None]:
+    """Whether the run goes on, and the source it follows. A run asked to plan (ctx.replan) loads the source
+    `what` names from the task's URL, then has `adopt` store its segments (it answers what to follow). A
+    FetchError with a plan stored resumes that plan without a source (the segments do not need it any more);
+    with none stored, or when the source lists no segments, the failure is recorded against the whole
+    resource and the run stops."""
+    if not ctx.replan:
+        return True, None  # a retry of some segments: the stored plan, without the source
     try:
-        source = await plan()
+        loaded = await load(ctx, ctx.task.resource_url)
+        await ctx.resolve(WHOLE, 0)  # loaded: a failure of the whole resource is over
+        source = await adopt(ctx, loaded)
     except FetchError as exc:
         if not ctx.plan.total:
             await ctx.record_failure(WHOLE, ctx.task.resource_url, exc)
