@@ -42,7 +42,7 @@ import grpc
 from bench.fanout import cpu_seconds
 from bench.report import Row
 from bench.target import free_port
-from bench.unary_stack import NOOP, markdown_table, server_process, token_for
+from bench.unary_stack import NOOP, bench_task_request, markdown_table, probe_process, server_process, token_for
 
 HEALTH = "/grpc.health.v1.Health/Check"
 GET_ME = "/mediadl.auth.v1.AuthService/GetMe"
@@ -217,15 +217,11 @@ def stack(folder: Path) -> Iterator[Stack]:
             server_process(["-m", "download_server"], download_env, ports["download"], folder / "download.log")
         )
         probes = {}
-        for name, flag in (("noop", "--no-auth"), ("noop_auth", "--auth")):
-            args = ["-m", "bench.unary_stack", "--serve-probe", str(ports[name]), flag]
+        for name, with_auth in (("noop", False), ("noop_auth", True)):
+            metrics = f"127.0.0.1:{ports[name + '_m']}"
+            log = folder / f"{name}.log"
             probes[name] = stack_.enter_context(
-                server_process(
-                    args,
-                    {"BENCH_SECRET": secret, "BENCH_METRICS_ADDR": f"127.0.0.1:{ports[name + '_m']}"},
-                    ports[name],
-                    folder / f"{name}.log",
-                )
+                probe_process(ports[name], secret, log, with_auth=with_auth, metrics_addr=metrics)
             )
         token, task_id = _user_and_task(ports["auth"], ports["download"])
         bodies = _bodies(folder, task_id)
@@ -255,17 +251,7 @@ def _user_and_task(auth_port: int, download_port: int) -> tuple[str, str]:
     md = (("authorization", f"Bearer {token}"),)
     with grpc.insecure_channel(f"127.0.0.1:{download_port}") as channel:
         stub = download_pb2_grpc.DownloadServiceStub(channel)  # type: ignore[no-untyped-call]
-        task = stub.CreateTask(
-            pb.CreateTaskRequest(
-                video_id=str(uuid.uuid4()),
-                liveroom_id="bench",
-                liveroom_title="h2load benchmark",
-                liveroom_url="http://127.0.0.1:9/live",
-                resource_url="http://127.0.0.1:9/bench.mp4",
-                resource_type=pb.RESOURCE_TYPE_MP4,
-            ),
-            metadata=md,
-        ).task
+        task = stub.CreateTask(bench_task_request("h2load benchmark"), metadata=md).task
         got = stub.GetTask(pb.GetTaskRequest(task_id=task.id), metadata=md).task
         if got.id != task.id:
             raise RuntimeError("GetTask answered another task")

@@ -25,16 +25,19 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.report import Row
 from bench.target import free_port
+
+if TYPE_CHECKING:
+    from mediadl.download.v1 import download_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_SERVICE = "bench.v1.Probe"
@@ -96,6 +99,31 @@ def server_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def probe_process(
+    port: int, secret: str, log: Path, *, with_auth: bool, metrics_addr: str = ""
+) -> AbstractContextManager[ServerProcess]:
+    """The probe server (a no-op RPC, with or without the auth interceptor checking tokens signed with
+    `secret`) as a process of its own; with `metrics_addr`, its /metrics counts the calls by grpc-status."""
+    args = ["-m", "bench.unary_stack", "--serve-probe", str(port), "--auth" if with_auth else "--no-auth"]
+    env = {"BENCH_SECRET": secret, **({"BENCH_METRICS_ADDR": metrics_addr} if metrics_addr else {})}
+    return server_process(args, env, port, log)
+
+
+def bench_task_request(title: str) -> download_pb2.CreateTaskRequest:
+    """The MP4 task the GetTask benchmarks read. Its URLs are on loopback (the servers allow private networks):
+    CreateTask checks them without DNS, which this machine may lack; GetTask never fetches them."""
+    from mediadl.download.v1 import download_pb2 as pb
+
+    return pb.CreateTaskRequest(
+        video_id=str(uuid.uuid4()),
+        liveroom_id="bench",
+        liveroom_title=title,
+        liveroom_url="http://127.0.0.1:9/live",
+        resource_url="http://127.0.0.1:9/bench.mp4",
+        resource_type=pb.RESOURCE_TYPE_MP4,
+    )
 
 
 def _wait_serving(proc: subprocess.Popen[bytes], port: int, log: Path, health: bool, timeout: float = 60) -> None:
@@ -257,19 +285,7 @@ async def measure_get_task(port: int, token: str, levels: Sequence[int], seconds
             request_serializer=pb.CreateTaskRequest.SerializeToString,
             response_deserializer=pb.CreateTaskResponse.FromString,
         )
-        task = (
-            await create(
-                pb.CreateTaskRequest(
-                    video_id=str(uuid.uuid4()),
-                    liveroom_id="bench",
-                    liveroom_title="unary benchmark",
-                    liveroom_url="https://live.example.com/bench",
-                    resource_url="https://cdn.example.com/bench.mp4",
-                    resource_type=pb.RESOURCE_TYPE_MP4,
-                ),
-                metadata=md,
-            )
-        ).task
+        task = (await create(bench_task_request("unary benchmark"), metadata=md)).task
         # Serialised once, replies kept as bytes and decoded after the timed part: the client's protobuf work
         # stays out of the comparison, yet every reply must be the task asked for.
         request = pb.GetTaskRequest(task_id=task.id).SerializeToString()
@@ -294,8 +310,7 @@ def run(levels: Sequence[int], seconds: float) -> tuple[dict[str, list[Load]], s
         folder = Path(tmp)
         for name, with_auth in (("noop", False), ("noop+auth", True)):
             port = free_port()
-            args = ["-m", "bench.unary_stack", "--serve-probe", str(port), "--auth" if with_auth else "--no-auth"]
-            with server_process(args, {"BENCH_SECRET": secret}, port, folder / f"{name}.log"):
+            with probe_process(port, secret, folder / f"{name}.log", with_auth=with_auth):
                 md = (("authorization", f"Bearer {token}"),) if with_auth else ()
                 results[name] = asyncio.run(measure_noop(port, md, levels, seconds))
         port = free_port()

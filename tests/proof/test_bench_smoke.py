@@ -119,9 +119,8 @@ async def test_the_auth_cost_is_measured_only_behind_an_interceptor_that_checks_
 ) -> None:
     secret = "bench-secret-" + "x" * 40
     port = free_port()
-    args = ["-m", "bench.unary_stack", "--serve-probe", str(port), "--auth" if with_auth else "--no-auth"]
     good = (("authorization", f"Bearer {unary_stack.token_for(secret, str(uuid.uuid4()))}"),)
-    with unary_stack.server_process(args, {"BENCH_SECRET": secret}, port, tmp_path / "probe.log"):
+    with unary_stack.probe_process(port, secret, tmp_path / "probe.log", with_auth=with_auth):
         async with unary_stack.channel_to(port) as channel:
             noop = channel.unary_unary(unary_stack.NOOP)
             if with_auth:
