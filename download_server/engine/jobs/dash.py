@@ -24,7 +24,7 @@ from download_server.engine.jobs.hls import fetch_init
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, split_init_uri
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.local_playlist import write_atomically
-from download_server.engine.jobs.mpd import Kind, Manifest, Ref, Track
+from download_server.engine.jobs.mpd_model import KINDS, MAX_SEGMENTS, Kind, Manifest, Period, Ref, Track
 from download_server.engine.jobs.replan import plan_or_resume
 from download_server.engine.jobs.work import WorkQueue
 
@@ -134,7 +134,7 @@ class DashJob:
                 if track.sidx is not None:
                     track = await self._sidx_track(ctx, track)
                 tracks[kind] = track
-            periods.append(mpd.Period(period.start, tracks))
+            periods.append(Period(period.start, tracks))
         return Manifest(manifest.url, manifest.dynamic, manifest.update_period, periods)
 
     async def _sidx_track(self, ctx: RunLedger, track: Track) -> Track:
@@ -145,8 +145,8 @@ class DashJob:
             plan.url, sink, byterange=plan.index_range, max_bytes=fetcher.settings.playlist_max_bytes
         )
         index_end = plan.index_range[0] + plan.index_range[1]
-        parts = await asyncio.to_thread(sidx.parse, sink.body, index_end, max_entries=mpd.MAX_SEGMENTS)
-        refs = [mpd.Ref(plan.url, plan.start + p.start, p.duration, (p.offset, p.length)) for p in parts]
+        parts = await asyncio.to_thread(sidx.parse, sink.body, index_end, max_entries=MAX_SEGMENTS)
+        refs = [Ref(plan.url, plan.start + p.start, p.duration, (p.offset, p.length)) for p in parts]
         return Track(track.kind, track.representation, track.bandwidth, track.init, refs, None, track.choices)
 
     async def _check_hosts(self, ctx: RunLedger, manifest: Manifest) -> None:
@@ -174,7 +174,7 @@ class DashJob:
         if manifest is None:
             return []
         added: list[Segment] = []
-        for kind in mpd.KINDS:
+        for kind in KINDS:
             planned = [
                 _Planned(ref, track.init, period.start)
                 for period in manifest.periods
@@ -352,7 +352,7 @@ def _chosen(manifest: Manifest) -> str:
 
 
 def _identity(uri: str, offset: int | None, length: int | None) -> str:
-    """A stored row's identity as mpd.Ref.identity names the same media."""
+    """A stored row's identity as Ref.identity names the same media."""
     if length is None:
         return uri
     return f"{uri}#{offset or 0}+{length}"

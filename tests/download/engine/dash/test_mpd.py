@@ -10,6 +10,7 @@ import pytest
 
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.jobs import mpd
+from download_server.engine.jobs.mpd_model import Ref
 
 URL = "https://cdn.example.com/show/manifest.mpd"
 
@@ -75,7 +76,7 @@ def test_base_urls_resolve_level_by_level() -> None:
     )
     track = mpd.parse(body.encode(), URL).periods[0].tracks["video"]
     assert track.init == "https://media.example.net/root/p1/video/hd/init.mp4"
-    assert track.refs == [mpd.Ref("https://media.example.net/root/p1/video/hd/a.m4s", 0.0, 2.0, (10, 10))]
+    assert track.refs == [Ref("https://media.example.net/root/p1/video/hd/a.m4s", 0.0, 2.0, (10, 10))]
 
 
 def test_the_best_video_and_audio_are_chosen_and_text_is_ignored() -> None:
