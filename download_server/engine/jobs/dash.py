@@ -24,6 +24,7 @@ from download_server.engine.jobs.hls import fetch_init
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, split_init_uri
 from download_server.engine.jobs.ledger import RunLedger
 from download_server.engine.jobs.local_playlist import write_atomically
+from download_server.engine.jobs.mp4 import segmented_video
 from download_server.engine.jobs.mpd_model import KINDS, MAX_SEGMENTS, Kind, Manifest, Period, Ref, Track
 from download_server.engine.jobs.replan import plan_or_resume
 from download_server.engine.jobs.work import WorkQueue
@@ -97,16 +98,7 @@ class DashJob:
         init_bytes = await asyncio.to_thread(lambda: sum(p.stat().st_size for p in inits if p.is_file()))
         await asyncio.to_thread(write_atomically, path, text)
         await ctx.publish(path)
-        return Video(
-            id="",
-            task_id=task.id,
-            video_id=task.video_id,
-            file_path=str(path),
-            file_size=sum(s.bytes for s in done) + init_bytes,
-            duration_seconds=round(local_mpd.duration(done), 3),
-            format=VideoFormat.DASH,
-            segment_count=len(done),
-        )
+        return segmented_video(ctx, path, done, init_bytes, local_mpd.duration(done), VideoFormat.DASH)
 
     # Planning
     async def load(self, ctx: RunLedger, url: str) -> MediaPlaylist:

@@ -17,6 +17,7 @@ from download_server.engine.jobs import local_playlist as playlist
 from download_server.engine.jobs.crypto import Aes128CbcDecryptor
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
 from download_server.engine.jobs.ledger import RunLedger
+from download_server.engine.jobs.mp4 import segmented_video
 from download_server.engine.jobs.replan import plan_or_resume
 from download_server.engine.jobs.work import WorkQueue
 from download_server.engine.output.live_mux import LiveMux, Piece
@@ -90,16 +91,7 @@ class HlsJob:
         init_bytes = await asyncio.to_thread(_sizes, [storage.init_path(task.id, n) for n in inits.values()])
         await asyncio.to_thread(playlist.write_atomically, path, text)
         await ctx.publish(path)
-        return Video(
-            id="",
-            task_id=task.id,
-            video_id=task.video_id,
-            file_path=str(path),
-            file_size=sum(s.bytes for s in done) + init_bytes,
-            duration_seconds=round(sum(s.duration for s in done), 3),
-            format=VideoFormat.HLS,
-            segment_count=len(done),
-        )
+        return segmented_video(ctx, path, done, init_bytes, sum(s.duration for s in done), VideoFormat.HLS)
 
     # Planning
     async def load(self, ctx: RunLedger, url: str, *, after: int | None = None) -> MediaPlaylist:

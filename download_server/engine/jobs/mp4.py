@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -131,6 +132,23 @@ def whole_file_video(ctx: RunLedger, segment: Segment, path: Path, duration: flo
         duration_seconds=round(duration, 3),
         format=format,
         sha256=segment.sha256,
+    )
+
+
+def segmented_video(
+    ctx: RunLedger, path: Path, done: Sequence[Segment], init_bytes: int, duration: float, format: VideoFormat
+) -> Video:
+    """The video record of a segmented recording (HLS, DASH): its local playlist or manifest at `path`, the
+    done segments' bytes plus their init sections', and how many segments it holds (no one file to hash)."""
+    return Video(
+        id="",
+        task_id=ctx.task.id,
+        video_id=ctx.task.video_id,
+        file_path=str(path),
+        file_size=sum(s.bytes for s in done) + init_bytes,
+        duration_seconds=round(duration, 3),
+        format=format,
+        segment_count=len(done),
     )
 
 
