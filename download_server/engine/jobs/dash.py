@@ -9,6 +9,7 @@ outage grace, URL swaps and max_duration_seconds work as for HLS.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,9 @@ class DashJob:
         self.checked_hosts: set[str] = set()
         self.next_ordinal: dict[Kind, int] = {}  # per track, the number its next new segment gets
         self.known: dict[Kind, set[str]] = {}  # per track, the stored rows' identities (until the first placing)
+        # (kind, init section) -> the source's @codecs, for the local MPD; empty after a restart until the MPD
+        # is loaded again (a plan resumed without its source writes no codecs, as players may do without).
+        self.codecs: dict[tuple[str, str | None], str] = {}
 
     def final_path(self, ctx: RunLedger, segment: Segment) -> Path:
         return ctx.parts.storage.dash_segment_path(ctx.task.id, segment.index)
@@ -93,6 +97,7 @@ class DashJob:
             segments,
             lambda s: storage.dash_init_of(task.id, segments, s),
             lambda s: storage.dash_segment_path(task.id, s.index),
+            lambda s: self.codecs.get((dash_kind(s.index), s.init_uri), ""),
         )
         path = storage.dash_manifest_path(task.id)
         init_bytes = await asyncio.to_thread(lambda: sum(p.stat().st_size for p in inits if p.is_file()))
@@ -112,6 +117,10 @@ class DashJob:
         if self.latest is None:  # said once: later polls leave the outage countdown its place
             ctx.tracker.message = f"downloading the highest-bandwidth representations: {_chosen(manifest)}"
         self.latest = manifest
+        for period in manifest.periods:
+            for track in period.tracks.values():
+                if track.codecs:
+                    self.codecs[(track.kind, track.init)] = track.codecs
         if not ctx.task.live and manifest.dynamic:
             ctx.task.live = True
             await ctx.tracker.flush()  # at once: UpdateTask may swap a live recording's URL from now on
@@ -139,7 +148,7 @@ class DashJob:
         index_end = plan.index_range[0] + plan.index_range[1]
         parts = await asyncio.to_thread(sidx.parse, sink.body, index_end, max_entries=MAX_SEGMENTS)
         refs = [Ref(plan.url, plan.start + p.start, p.duration, (p.offset, p.length)) for p in parts]
-        return Track(track.kind, track.representation, track.bandwidth, track.init, refs, None, track.choices)
+        return dataclasses.replace(track, refs=refs, sidx=None)
 
     async def _check_hosts(self, ctx: RunLedger, manifest: Manifest) -> None:
         """Every host the MPD names (BaseURL, init, segments) through the URL policy before anything is

@@ -26,9 +26,15 @@ def duration(done: Sequence[Segment]) -> float:
 Locate = Callable[[Segment], Path | None]
 
 
-def render(segments: Sequence[Segment], init_of: Locate, file_of: Callable[[Segment], Path]) -> str:
+def render(
+    segments: Sequence[Segment],
+    init_of: Locate,
+    file_of: Callable[[Segment], Path],
+    codecs_of: Callable[[Segment], str] = lambda _: "",
+) -> str:
     """The MPD text. A period starts wherever the source's did (a discontinuity); a segment that is not on
-    disk is left out, its time kept as a hole in the SegmentTimeline."""
+    disk is left out, its time kept as a hole in the SegmentTimeline. `codecs_of` names a track's codecs as
+    the source MPD did (dash.js checks them with MediaSource.isTypeSupported); "" leaves @codecs out."""
     periods = _periods(segments)
     total = sum(max((sum(s.duration for s in run) for run in tracks.values()), default=0.0) for tracks in periods)
     root = Element(
@@ -48,7 +54,7 @@ def render(segments: Sequence[Segment], init_of: Locate, file_of: Callable[[Segm
             root, "Period", {"id": str(number), "start": _duration(start), "duration": _duration(length)}
         )
         for kind, run in tracks.items():
-            _adaptation(period, kind, run, init_of, file_of)
+            _adaptation(period, kind, run, init_of, file_of, codecs_of)
         start += length
     return '<?xml version="1.0" encoding="utf-8"?>\n' + tostring(root, encoding="unicode") + "\n"
 
@@ -70,7 +76,12 @@ def _periods(segments: Sequence[Segment]) -> list[dict[str, list[Segment]]]:
 
 
 def _adaptation(
-    period: Element, kind: str, run: list[Segment], init_of: Locate, file_of: Callable[[Segment], Path]
+    period: Element,
+    kind: str,
+    run: list[Segment],
+    init_of: Locate,
+    file_of: Callable[[Segment], Path],
+    codecs_of: Callable[[Segment], str],
 ) -> None:
     done = [s for s in run if s.status is SegmentStatus.DONE]
     if not done:
@@ -80,7 +91,10 @@ def _adaptation(
     adaptation = SubElement(
         period, "AdaptationSet", {"contentType": kind, "mimeType": f"{kind}/mp4", "segmentAlignment": "true"}
     )
-    representation = SubElement(adaptation, "Representation", {"id": kind, "bandwidth": str(bandwidth)})
+    attributes = {"id": kind, "bandwidth": str(bandwidth)}
+    if codecs := codecs_of(done[0]):
+        attributes["codecs"] = codecs
+    representation = SubElement(adaptation, "Representation", attributes)
     ticks = [round(s.duration * _TIMESCALE) for s in run]
     listing = SubElement(
         representation,

@@ -27,6 +27,8 @@ from download_server.engine.jobs.mpd_segments import (
 )
 from download_server.engine.jobs.mpd_xml import base_url, children, merged, number, refuse_protection, root_of, seconds
 
+_MAX_CODECS = 200
+
 
 def parse(body: bytes, url: str, *, now: datetime | None = None, max_segments: int = MAX_SEGMENTS) -> Manifest:
     """The MPD at `url`; FetchError (bad_content, too_large) for anything unsafe, protected or unplayable."""
@@ -100,8 +102,15 @@ def _tracks(period: Element, context: Context) -> dict[Kind, Track]:
     tracks = {}
     for kind, (bandwidth, adaptation, representation) in best.items():
         track = _track(kind, bandwidth, period, adaptation, representation, context)
-        tracks[kind] = dataclasses.replace(track, choices=counts[kind])
+        codecs = _codecs(representation) or _codecs(adaptation)
+        tracks[kind] = dataclasses.replace(track, choices=counts[kind], codecs=codecs)
     return tracks
+
+
+def _codecs(element: Element) -> str:
+    """@codecs ("avc1.64001f", "mp4a.40.2"): an RFC 6381 list, so a longer value is no codec string."""
+    value = (element.get("codecs") or "").strip()
+    return value if len(value) <= _MAX_CODECS else ""
 
 
 def _track(

@@ -46,6 +46,7 @@ class Track:
     refs: list[Ref]
     sidx: SidxPlan | None = None
     choices: int = 1  # how many representations of this kind the period offered
+    codecs: str = ""  # the representation's (or its AdaptationSet's) @codecs, carried into the local MPD
 
 
 @dataclass(frozen=True)

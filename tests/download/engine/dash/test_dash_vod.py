@@ -4,6 +4,7 @@ the MP4 played by ffprobe, cenc refused, and the bookkeeping (rows per segment, 
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -65,6 +66,21 @@ async def test_each_addressing_mode_downloads_and_plays_offline(
     assert video.duration_seconds == pytest.approx(SECONDS, abs=0.05)
     assert video.thumbnail_path == f"thumbnails/{task.id}.jpg"
     assert (harness.storage.root / video.thumbnail_path).stat().st_size > 0
+
+
+@pytest.mark.parametrize(("folder", "tracks"), [("timeline", 2), ("two", 4), ("list", 0)])
+async def test_the_local_mpd_carries_the_source_codecs(
+    harness: Harness, dash_media: Path, folder: str, tracks: int
+) -> None:
+    # ffmpeg writes @codecs on each Representation (avc1, mp4a; per period); a player checks them before
+    # playing. The hand-written SegmentList MPD has none: the local MPD then names none either.
+    source = (dash_media / folder / "manifest.mpd").read_text()
+    wanted = sorted(re.findall(r'codecs="([^"]+)"', source))
+    assert len(wanted) == tracks
+    task, done = await _download(harness, folder)
+    assert done.status is TaskStatus.COMPLETED, done.last_error
+    local = harness.storage.dash_manifest_path(task.id).read_text()
+    assert sorted(re.findall(r'codecs="([^"]+)"', local)) == wanted
 
 
 async def test_segment_base_reads_the_sidx_with_one_range_request_per_track(harness: Harness) -> None:

@@ -92,6 +92,18 @@ def test_the_best_video_and_audio_are_chosen_and_text_is_ignored() -> None:
     assert tracks["video"].refs[0].url.endswith("/high.mp4") and tracks["video"].choices == 2
 
 
+def test_codecs_are_the_representations_or_else_their_adaptation_sets() -> None:
+    period = (
+        '<AdaptationSet contentType="video" codecs="avc1.4d401f"><Representation id="v" bandwidth="900">'
+        "<BaseURL>v.mp4</BaseURL></Representation></AdaptationSet>"
+        '<AdaptationSet contentType="audio" codecs="mp4a.40.5"><Representation id="a" bandwidth="64" '
+        'codecs="mp4a.40.2"><BaseURL>a.mp4</BaseURL></Representation></AdaptationSet>'
+    )
+    tracks = mpd.parse(_mpd(period), URL).periods[0].tracks
+    assert (tracks["video"].codecs, tracks["audio"].codecs) == ("avc1.4d401f", "mp4a.40.2")
+    assert mpd.parse(_mpd(_video("<BaseURL>v.mp4</BaseURL>")), URL).periods[0].tracks["video"].codecs == ""
+
+
 def test_live_number_template_lists_the_time_shift_window() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     head = (
