@@ -20,7 +20,7 @@ from download_server.domain.urls import UrlRefused
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.files.layout import dash_kind
 from download_server.engine.files.sinks import BufferSink, FileSink
-from download_server.engine.jobs import live, local_mpd, mpd, sidx
+from download_server.engine.jobs import dash_start, live, local_mpd, mpd, sidx
 from download_server.engine.jobs.hls import fetch_init
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, split_init_uri
 from download_server.engine.jobs.ledger import RunLedger
@@ -63,6 +63,7 @@ class DashJob:
         self.cursors: dict[Kind, _Cursor] = {}
         self.recorded: dict[Kind, float] = {}
         self.limit_reached = False
+        self.announced = False  # the chosen representations were said (once the MPD lists segments)
         self.checked_hosts: set[str] = set()
         self.next_ordinal: dict[Kind, int] = {}  # per track, the number its next new segment gets
         self.known: dict[Kind, set[str]] = {}  # per track, the stored rows' identities (until the first placing)
@@ -77,9 +78,13 @@ class DashJob:
         return [ctx.parts.storage.dash_dir(ctx.task.id)]
 
     async def run(self, ctx: RunLedger) -> None:
-        go_on, source = await plan_or_resume(ctx, "MPD", self.load, self._adopt)
+        go_on, source = await plan_or_resume(ctx, "MPD", self._load_first, self._adopt)
         if go_on:
             await self._fetch_segments(ctx, source)
+
+    async def _load_first(self, ctx: RunLedger, url: str) -> MediaPlaylist:
+        """The MPD to plan from: a live one that lists nothing yet (its stream not begun) is waited for."""
+        return await dash_start.load_when_started(ctx, url, self.load, lambda: self.latest)
 
     async def _adopt(self, ctx: RunLedger, source: MediaPlaylist) -> MediaPlaylist:
         """Store the fresh MPD's segments (merge() reads the manifest load() kept); it is followed as it is."""
@@ -114,8 +119,9 @@ class DashJob:
         manifest = await asyncio.to_thread(mpd.parse, got.body, got.final_url)
         await self._check_hosts(ctx, manifest)  # before the first sidx request too
         manifest = await self._read_indexes(ctx, manifest)
-        if self.latest is None:  # said once: later polls leave the outage countdown its place
+        if not self.announced and manifest.listed:  # said once: later polls leave the outage countdown its place
             ctx.tracker.message = f"downloading the highest-bandwidth representations: {_chosen(manifest)}"
+            self.announced = True
         self.latest = manifest
         for period in manifest.periods:
             for track in period.tracks.values():
@@ -136,7 +142,7 @@ class DashJob:
                     track = await self._sidx_track(ctx, track)
                 tracks[kind] = track
             periods.append(Period(period.start, tracks))
-        return Manifest(manifest.url, manifest.dynamic, manifest.update_period, periods)
+        return dataclasses.replace(manifest, periods=periods)
 
     async def _sidx_track(self, ctx: RunLedger, track: Track) -> Track:
         plan = track.sidx

@@ -53,9 +53,11 @@ def parse(body: bytes, url: str, *, now: datetime | None = None, max_segments: i
             periods.append(Period(start, tracks))
     if not periods:
         raise FetchError(ErrorType.PLAYLIST, "the MPD lists no video or audio representation")
-    manifest = Manifest(url, dynamic, update if dynamic else 0.0, periods)
+    edge = clock.live_edge()
+    starts_in = max(0.0, -edge) if edge is not None else 0.0
+    manifest = Manifest(url, dynamic, update if dynamic else 0.0, periods, starts_in)
     if dynamic and not update:
-        manifest = Manifest(url, dynamic, manifest.segment_duration, periods)
+        manifest = dataclasses.replace(manifest, update_period=manifest.segment_duration)
     return manifest
 
 

@@ -61,8 +61,14 @@ class Manifest:
     dynamic: bool
     update_period: float  # minimumUpdatePeriod (or a segment's duration) for a live MPD; 0 for VOD
     periods: list[Period] = field(default_factory=list)
+    starts_in: float = 0.0  # a live MPD's availabilityStartTime still ahead, in seconds (0 once it has passed)
 
     @property
     def segment_duration(self) -> float:
         durations = [r.duration for p in self.periods for t in p.tracks.values() for r in t.refs[-3:]]
         return max(durations, default=2.0)
+
+    @property
+    def listed(self) -> bool:
+        """Whether any track lists a segment (a live MPD fetched before its stream began lists none)."""
+        return any(t.refs or t.sidx for p in self.periods for t in p.tracks.values())

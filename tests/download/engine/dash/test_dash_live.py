@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,45 @@ async def test_an_encoder_restart_is_a_discontinuity_not_a_refetch(harness: Harn
     assert not [f for f in await harness.store.task_failures(task.id) if f.error_type == LIVE_GAP]
     media = {p: n for p, n in harness.origin.completed.items() if "chunk-stream" in p}
     assert len(media) == 8 and set(media.values()) == {1}
+
+
+def _scheduled(origin: Origin, ahead: float) -> bytes:
+    """ffmpeg's $Number$ MPD as a live packager announces it `ahead` seconds before its stream begins: it lists
+    1 s segments from availabilityStartTime on, none before."""
+    text = (origin.root / "number" / "manifest.mpd").read_text()
+    start = (datetime.now(UTC) + timedelta(seconds=ahead)).isoformat()
+    head = f'type="dynamic" availabilityStartTime="{start}" minimumUpdatePeriod="PT1S"'
+    text = re.sub(r'mediaPresentationDuration="[^"]*"', "", text.replace('type="static"', head))
+    return text.encode()
+
+
+async def test_a_live_mpd_announced_before_its_start_is_waited_for(harness: Harness) -> None:
+    harness.origin.write("number/scheduled.mpd", _scheduled(harness.origin, 1.0))
+    task = await harness.create("number/scheduled.mpd", ResourceType.DASH)
+    task.max_duration_seconds = 2
+    await harness.store.save_task(task)
+    done = await harness.run(task)
+
+    assert done.status is TaskStatus.COMPLETED, done.last_error
+    assert done.live and done.segments_total == 4  # two seconds of video and of audio, from the start on
+    segments = await harness.store.list_segments(task.id)
+    assert [s.uri.rsplit("/", 1)[1] for s in segments if s.index % 2 == 0] == [
+        "chunk-stream0-00001.m4s",
+        "chunk-stream0-00002.m4s",
+    ]
+    assert harness.origin.requests["number/scheduled.mpd"] >= 2  # asked again once the stream had begun
+
+
+async def test_a_live_mpd_starting_past_the_outage_grace_fails_at_once(harness: Harness) -> None:
+    harness.origin.write("number/later.mpd", _scheduled(harness.origin, 3600.0))
+    task = await harness.create("number/later.mpd", ResourceType.DASH)
+    done = await harness.run(task)
+
+    assert done.status is TaskStatus.FAILED
+    failures = await harness.store.task_failures(task.id)
+    assert [(f.segment_index, f.error_type) for f in failures] == [(-1, "playlist_error")]
+    assert re.search(r"starts in 3[56]\d\d s", done.last_error) and "DOWNLOAD_LIVE_OUTAGE_SECONDS" in done.last_error
+    assert harness.origin.requests["number/later.mpd"] == 1
 
 
 async def test_max_duration_ends_a_live_recording(harness: Harness) -> None:
