@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,6 +20,7 @@ from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.files.layout import dash_kind
 from download_server.engine.files.sinks import BufferSink, FileSink
 from download_server.engine.jobs import dash_start, live, local_mpd, mpd, sidx
+from download_server.engine.jobs.dash_window import Cursor, Planned, after, gap_message, row_identity
 from download_server.engine.jobs.hls import fetch_init
 from download_server.engine.jobs.hls_playlist import MediaPlaylist, split_init_uri
 from download_server.engine.jobs.ledger import RunLedger
@@ -32,24 +32,6 @@ from download_server.engine.jobs.work import WorkQueue
 
 log = logging.getLogger(__name__)
 _SLOT = {"video": 0, "audio": 1}
-_EPSILON = 1e-3  # seconds: two refs starting closer than this are the same media
-
-
-@dataclass(frozen=True)
-class _Cursor:
-    """The last ref placed in a track: what names it, where it lies, and its period."""
-
-    identity: str
-    start: float
-    end: float
-    period: float
-
-
-@dataclass(frozen=True)
-class _Planned:
-    ref: Ref
-    init: str | None
-    period: float
 
 
 class DashJob:
@@ -60,7 +42,7 @@ class DashJob:
         self._inits: dict[str, FetchError | None] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.latest: Manifest | None = None
-        self.cursors: dict[Kind, _Cursor] = {}
+        self.cursors: dict[Kind, Cursor] = {}
         self.recorded: dict[Kind, float] = {}
         self.limit_reached = False
         self.announced = False  # the chosen representations were said (once the MPD lists segments)
@@ -183,7 +165,7 @@ class DashJob:
         added: list[Segment] = []
         for kind in KINDS:
             planned = [
-                _Planned(ref, track.init, period.start)
+                Planned(ref, track.init, period.start)
                 for period in manifest.periods
                 if (track := period.tracks.get(kind)) is not None
                 for ref in track.refs
@@ -204,7 +186,7 @@ class DashJob:
         return added
 
     async def _place(
-        self, ctx: RunLedger, kind: Kind, planned: list[_Planned], manifest: Manifest, elapsed: float
+        self, ctx: RunLedger, kind: Kind, planned: list[Planned], manifest: Manifest, elapsed: float
     ) -> list[Segment]:
         if not planned:
             return []
@@ -215,13 +197,13 @@ class DashJob:
             # resume, the stored identities (let go once placed: the cursor says where new refs go then).
             track = ctx.plan.track(slot)
             self.next_ordinal[kind] = track.last_index // 2 + 1
-            self.known[kind] = {_identity(*identity) for identity in track.anchors or {}}
+            self.known[kind] = {row_identity(*identity) for identity in track.anchors or {}}
             track.anchors = None
         next_ordinal = self.next_ordinal[kind]
-        fresh, gap, broken = _after(cursor, planned, self.known.pop(kind, set()), next_ordinal > 0, elapsed)
+        fresh, gap, broken = after(cursor, planned, self.known.pop(kind, set()), next_ordinal > 0, elapsed)
         if gap is not None:
             first_index = next_ordinal * 2 + slot
-            await ctx.record_live_gap(first_index, manifest.url, _gap_message(kind, gap))
+            await ctx.record_live_gap(first_index, manifest.url, gap_message(kind, gap))
         segments = []
         previous_period = cursor.period if cursor is not None else None
         for position, item in enumerate(fresh):
@@ -243,13 +225,13 @@ class DashJob:
         self.next_ordinal[kind] = next_ordinal + len(fresh)
         if fresh:
             last = fresh[-1]
-            self.cursors[kind] = _Cursor(
+            self.cursors[kind] = Cursor(
                 last.ref.identity, last.ref.start, last.ref.start + last.ref.duration, last.period
             )
         elif cursor is None and planned:
             # Everything listed is stored already (a resume): the cursor starts at the last of it.
             last = planned[-1]
-            self.cursors[kind] = _Cursor(
+            self.cursors[kind] = Cursor(
                 last.ref.identity, last.ref.start, last.ref.start + last.ref.duration, last.period
             )
         return segments
@@ -317,57 +299,6 @@ def live_follower(ctx: RunLedger, job: DashJob) -> live.LiveFollower:
     return live.LiveFollower(ctx, load, merge, lambda: job.limit_reached)
 
 
-@dataclass(frozen=True)
-class _Gap:
-    start: float
-    end: float
-
-
-def _after(
-    cursor: _Cursor | None, planned: list[_Planned], known: set[str], has_known: bool, elapsed: float
-) -> tuple[list[_Planned], _Gap | None, bool]:
-    """The refs after the track's cursor, a gap of media that left the window meanwhile, and whether the new
-    refs start a discontinuity (a resume that fell behind the window, an encoder restart or jump)."""
-    if cursor is None:
-        anchor = max((i for i, p in enumerate(planned) if p.ref.identity in known), default=None)
-        if anchor is not None:
-            return planned[anchor + 1 :], None, False
-        return planned, None, has_known
-    for position, item in enumerate(planned):
-        if item.ref.identity == cursor.identity:
-            return planned[position + 1 :], None, False
-    # The cursor's ref left the window (or URLs changed, a swapped signed URL): place by time instead.
-    fresh = [p for p in planned if p.ref.start > cursor.start + _EPSILON]
-    last = planned[-1].ref
-    if not fresh:
-        # Times went far back with other names: the encoder restarted (a reset, never a reason to refetch).
-        restarted = last.start + last.duration < cursor.start - live.JUMP_SLACK_SECONDS
-        return (planned, None, True) if restarted else ([], None, False)
-    lost = fresh[0].ref.start - cursor.end
-    if lost <= max(_EPSILON, fresh[0].ref.duration / 2):
-        return fresh, None, False
-    # As for HLS: more media than the wall time since the last answer could have made is a jump, not a loss.
-    window = sum(p.ref.duration for p in planned)
-    if lost > 2 * (elapsed + window) + live.JUMP_SLACK_SECONDS:
-        return fresh, None, True
-    return fresh, _Gap(cursor.end, fresh[0].ref.start), False
-
-
 def _chosen(manifest: Manifest) -> str:
     tracks = manifest.periods[0].tracks.values()
     return ", ".join(f"{t.kind} {t.representation or '?'} ({t.bandwidth} b/s, highest of {t.choices})" for t in tracks)
-
-
-def _identity(uri: str, offset: int | None, length: int | None) -> str:
-    """A stored row's identity as Ref.identity names the same media."""
-    if length is None:
-        return uri
-    return f"{uri}#{offset or 0}+{length}"
-
-
-def _gap_message(kind: Kind, gap: _Gap) -> str:
-    seconds = round(gap.end - gap.start, 3)
-    return (
-        f"{kind} media from {gap.start:.3f} s to {gap.end:.3f} s (about {seconds:g} s) left the live window "
-        "before it could be fetched"
-    )
