@@ -104,7 +104,7 @@ def _copy_run(run: Run, out: Output) -> None:
 def copy_source(chained: io.RawIOBase | str, firsts: dict[str, Fraction], out: Output) -> None:
     """Copy every packet of one run read from `chained` (a file object, or a URL FFmpeg reads itself) into
     `out`, moved by the run's shift (see _shift); `firsts` are the run's first decode times (first_dts)."""
-    with av.open(chained, "r", buffer_size=_BLOCK) as source:
+    with av.open(chained, "r") as source:
         streams = _mapped(source, out)
         if not out.started:
             out.container.start_encoding()  # the header fixes each output stream's time base
@@ -261,47 +261,6 @@ class _Lane:
         previous = out.end_ticks.get(self.kind)
         if ends and (previous is None or max(ends) > previous[0]):
             out.end_ticks[self.kind] = (max(ends), self.target.time_base)
-
-
-@dataclass(frozen=True)
-class _Rescale:
-    """One input stream of one run onto its output stream, in integers (Fraction per packet cost more than
-    the muxing itself): ticks_out = round(ticks_in * num / den) + offset."""
-
-    num: int
-    den: int
-    offset: int
-
-    @classmethod
-    def of(cls, source: Fraction, target: Fraction, shift: Fraction) -> _Rescale:
-        return cls(source.numerator * target.denominator, source.denominator * target.numerator, round(shift / target))
-
-    def __call__(self, ticks: int) -> int:
-        return (2 * ticks * self.num + self.den) // (2 * self.den) + self.offset
-
-
-def _write(packet: Any, target: Any, kind: str, rescale: _Rescale, out: Output) -> None:
-    """Mux one packet moved by `rescale` into the output stream's own time base (runs may differ)."""
-    dts = packet.dts if packet.dts is not None else packet.pts
-    pts = packet.pts if packet.pts is not None else dts
-    duration = packet.duration or 0
-    new_dts, new_pts = rescale(dts), rescale(pts)
-    # B-frames decode before the run's first presentation time, and a join may overlap the previous run's
-    # last decode times by a tick: the muxer needs decode times strictly rising per stream.
-    floor = out.last_dts.get(target.index)
-    if floor is not None and new_dts <= floor:
-        new_pts += floor + 1 - new_dts
-        new_dts = floor + 1
-    out.last_dts[target.index] = new_dts
-    packet.time_base = target.time_base
-    packet.dts, packet.pts = new_dts, max(new_pts, new_dts)
-    packet.duration = rescale(duration) - rescale.offset
-    packet.stream = target
-    end = new_dts + packet.duration
-    if end > out.end_ticks.get(kind, (end - 1, None))[0]:
-        out.end_ticks[kind] = (end, target.time_base)
-    out.container.mux(packet)
-    out.packets += 1
 
 
 def runs_of(entries: Sequence[tuple[Path, Path | None, bool]]) -> Iterator[Run]:
