@@ -101,9 +101,9 @@ def _copy_run(run: Run, out: Output) -> None:
         copy_source(ChainedFile(parts), firsts, out)
 
 
-def copy_source(chained: io.RawIOBase | str, firsts: dict[str, Fraction], out: Output) -> None:
-    """Copy every packet of one run read from `chained` (a file object, or a URL FFmpeg reads itself) into
-    `out`, moved by the run's shift (see _shift); `firsts` are the run's first decode times (first_dts)."""
+def copy_source(chained: io.RawIOBase, firsts: dict[str, Fraction], out: Output) -> None:
+    """Copy every packet of one run read from `chained` into `out`, moved by the run's shift (see _shift);
+    `firsts` are the run's first decode times (first_dts)."""
     with av.open(chained, "r") as source:
         streams = _mapped(source, out)
         if not out.started:
