@@ -13,6 +13,7 @@ terminal event; its share of the download time has a target of 25%. For referenc
 the download (engine/output/remux.build_mp4, what a resumed run falls back to), and the incremental build
 (engine/output/live_mux.py) alone, fed the segments at the download's pace and at `--replay-mib-s` (a fast
 real link), with each moov-first layout (fragmented, the server's; faststart, a second pass at the end).
+The whole remux's CPU time is set against `ffmpeg -c copy` of the same segments (C only, no Python).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import resource
 import shutil
 import subprocess
 import sys
@@ -147,6 +149,7 @@ class Measured:
     mp4: list[float]  # OUTPUT_FORMAT_MP4 tasks end to end
     waits: list[float]  # last segment finished -> the MP4 task's terminal event (its MP4 ready)
     whole: float  # the whole remux of the downloaded segments after the download (the fallback)
+    cpu: tuple[float, float]  # CPU seconds of that remux, and of `ffmpeg -c copy` of the same segments
     size_mib: float
     replay: dict[tuple[str, str], tuple[float, float]]  # (layout, pace) -> (feed seconds, time left after it)
 
@@ -162,9 +165,9 @@ def _measure(server: DownloadServer, url: str, options: RecordingOptions, tmp: P
         got = _download(server, url, pb.OUTPUT_FORMAT_MP4)
         mp4.append(got.seconds)
         waits.append(got.ended_at - _last_segment_at(server, got.task_id))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     build_mp4(list(runs_of([(p, None, False) for p in segments])), tmp / "remuxed.mp4")
-    whole = time.perf_counter() - started
+    whole, cpu = time.perf_counter() - started, time.process_time() - cpu
     size_mib = sum(p.stat().st_size for p in segments) / MiB
     paces = {"the download's pace": min(hls), f"{options.replay_mib_s:g} MiB/s": size_mib / options.replay_mib_s}
     replays = {
@@ -172,7 +175,17 @@ def _measure(server: DownloadServer, url: str, options: RecordingOptions, tmp: P
         for pace, seconds in paces.items()
         for name, layout in _LAYOUTS.items()
     }
-    return Measured(hls, mp4, waits, whole, size_mib, replays)
+    return Measured(hls, mp4, waits, whole, (cpu, _ffmpeg_copy(segments, tmp / "ffmpeg.mp4")), size_mib, replays)
+
+
+def _ffmpeg_copy(segments: list[Path], target: Path) -> float:
+    """CPU seconds of the C-only reference: ffmpeg's stream copy of the same segments into a faststart MP4."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    source = "concat:" + "|".join(str(p) for p in segments)
+    command = ["ffmpeg", "-v", "error", "-y", "-i", source, "-c", "copy", "-movflags", "+faststart", str(target)]
+    subprocess.run(command, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 # moov ahead of mdat, two ways: a fragmented MP4 (moov first, nothing rewritten; the server's choice) or a
@@ -271,6 +284,11 @@ def _remux_table(options: RecordingOptions, got: Measured, say: Callable[[str], 
         Row(
             f"{what}: whole remux after the download (the fallback) / download time",
             f"{got.whole / pace:.0%} ({got.whole:.2f} s, {got.size_mib / got.whole:.0f} MiB/s)",
+        ),
+        Row(
+            f"{what}: whole remux per CPU-second, against `ffmpeg -c copy` of the same segments (C only)",
+            f"{got.size_mib / got.cpu[0]:.0f} MiB/s ({got.cpu[0]:.2f} s); ffmpeg {got.size_mib / got.cpu[1]:.0f} MiB/s"
+            f" ({got.cpu[1]:.2f} s)",
         ),
     ] + [
         Row(f"{what}: incremental build alone, fed at {pace}, {name}: left after the last segment / feed time",

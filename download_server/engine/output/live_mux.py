@@ -2,8 +2,8 @@
 
 Segments finish out of order (several workers); the builder takes the contiguous prefix of finished ones in
 play order (the planned order, fed by the job) and hands it to one PyAV demux -> mux pipeline in a process
-of its own (python -m download_server.engine.output.live_mux: one Python step per packet would otherwise
-take the GIL from the event loop that runs the download). A run of segments (no discontinuity, one init
+of its own (engine/output/mux_worker.py, started with the first plan: one Python step per packet would
+otherwise take the GIL from the event loop that runs the download). A run of segments (no discontinuity, one init
 section) is read as one file whose reads wait for the next segment: the bytes the whole remux of
 engine/output/remux.py reads. When the download ends, only the last segments and the trailer remain.
 
@@ -18,23 +18,20 @@ segments as before.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import select
 import subprocess
 import sys
-import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
-
-import av
 
 from download_server.engine.fence import DiskRunner
-from download_server.engine.output.remux import Output, copy_source, first_dts
+from download_server.engine.output import mux_worker
+from download_server.engine.output.mux_worker import Piece
+
+__all__ = ["FRAGMENTED", "MAX_WAITING", "LiveMux", "Piece", "building_of", "building_path"]
 
 # Fragmented MP4: moov first, a fragment per keyframe, each fragment's offsets from its own moof. The moov
 # waits for the first fragment (delay_moov, not empty_moov): the AAC configuration is known only once the
@@ -43,17 +40,6 @@ FRAGMENTED = {"movflags": "delay_moov+default_base_moof+frag_keyframe"}
 # Finished segments waiting behind one that is not: past this, the incremental build gives up (a segment
 # failed for good early in a long live recording) rather than hold every later segment's entry.
 MAX_WAITING = 20_000
-_BLOCK = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One finished segment as the builder needs it (the job's hook says so; nothing is read from the ledger)."""
-
-    index: int
-    path: Path
-    init: Path | None
-    discontinuity: bool
 
 
 def building_path(target: Path) -> Path:
@@ -80,8 +66,11 @@ class LiveMux:
 
     # Event-loop side
     def planned(self, indexes: Iterable[int]) -> None:
-        """New segments of the plan, in play order (a live poll appends)."""
+        """New segments of the plan, in play order (a live poll appends). The first plan starts the builder
+        process: its start (an interpreter, PyAV) then overlaps the first segments' download."""
         self._planned.extend(indexes)
+        if self._worker is None and self._planned and not self.aborted and not self._closed:
+            self._start()
         self._advance()
 
     def finished(self, piece: Piece) -> None:
@@ -94,27 +83,32 @@ class LiveMux:
             self._give_up(f"more than {MAX_WAITING} segments wait behind a missing one")
 
     def _advance(self) -> None:
-        while not self.aborted and self._planned and self._planned[0] in self._waiting:
+        while not self.aborted and not self._closed and self._planned and self._planned[0] in self._waiting:
             piece = self._waiting.pop(self._planned.popleft())
             self._accepted.append(piece.index)
             self._send(piece)
 
-    def _send(self, piece: Piece) -> None:
-        """One line to the builder process, started with the first piece. Its reader thread drains the pipe
-        at once, so this write never waits for the muxing."""
+    def _start(self) -> None:
         try:
-            if self._worker is None:
-                # The muxing is one Python step per packet: in this process it would take the GIL from the
-                # event loop that runs the download; a process of its own runs on another core.
-                command = [sys.executable, "-m", __name__, str(self.temp), json.dumps(self._options)]
-                self._worker = subprocess.Popen(command, stdin=subprocess.PIPE, bufsize=0)
-                assert self._worker.stdin is not None
-                # Never block the event loop: a full pipe means a stuck builder (its reader drains at once).
-                os.set_blocking(self._worker.stdin.fileno(), False)
+            # The muxing is one Python step per packet: in this process it would take the GIL from the event
+            # loop that runs the download; a process of its own runs on another core.
+            command = [sys.executable, "-m", mux_worker.__name__, str(self.temp), json.dumps(self._options)]
+            self._worker = subprocess.Popen(command, stdin=subprocess.PIPE, bufsize=0)
             assert self._worker.stdin is not None
-            line = {"index": piece.index, "path": str(piece.path), "discontinuity": piece.discontinuity}
-            line["init"] = str(piece.init) if piece.init else ""
-            data = json.dumps(line).encode() + b"\n"
+            # Never block the event loop: a full pipe means a stuck builder (its reader drains at once).
+            os.set_blocking(self._worker.stdin.fileno(), False)
+        except OSError as exc:
+            self._give_up(f"the builder process could not be started ({exc})")
+
+    def _send(self, piece: Piece) -> None:
+        """One line to the builder process. Its reader thread drains the pipe at once, so this write never
+        waits for the muxing."""
+        if self._worker is None:
+            self._start()
+        if self._worker is None or self._worker.stdin is None:
+            return
+        try:
+            data = piece.line()
             if len(data) > select.PIPE_BUF or os.write(self._worker.stdin.fileno(), data) != len(data):
                 self._give_up("a line to the builder process could not be written whole")
         except OSError as exc:  # gone (its error is on stderr) or stuck: the whole remux takes over
@@ -166,125 +160,7 @@ class LiveMux:
         await asyncio.to_thread(self.close, None)
 
 
-class _Pipeline:
-    """The builder process's side: pieces arrive from stdin (a reader thread), the muxing runs in the main
-    thread and waits for them."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._ready: deque[Piece] = deque()
-        self._ended = False  # "end": every piece came
-        self.aborted = False  # stdin closed without "end"
-
-    def feed(self, lines: Iterable[bytes]) -> None:
-        for line in lines:
-            if line.strip() == b"end":
-                with self._cond:
-                    self._ended = True
-                    self._cond.notify_all()
-                return
-            data = json.loads(line)
-            piece = Piece(data["index"], Path(data["path"]), Path(data["init"]) if data["init"] else None,
-                          data["discontinuity"])  # fmt: skip
-            with self._cond:
-                self._ready.append(piece)
-                self._cond.notify_all()
-        with self._cond:
-            self.aborted = True
-            self._cond.notify_all()
-
-    def _take(self, run_of: Piece | None) -> Piece | None:
-        """The next piece, waiting for it: None at the end of the build, or (with `run_of`, the run's last
-        piece) when the next piece starts another run (it stays for the next one)."""
-        with self._cond:
-            while not self._ready and not self._ended and not self.aborted:
-                self._cond.wait()
-            if self.aborted or not self._ready:
-                return None
-            piece = self._ready[0]
-            if run_of is not None and _breaks(run_of, piece):
-                return None
-            return self._ready.popleft()
-
-    def build(self, temp: Path, options: dict[str, str]) -> None:
-        temp.parent.mkdir(parents=True, exist_ok=True)
-        with av.open(str(temp), "w", format="mp4", options=options) as container:
-            out = Output(container, fragmented="frag_keyframe" in options.get("movflags", ""))
-            while (first := self._take(None)) is not None:
-                parts = [first.init, first.path] if first.init else [first.path]
-                firsts = first_dts(parts)
-                reader = _RunReader(first, self._take)
-                if firsts:
-                    copy_source(reader, firsts, out)
-                else:  # no packets (the whole remux skips such a run): its pieces are taken all the same
-                    while reader.read(_BLOCK):
-                        pass
-        if out.packets == 0 and not self.aborted:
-            raise ValueError("no audio or video packets to write")
-
-
-def _main(temp: Path, options: dict[str, str]) -> int:
-    pipeline = _Pipeline()
-    threading.Thread(target=pipeline.feed, args=(sys.stdin.buffer,), daemon=True).start()
-    try:
-        pipeline.build(temp, options)
-    except Exception as exc:
-        print(f"incremental MP4 build of {temp} failed: {exc}", file=sys.stderr)
-        temp.unlink(missing_ok=True)
-        return 1
-    if pipeline.aborted:
-        temp.unlink(missing_ok=True)
-        return 2
-    return 0
-
-
-def _breaks(previous: Piece, piece: Piece) -> bool:
-    """As the whole remux groups runs: a discontinuity, a missing index, or another init section."""
-    return piece.discontinuity or piece.index != previous.index + 1 or piece.init != previous.init
-
-
-class _RunReader(io.RawIOBase):
-    """One run's init section and segments as one file; a read past the last segment written so far waits
-    for the next (EOF when the run or the build ends)."""
-
-    def __init__(self, first: Piece, take: Callable[[Piece | None], Piece | None]) -> None:
-        self._take = take
-        self._last = first
-        self._paths = [first.init, first.path] if first.init else [first.path]
-        self._handle: Any = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        while True:
-            if self._handle is None:
-                if not self._paths:
-                    following = self._take(self._last)
-                    if following is None:
-                        return 0
-                    self._last = following
-                    self._paths.append(following.path)
-                # Unbuffered: FFmpeg asks for large blocks, read straight into its buffer (no second copy).
-                self._handle = self._paths.pop(0).open("rb", buffering=0)
-            count = self._handle.readinto(view)
-            if count:
-                return int(count)
-            self._handle.close()
-            self._handle = None
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-        super().close()
-
-
 def building_of(job: object) -> LiveMux | None:
     """The incremental MP4 build a job runs, if any (HLS jobs with OUTPUT_FORMAT_MP4 on a fresh plan)."""
     found = getattr(job, "building", None)
     return found if isinstance(found, LiveMux) else None
-
-
-if __name__ == "__main__":
-    sys.exit(_main(Path(sys.argv[1]), json.loads(sys.argv[2])))

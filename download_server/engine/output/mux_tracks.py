@@ -6,15 +6,16 @@ from __future__ import annotations
 import heapq
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 
-from download_server.engine.output.remux import ChainedFile, Output, Run, _Rescale, _write
+from download_server.engine.output.remux import ChainedFile, Output, Run
 
-_Item = tuple[float, int, Any, Any, str, _Rescale]  # (seconds, tie-break, packet, output stream, kind, rescale)
+_Item = tuple[float, int, Any, Any, str, "Rescale"]  # (seconds, tie-break, packet, output stream, kind, rescale)
 
 
 def build_tracks_mp4(tracks: Mapping[str, Sequence[Run]], target: Path) -> int:
@@ -42,7 +43,7 @@ def build_tracks_mp4(tracks: Mapping[str, Sequence[Run]], target: Path) -> int:
             out.started = True
             feeds = [_feed(kind, tracks[kind], firsts[kind], out, number) for number, kind in enumerate(firsts)]
             for _seconds, _tie, packet, stream, kind, rescale in heapq.merge(*feeds, key=lambda item: item[0]):
-                _write(packet, stream, kind, rescale, out)
+                write(packet, stream, kind, rescale, out)
     finally:
         for source in opened:
             source.close()
@@ -68,7 +69,7 @@ def _feed(kind: str, runs: Sequence[Run], first: Any, out: Output, tie: int) -> 
                 continue
             stream, target = candidates[0], out.streams[kind]
             unit = Fraction(stream.time_base or 1)
-            rescale: _Rescale | None = None
+            rescale: Rescale | None = None
             base = Fraction(0)
             for packet in source.demux(stream):
                 stamp = packet.dts if packet.dts is not None else packet.pts
@@ -77,7 +78,7 @@ def _feed(kind: str, runs: Sequence[Run], first: Any, out: Output, tie: int) -> 
                 seconds = Fraction(stamp) * unit
                 if rescale is None:
                     shift = end - seconds  # this run's first packet lands where the last one ended
-                    rescale = _Rescale.of(unit, target.time_base, shift)
+                    rescale = Rescale.of(unit, target.time_base, shift)
                     base = shift
                 moved = seconds + base
                 end = max(end, moved + Fraction(packet.duration or 0) * unit)
@@ -85,3 +86,44 @@ def _feed(kind: str, runs: Sequence[Run], first: Any, out: Output, tie: int) -> 
         finally:
             if number:
                 source.close()
+
+
+@dataclass(frozen=True)
+class Rescale:
+    """One input stream of one run onto its output stream, in integers (Fraction per packet cost more than
+    the muxing itself): ticks_out = round(ticks_in * num / den) + offset."""
+
+    num: int
+    den: int
+    offset: int
+
+    @classmethod
+    def of(cls, source: Fraction, target: Fraction, shift: Fraction) -> Rescale:
+        return cls(source.numerator * target.denominator, source.denominator * target.numerator, round(shift / target))
+
+    def __call__(self, ticks: int) -> int:
+        return (2 * ticks * self.num + self.den) // (2 * self.den) + self.offset
+
+
+def write(packet: Any, target: Any, kind: str, rescale: Rescale, out: Output) -> None:
+    """Mux one packet moved by `rescale` into the output stream's own time base (runs may differ)."""
+    dts = packet.dts if packet.dts is not None else packet.pts
+    pts = packet.pts if packet.pts is not None else dts
+    duration = packet.duration or 0
+    new_dts, new_pts = rescale(dts), rescale(pts)
+    # B-frames decode before the run's first presentation time, and a join may overlap the previous run's
+    # last decode times by a tick: the muxer needs decode times strictly rising per stream.
+    floor = out.last_dts.get(target.index)
+    if floor is not None and new_dts <= floor:
+        new_pts += floor + 1 - new_dts
+        new_dts = floor + 1
+    out.last_dts[target.index] = new_dts
+    packet.time_base = target.time_base
+    packet.dts, packet.pts = new_dts, max(new_pts, new_dts)
+    packet.duration = rescale(duration) - rescale.offset
+    packet.stream = target
+    end = new_dts + packet.duration
+    if end > out.end_ticks.get(kind, (end - 1, None))[0]:
+        out.end_ticks[kind] = (end, target.time_base)
+    out.container.mux(packet)
+    out.packets += 1

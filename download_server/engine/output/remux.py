@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -16,6 +16,7 @@ from av.bitstream import BitStreamFilterContext
 
 # Read-ahead of the chained segment reader: big enough that FFmpeg's small reads rarely cross files.
 _BLOCK = 1024 * 1024
+_NEVER = -(1 << 62)  # an end before any decode time
 
 
 @dataclass(frozen=True)
@@ -109,17 +110,50 @@ def copy_source(chained: io.RawIOBase, firsts: dict[str, Fraction], out: Output)
             out.container.start_encoding()  # the header fixes each output stream's time base
             out.started = True
         shift = _shift(firsts, out)
-        moves = {source_stream: _Rescale.of(source_stream.time_base, target.time_base, shift)
-                 for source_stream, target in streams.items()}  # fmt: skip
         filters = _adts_filters(source, streams) if out.fragmented else {}
-        for packet in source.demux(list(streams)):
-            if packet.dts is None and packet.pts is None:
+        lanes = {stream.index: _Lane.of(stream, target, shift, filters.get(stream), out)
+                 for stream, target in streams.items()}  # fmt: skip
+        try:
+            out.packets += _copy_packets(source.demux(list(streams)), lanes, out.container.mux_one)
+        finally:
+            for lane in lanes.values():
+                lane.close(out)
+
+
+def _copy_packets(packets: Iterator[Any], lanes: dict[int, _Lane], mux: Callable[[Any], None]) -> int:
+    """The per-packet loop, kept to what each packet needs (it runs ~70 times per second of video and audio):
+    the shift is added in the input's ticks and FFmpeg's muxer rescales pts, dts and duration (in C); a decode
+    time is checked in output ticks only where it could round onto the previous one (see _Lane)."""
+    count = 0
+    for packet in packets:
+        lane = lanes[packet.stream_index]
+        dts, pts = packet.dts, packet.pts
+        if dts is None:
+            if pts is None:
                 continue  # a flush packet
-            kind = "video" if packet.stream.type == "video" else "audio"
-            target, move = streams[packet.stream], moves[packet.stream]
-            adts = filters.get(packet.stream)
-            for each in adts.filter(packet) if adts is not None else (packet,):
-                _write(each, target, kind, move, out)
+            dts = pts
+        elif pts is None:
+            pts = dts
+        dts += lane.offset
+        pts += lane.offset
+        floor = lane.floor
+        if floor is None or dts - floor < lane.step:
+            lane.guarded(packet, dts, pts)
+        else:
+            packet.dts, packet.pts = dts, pts if pts > dts else dts
+            lane.floor = dts
+            end = dts + (packet.duration or 0)
+            if end > lane.end:
+                lane.end = end
+        packet.stream = lane.target
+        if lane.adts is None:
+            mux(packet)
+            count += 1
+        else:
+            for each in lane.adts.filter(packet):
+                mux(each)
+                count += 1
+    return count
 
 
 def _adts_filters(source: Any, streams: dict[Any, Any]) -> dict[Any, Any]:
@@ -169,45 +203,64 @@ def _mapped(source: Any, out: Output) -> dict[Any, Any]:
     return mapping
 
 
-@dataclass(frozen=True)
-class _Rescale:
-    """One input stream of one run onto its output stream, in integers (Fraction per packet cost more than
-    the muxing itself): ticks_out = round(ticks_in * num / den) + offset."""
+class _Lane:
+    """One input stream of one run onto its output stream. Timestamps move by the run's shift counted in the
+    input's ticks (`offset`); the muxer rescales them to the output's time base, rounding as `ticks` does.
+    The muxer needs decode times strictly rising per output stream: a step of at least `step` input ticks
+    (one output tick) always is, so only shorter steps and a run's first packet (after the previous run's
+    last, which may overlap it by a tick) are checked in output ticks, and moved past the last one."""
 
-    num: int
-    den: int
-    offset: int
+    __slots__ = ("adts", "den", "end", "end_out", "floor", "floor_out", "kind", "num", "offset", "step", "target")
+
+    def __init__(self, target: Any, kind: str, ratio: tuple[int, int], offset: int, adts: Any, floor_out: int | None):
+        self.target, self.kind, self.adts, self.offset = target, kind, adts, offset
+        self.num, self.den = ratio  # input ticks -> output ticks: ticks * num / den
+        self.step = -(-self.den // self.num)  # input ticks per output tick, rounded up
+        self.floor: int | None = None  # the last decode time written, in input ticks (moved)
+        self.floor_out = floor_out  # ... in output ticks, while `floor` is None: a run's start or a moved packet
+        self.end = _NEVER  # the latest decode end written, in input ticks
+        self.end_out: int | None = None  # ... of a packet written in output ticks
 
     @classmethod
-    def of(cls, source: Fraction, target: Fraction, shift: Fraction) -> _Rescale:
-        return cls(source.numerator * target.denominator, source.denominator * target.numerator, round(shift / target))
+    def of(cls, source: Any, target: Any, shift: Fraction, adts: Any, out: Output) -> _Lane:
+        unit, goal = Fraction(source.time_base), Fraction(target.time_base)
+        ratio = (unit.numerator * goal.denominator, unit.denominator * goal.numerator)
+        kind = "video" if source.type == "video" else "audio"
+        return cls(target, kind, ratio, round(shift / unit), adts, out.last_dts.get(target.index))
 
-    def __call__(self, ticks: int) -> int:
-        return (2 * ticks * self.num + self.den) // (2 * self.den) + self.offset
+    def ticks(self, value: int) -> int:
+        """Input ticks in output ticks, rounded to nearest, halves away from zero, as av_rescale_q does."""
+        if value < 0:
+            return -self.ticks(-value)
+        return (value * self.num + self.den // 2) // self.den
 
+    def guarded(self, packet: Any, dts: int, pts: int) -> None:
+        """A packet whose decode time may land on or before the last one written, once in output ticks."""
+        floor = self.floor_out if self.floor is None else self.ticks(self.floor)
+        moved_dts = self.ticks(dts)
+        duration = packet.duration or 0
+        if floor is None or moved_dts > floor:
+            packet.dts, packet.pts = dts, max(pts, dts)
+            self.floor = dts
+            self.end = max(self.end, dts + duration)
+            return
+        # Written in output ticks, moved one past the last decode time (presentation by as much).
+        moved_pts = self.ticks(pts) + floor + 1 - moved_dts
+        packet.time_base = self.target.time_base
+        packet.dts, packet.pts, packet.duration = floor + 1, max(moved_pts, floor + 1), self.ticks(duration)
+        self.floor, self.floor_out = None, floor + 1
+        self.end_out = max(self.end_out or 0, floor + 1 + packet.duration)
 
-def _write(packet: Any, target: Any, kind: str, rescale: _Rescale, out: Output) -> None:
-    """Mux one packet moved by `rescale` into the output stream's own time base (runs may differ)."""
-    dts = packet.dts if packet.dts is not None else packet.pts
-    pts = packet.pts if packet.pts is not None else dts
-    duration = packet.duration or 0
-    new_dts, new_pts = rescale(dts), rescale(pts)
-    # B-frames decode before the run's first presentation time, and a join may overlap the previous run's
-    # last decode times by a tick: the muxer needs decode times strictly rising per stream.
-    floor = out.last_dts.get(target.index)
-    if floor is not None and new_dts <= floor:
-        new_pts += floor + 1 - new_dts
-        new_dts = floor + 1
-    out.last_dts[target.index] = new_dts
-    packet.time_base = target.time_base
-    packet.dts, packet.pts = new_dts, max(new_pts, new_dts)
-    packet.duration = rescale(duration) - rescale.offset
-    packet.stream = target
-    end = new_dts + packet.duration
-    if end > out.end_ticks.get(kind, (end - 1, None))[0]:
-        out.end_ticks[kind] = (end, target.time_base)
-    out.container.mux(packet)
-    out.packets += 1
+    def close(self, out: Output) -> None:
+        """The run's last decode time and decode end in output ticks, for the next run of this output stream."""
+        last = self.floor_out if self.floor is None else self.ticks(self.floor)
+        if last is not None:
+            out.last_dts[self.target.index] = last
+        ends = [self.ticks(self.end)] if self.end > _NEVER else []
+        ends += [self.end_out] if self.end_out is not None else []
+        previous = out.end_ticks.get(self.kind)
+        if ends and (previous is None or max(ends) > previous[0]):
+            out.end_ticks[self.kind] = (max(ends), self.target.time_base)
 
 
 def runs_of(entries: Sequence[tuple[Path, Path | None, bool]]) -> Iterator[Run]:
