@@ -19,6 +19,7 @@ from pathlib import Path
 
 from download_server.domain.ports import MediaStore, MediaStoreError, PartUpload
 from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.files.layout import head_marker
 from download_server.engine.files.objects import PART_BYTES, translated
 from download_server.engine.files.sinks import FLUSH_BYTES, FileSink, sha256_of
 
@@ -41,23 +42,31 @@ class GrowingSink:
         self._upload: PartUpload | None = None
         self.sent = 0  # bytes of the file already uploaded as parts
         self.hole = 0  # bytes at the head of the work file that are only in the store (another run's parts)
+        self._marker = head_marker(inner.temp)
 
     async def resume(self) -> None:
         """Adopt the open upload of this key that holds the most whole parts; abort every other one. When the
-        work area holds less than the upload (another replica's run), the `.part` becomes a hole of its size."""
+        work area holds less than the upload (another replica's run), the `.part` becomes a hole of its size.
+        A `.part` left hollow by an earlier run is kept only with an upload that still covers its hole."""
         uploads = await translated(self._media.open_uploads(self._key))
         adopted = max((u for u in uploads if self._continuable(u)), key=lambda u: len(u.parts), default=None)
         for upload in uploads:
             if upload is not adopted:
                 await translated(upload.abort())
+        sent = len(adopted.parts) * self._part if adopted is not None else 0
+        hole = await asyncio.to_thread(_hole_of, self._marker)
+        if hole and hole > sent:
+            await self._discard_local()  # its head is nowhere any more (the upload was aborted): from zero
+            hole = 0
         if adopted is None:
             return
-        self._upload, self.sent = adopted, len(adopted.parts) * self._part
-        held = await asyncio.to_thread(self.inner.held)
-        if held < self.sent:
+        self._upload, self.sent = adopted, sent
+        if await asyncio.to_thread(self.inner.held) < sent:
             # What the work area holds (nothing, or a shorter file another run left) is not what was uploaded.
-            await asyncio.to_thread(_hollow, self.inner.temp, self.sent)
-            self.hole = self.sent
+            await asyncio.to_thread(_hollow, self.inner.temp, self._marker, sent)
+            hole = sent
+        self.hole = hole
+        self.inner.hash_held = not hole  # finish hashes the whole once the hole is filled
 
     def _continuable(self, upload: PartUpload) -> bool:
         numbered = all(part.number == n for n, part in enumerate(upload.parts, 1))
@@ -69,6 +78,9 @@ class GrowingSink:
 
     async def begin(self, *, keep: bool) -> None:
         await self.inner.begin(keep=keep)
+        if keep and self.hole and self.inner.size < self.sent:
+            # The .part shrank below the parts it continues (not by our hand): its head cannot be trusted.
+            raise FetchError(ErrorType.IO, "the work file no longer holds the uploaded parts' length")
         if not keep or self.inner.size < self.sent:
             await self.abort_upload()  # the parts no longer match the file: start the upload over
 
@@ -88,7 +100,7 @@ class GrowingSink:
     async def finish(self, sha256: str) -> None:
         """The file is whole in the work area: upload the rest and complete (a small file: one PUT). A file
         continued after another run's parts gets its head back from the store, and its SHA-256 from all of it
-        (the sink's own hash saw the hole)."""
+        (the sink could not hash the hole)."""
         final, size = self.inner.final, self.inner.size
         if self._upload is None:
             await translated(self._media.publish(self._key, final, sha256))
@@ -98,14 +110,28 @@ class GrowingSink:
         await translated(self._upload.complete())
         self._upload = None
         if self.hole:
-            await self._fill_hole(final)
+            try:
+                await self._fill_hole(final)
+            except FetchError:
+                await asyncio.to_thread(final.unlink, True)  # never a local file with a hole for a head
+                raise
             self.inner.sha256 = await asyncio.to_thread(sha256_of, final)
-            self.hole = 0
+            await asyncio.to_thread(self._marker.unlink, True)
+            self.hole, self.inner.hash_held = 0, True
 
     async def abort_upload(self) -> None:
-        upload, self._upload, self.sent, self.hole = self._upload, None, 0, 0
+        """Abort the upload (a failed download: no parts left billed and invisible). A `.part` whose head was
+        in those parts is discarded with it: nothing else holds that head."""
+        upload, self._upload, self.sent = self._upload, None, 0
+        if self.hole:
+            await self._discard_local()
         if upload is not None:
             await translated(asyncio.shield(upload.abort()))
+
+    async def _discard_local(self) -> None:
+        await self.inner.begin(keep=False)  # waits for a write in flight, then removes the .part
+        await asyncio.to_thread(self._marker.unlink, True)
+        self.hole, self.inner.hash_held = 0, True
 
     async def _send(self, path: Path, size: int) -> None:
         if self._upload is None:
@@ -137,8 +163,19 @@ class GrowingSink:
             raise FetchError(ErrorType.IO, f"the stored object lacks {left} bytes of its head", retryable=True)
 
 
-def _hollow(temp: Path, size: int) -> None:
-    """Blocking: `temp` becomes a sparse file of `size` bytes (its content the store's, fetched at the end)."""
+def _hollow(temp: Path, marker: Path, size: int) -> None:
+    """Blocking: `temp` becomes a sparse file of `size` bytes (its content the store's, fetched at the end),
+    the marker written first, so that no crash leaves a hollow file unmarked."""
     temp.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(size))
     with temp.open("wb") as handle:
         handle.truncate(size)
+
+
+def _hole_of(marker: Path) -> int:
+    """Blocking: the size of the hole the marker records (0: no marker, the `.part` is all data)."""
+    try:
+        text = marker.read_text().strip()
+    except FileNotFoundError:
+        return 0
+    return int(text) if text.isdigit() else 1 << 62  # unreadable: treated as a hole no upload covers

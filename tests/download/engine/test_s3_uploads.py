@@ -172,3 +172,40 @@ async def test_a_task_that_will_not_resume_leaves_no_upload_open(
     finally:
         await harness.scheduler.close()
     assert backend.open_uploads() == []
+
+
+async def test_a_continued_file_whose_upload_was_aborted_is_fetched_again_not_from_its_hole(
+    origin: Origin, storage: Storage, s3_server: S3Server
+) -> None:
+    data = os.urandom(SIZE)
+    origin.write(BIG, data)
+    release = origin.hold(BIG)
+    backend = StorageBackend("s3", s3_server, s3_server.location())
+    first = Harness(origin, storage, ENGINE, backend=backend)
+    task = await first.create(BIG, ResourceType.MP4)
+    await stop_mid_run(first, task, lambda e: e.bytes_downloaded >= SIZE // 2)
+    release.set()
+    await origin.wait_settled(BIG)
+
+    # Another replica continues the upload (its .part a hole up to the one uploaded part), and is cancelled
+    # while it waits for the origin: the cancel aborts the upload, so that hole's bytes are nowhere now.
+    other = Storage(storage.root.parent / "replica-b")
+    second = Harness(origin, other, ENGINE, store=first.store, backend=backend)
+    gate = origin.gate(BIG)
+    try:
+        assert await second.scheduler.recover() == [task.id]
+        await origin.wait_requests(BIG, 2)
+        assert origin.range_headers[BIG][-1] == f"bytes={PART_BYTES}-"
+        await second.scheduler.cancel(task.id)
+        gate.set()
+        assert backend.open_uploads() == []
+        assert temp_path(other.mp4_path(task)).stat().st_size == PART_BYTES  # the hollow .part is still there
+        # Started again on that replica: the hole is not taken for the file's head.
+        assert (await second.run(task)).status is TaskStatus.COMPLETED
+    finally:
+        await second.scheduler.close()
+    assert first.store.videos[task.id].sha256 == hashlib.sha256(data).hexdigest()
+    assert backend.open_uploads() == []
+    view = second.view()
+    assert hashlib.sha256(view.mp4_path(task).read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert origin.range_headers[BIG][2] is None  # from the start
