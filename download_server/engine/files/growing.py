@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 from download_server.domain.ports import MediaStore, MediaStoreError, PartUpload
@@ -49,7 +50,7 @@ class GrowingSink:
         work area holds less than the upload (another replica's run), the `.part` becomes a hole of its size.
         A `.part` left hollow by an earlier run is kept only with an upload that still covers its hole."""
         uploads = await translated(self._media.open_uploads(self._key))
-        adopted = max((u for u in uploads if self._continuable(u)), key=lambda u: len(u.parts), default=None)
+        adopted = max((u for u in uploads if _continuable(u, self._part)), key=lambda u: len(u.parts), default=None)
         for upload in uploads:
             if upload is not adopted:
                 await translated(upload.abort())
@@ -67,10 +68,6 @@ class GrowingSink:
             hole = sent
         self.hole = hole
         self.inner.hash_held = not hole  # finish hashes the whole once the hole is filled
-
-    def _continuable(self, upload: PartUpload) -> bool:
-        numbered = all(part.number == n for n, part in enumerate(upload.parts, 1))
-        return bool(upload.parts) and numbered and all(part.size == self._part for part in upload.parts)
 
     # The Sink protocol (engine/files/sinks.py)
     def held(self) -> int:
@@ -179,3 +176,65 @@ def _hole_of(marker: Path) -> int:
     except FileNotFoundError:
         return 0
     return int(text) if text.isdigit() else 1 << 62  # unreadable: treated as a hole no upload covers
+
+
+class PrefixUpload:
+    """The parts of a file whose contiguous prefix grows while pieces land out of order (a ranged download's
+    work file, jobs/ranged.py): each whole part of the prefix goes up as soon as it is on disk, and the rest
+    once the file is whole. A replica that takes the task over continues after the last part as for a
+    one-connection MP4 (GrowingSink.resume); this replica, after a stop, adopts the parts its prefix holds."""
+
+    def __init__(self, media: MediaStore, key: str, part_bytes: int = PART_BYTES) -> None:
+        self._media = media
+        self._key = key
+        self._part = part_bytes
+        self._upload: PartUpload | None = None
+        self.sent = 0
+
+    async def resume(self, prefix: int) -> None:
+        """Adopt the open upload whose whole parts the prefix on disk still holds; abort every other one."""
+        uploads = await translated(self._media.open_uploads(self._key))
+        fits = [u for u in uploads if _continuable(u, self._part) and len(u.parts) * self._part <= prefix]
+        adopted = max(fits, key=lambda u: len(u.parts), default=None)
+        for upload in uploads:
+            if upload is not adopted:
+                await translated(upload.abort())
+        if adopted is not None:
+            self._upload, self.sent = adopted, len(adopted.parts) * self._part
+
+    async def follow(self, path: Path, prefix: Callable[[], int], total: int, progressed: asyncio.Event) -> None:
+        """Send each whole part of the prefix as it grows (one part in flight), until the prefix is the file."""
+        while True:
+            while prefix() - self.sent >= self._part and self.sent + self._part < total:
+                await self._send(path, self._part)
+            if prefix() >= total:
+                return
+            await progressed.wait()
+            progressed.clear()
+
+    async def finish(self, path: Path, size: int) -> None:
+        """The file is whole at `path`: the rest goes up and the upload completes (nothing sent: one publish)."""
+        if self._upload is None:
+            await translated(self._media.publish(self._key, path))
+            return
+        if size > self.sent:
+            await self._send(path, size - self.sent)
+        await translated(self._upload.complete())
+        self._upload = None
+
+    async def abort(self) -> None:
+        upload, self._upload, self.sent = self._upload, None, 0
+        if upload is not None:
+            await translated(asyncio.shield(upload.abort()))
+
+    async def _send(self, path: Path, size: int) -> None:
+        if self._upload is None:
+            self._upload = await translated(self._media.start_upload(self._key))
+        await translated(self._upload.send(path, self.sent, size))
+        self.sent += size
+
+
+def _continuable(upload: PartUpload, part: int) -> bool:
+    """Parts 1..k in order, each of a whole part size: an upload this code began, continuable after part k."""
+    numbered = all(p.number == n for n, p in enumerate(upload.parts, 1))
+    return bool(upload.parts) and numbered and all(p.size == part for p in upload.parts)
