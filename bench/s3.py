@@ -7,11 +7,11 @@ Three processes besides the bench: the origin, moto's S3 server (`python -m moto
 and the download server, all on loopback. The HLS rounds alternate the local and the S3 server (each its
 own process, same settings but STORAGE_URL) and report S3/local wall time per round; every segment is
 checked in the bucket (size listed, bytes hashed). The MP4 rounds measure the server's peak RSS as
-bench/memory.py does (VmHWM reset before, VmRSS sampled at 50 Hz) and hash the completed object, twice: with
-the default DOWNLOAD_RANGE_CONNECTIONS (the file in pieces over 4 connections, then published in 8 MiB parts)
-and with one connection (8 MiB parts sent while the file grows, engine/files/growing.py). moto keeps objects
-in its own process, so the server's memory is the server's alone; moto on loopback is no measure of a real
-store's latency.
+bench/memory.py does (VmHWM reset before, VmRSS sampled at 50 Hz) and hash the completed object, twice:
+with the default DOWNLOAD_RANGE_CONNECTIONS (the file in pieces over 4 connections, each whole 8 MiB of the
+contiguous prefix sent as a part while later pieces arrive) and with one connection (8 MiB parts sent while
+the file grows); engine/files/growing.py does both. moto keeps objects in its own process, so the server's
+memory is the server's alone; moto on loopback is no measure of a real store's latency.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class S3Result:
             Row(f"{stream}: S3 / local wall time", self.ratios.show()),
             Row(f"MP4 {size} to S3: idle server RSS (baseline)", f"{self.idle_mib:.1f} MiB"),
             Row(
-                f"MP4 {size} to S3: server peak RSS (4 connections, then 8 MiB parts)",
+                f"MP4 {size} to S3: server peak RSS (4 connections, 8 MiB parts of the prefix)",
                 f"{self.peak_mib:.1f} MiB",
                 f"< {PEAK_TARGET_MIB:.0f} MiB",
                 self.peak_mib < PEAK_TARGET_MIB,
