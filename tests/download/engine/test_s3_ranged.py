@@ -83,3 +83,55 @@ def _parts(backend: StorageBackend) -> int:
     return sum(
         len(client.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", [])) for u in uploads
     )
+
+
+async def test_paused_and_resumed_on_the_same_replica_the_pieces_and_the_upload_go_on(
+    origin: Origin, storage: Storage, s3_server: S3Server
+) -> None:
+    data = os.urandom(SIZE)
+    origin.write(BIG, data)
+    for _ in range(1 + DONE_PIECES):
+        origin.add(BIG, Fault("slow", delay=0.0))
+    gates = [asyncio.Event() for _ in range(RANGED.range_connections)]
+    for gate in gates:
+        origin.add(BIG, Fault("gate", gate=gate))
+    backend = StorageBackend("s3", s3_server, s3_server.location())
+    harness = Harness(origin, storage, RANGED, backend=backend)
+    media: Any = harness.scheduler.parts.media
+    started: list[str] = []
+    start_upload = media.start_upload
+
+    async def counted(key: str, metadata: dict[str, str] | None = None) -> object:
+        started.append(key)
+        return await start_upload(key, metadata)
+
+    media.start_upload = counted
+    try:
+        task = await harness.create(BIG, ResourceType.MP4)
+        await harness.start_until(task, lambda e: e.bytes_downloaded >= DONE_PIECES * PIECE)
+        await _until_parts(backend, 1)
+        await harness.scheduler.pause(task.id)
+        for gate in gates:
+            gate.set()
+        await origin.wait_settled(BIG)
+        upload_ids = _upload_ids(backend)
+        assert len(upload_ids) == 1
+        asked = len(origin.range_headers[BIG])
+        assert (await harness.run(task, action="resume")).status is TaskStatus.COMPLETED
+    finally:
+        await harness.scheduler.close()
+    # Only the pieces not held were asked for (each a closed range), and the one upload was completed.
+    resumed = origin.range_headers[BIG][asked:]
+    assert resumed and all(h and h.startswith("bytes=") and not h.endswith("-") for h in resumed)
+    assert backend.open_uploads() == [] and _upload_ids(backend) == []
+    assert len(started) == 1  # the resumed run adopted the upload its prefix held, it began none
+    assert harness.store.videos[task.id].sha256 == hashlib.sha256(data).hexdigest()
+    view = harness.view()
+    assert hashlib.sha256(view.mp4_path(task).read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def _upload_ids(backend: StorageBackend) -> list[str]:
+    assert backend.server is not None and backend.location is not None
+    client: Any = backend.server.client()
+    answer = client.list_multipart_uploads(Bucket=backend.server.bucket, Prefix=f"{backend.location.prefix}/")
+    return [u["UploadId"] for u in answer.get("Uploads", [])]
