@@ -178,9 +178,9 @@ async def clear_work_area(storage: Storage, media: MediaStore, task: Task, lefto
 
 
 async def abort_open_uploads(storage: Storage, media: MediaStore, task: Task) -> None:
-    """A task that is not resumed (cancelled, failed, deleted) keeps no multipart upload open, billed and
-    invisible, under its prefixes; a paused or stopped run leaves its upload to the next run. A store that is
-    down leaves them to the bucket's lifecycle rule (docs/architecture.md)."""
+    """A task that is not resumed (ended, cancelled, failed, deleted) keeps no multipart upload open, billed
+    and invisible, under its prefixes; a paused or stopped run leaves its upload to the next run. A store that
+    is down leaves them to the bucket's lifecycle rule (docs/architecture.md)."""
     if not media.remote:
         return
     try:

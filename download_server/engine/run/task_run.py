@@ -237,7 +237,7 @@ class TaskRun:
         else:
             message = await self._end_by_itself(ctx, job, tracker, crashed)
         await save_state(store, task)
-        if task.status in (TaskStatus.CANCELLED, TaskStatus.FAILED):  # not resumed: no upload stays open
+        if task.status.is_terminal:  # nothing continues an upload of an ended task (an orphan of a takeover)
             await abort_open_uploads(self.parts.storage, self.parts.media, task)
         self.final = tracker.event(message)
         self.parts.metrics.run_ended(task.status.value)
