@@ -1,5 +1,6 @@
-"""GrowingSink: a file that grows in the work area (an MP4 in progress) goes up as one multipart upload while
-it grows, and a run on any replica continues the upload an earlier run left open.
+"""Files that grow in the work area go up as one multipart upload while they grow: GrowingSink for a file
+written from its start (an MP4 on one connection), PrefixUpload for one whose contiguous prefix grows while
+pieces land out of order (a ranged download). A run on any replica continues the upload an earlier run left.
 
 Continuing on another replica. S3 does not let anyone read the parts of an unfinished upload, and the replica
 that takes a task over has no `.part` file. What it does have is the open upload: its parts, in order and
