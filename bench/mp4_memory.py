@@ -4,30 +4,24 @@
 
 The origin generates the file as it streams it (bench/synthetic.py: ftyp, one mdat of pattern bytes,
 moov), so neither side holds it whole. The server runs in its own process; its memory is read from
-/proc/<pid>/status: VmRSS when idle (after one unary call, so the stack is warm), then for the download
-the larger of VmHWM, reset before it through /proc/<pid>/clear_refs (Linux >= 4.0), and VmRSS sampled
-at 50 Hz (the kernel updates VmHWM lazily). Where the reset is refused, the samples alone give the peak
-(they may miss a spike shorter than 20 ms). psutil is not needed for this: /proc says it all.
+/proc/<pid>/status: VmRSS when idle (after one unary call, so the stack is warm), then the peak over the
+download as bench/memory.py measures it (VmHWM reset before, and VmRSS sampled at 50 Hz).
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.memory import MP4_DURATION, PEAK_TARGET_MIB, mp4_layout, peak_during, warm_server
 from bench.origin import OriginProcess
-from bench.report import Row, Spread, reset_peak_rss, rss_mib, table
-from bench.synthetic import MiB, Mp4Layout, Pool
-from bench.target import DownloadServer
+from bench.report import Row, Spread, rss_mib, table
+from bench.synthetic import MiB
 from download_server.engine.files.sinks import sha256_of
-
-PEAK_TARGET_MIB = 150.0
-_DURATION = 3600  # seconds, as the synthetic mvhd says
 
 
 @dataclass(frozen=True)
@@ -66,61 +60,31 @@ class Mp4Result:
         ]
 
 
-class _Sampler:
-    """Reads VmRSS every 20 ms in a thread until stopped; keeps the largest value."""
-
-    def __init__(self, pid: int) -> None:
-        self._pid = pid
-        self.peak = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> _Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            self.peak = max(self.peak, rss_mib(self._pid))
-            if self._stop.wait(0.02):
-                return
-
-
 def measure(options: Mp4Options, say: Callable[[str], None] = print) -> Mp4Result:
     size = options.size_mib * MiB
-    layout = Mp4Layout(size, Pool(MiB).pattern(), duration=_DURATION)
+    layout = mp4_layout(size)
     say(f"expected sha256 of the {options.size_mib} MiB file: computing")
     expected = layout.sha256()
     peaks: list[float] = []
     times: list[float] = []
     sources: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="mediadl-bench-mp4-", dir=options.workdir) as tmp:
-        with OriginProcess() as origin, DownloadServer(Path(tmp) / "server") as server:
+        with OriginProcess() as origin, warm_server(Path(tmp) / "server") as (server, idle):
             url = origin.url(f"mp4/{size}.mp4")
-            server.warm_up()
-            idle = rss_mib(server.pid)
             say(f"idle server: VmRSS {idle:.1f} MiB (VmHWM since start {rss_mib(server.pid, 'VmHWM'):.1f} MiB)")
             for round_number in range(1, options.repeat + 1):
-                exact = reset_peak_rss(server.pid)
-                with _Sampler(server.pid) as sampler:
-                    outcome = server.download(url, "mp4")
-                # The kernel updates VmHWM lazily (at unmaps), so a sample can exceed it: take the larger.
-                peak = max(rss_mib(server.pid, "VmHWM"), sampler.peak) if exact else sampler.peak
-                sources.add("VmHWM reset before, and 50 Hz VmRSS samples" if exact else "VmRSS sampled at 50 Hz")
+                outcome, peak = peak_during(server.pid, lambda: server.download(url, "mp4"))
+                sources.add(peak.source)
                 video = server.video(outcome.task_id)
                 problems = wrong_download(video, server.storage, size, expected)  # outside the timed download
                 if problems:
                     raise RuntimeError("the downloaded MP4 is wrong: " + "; ".join(problems))
                 server.delete(outcome.task_id)
-                peaks.append(peak)
+                peaks.append(peak.mib)
                 times.append(outcome.seconds)
                 say(
-                    f"round {round_number}: {outcome.seconds:.2f} s, peak RSS {peak:.1f} MiB"
-                    f" (sampled max {sampler.peak:.1f} MiB), {outcome.events} progress events"
+                    f"round {round_number}: {outcome.seconds:.2f} s, peak RSS {peak.mib:.1f} MiB"
+                    f" (sampled max {peak.sampled_mib:.1f} MiB), {outcome.events} progress events"
                 )
     return Mp4Result(options, idle, Spread.of(peaks), Spread.of(times), " / ".join(sorted(sources)))
 
@@ -137,8 +101,8 @@ def wrong_download(video: Any, storage: Path, size: int, expected: str) -> list[
         problems.append("the file on disk differs from the origin's (sha256)")
     if video.sha256 != expected:
         problems.append("the server recorded a sha256 other than the origin's")
-    if round(video.duration_seconds) != _DURATION:
-        problems.append(f"duration {video.duration_seconds}, expected {_DURATION}")
+    if round(video.duration_seconds) != MP4_DURATION:
+        problems.append(f"duration {video.duration_seconds}, expected {MP4_DURATION}")
     return problems
 
 

@@ -24,23 +24,22 @@ import resource
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from bench.mp4_memory import PEAK_TARGET_MIB, wrong_download
+from bench.memory import PEAK_TARGET_MIB, mp4_layout, peak_during, warm_server
+from bench.mp4_memory import wrong_download
 from bench.nginx import NginxOptions, NginxOrigin, NginxUnavailable
 from bench.origin import OriginProcess
-from bench.report import Row, Spread, cpu_seconds, reset_peak_rss, rss_mib, table
-from bench.synthetic import MiB, Mp4Layout, Pool
+from bench.report import Row, Spread, table
+from bench.synthetic import MiB
 from bench.target import DownloadServer
 from download_server.engine.files.sinks import sha256_of
 
 RATIO_TARGET = 1.10  # ours within 10% of aria2c's time
-_DURATION = 3600  # seconds, as the synthetic mvhd says (wrong_download checks it)
 
 
 @dataclass(frozen=True)
@@ -155,30 +154,6 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class _PeakSampler:
-    """VmRSS every 20 ms in a thread (the kernel updates VmHWM lazily); keeps the largest value."""
-
-    def __init__(self, pid: int) -> None:
-        self._pid = pid
-        self.peak = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> _PeakSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            self.peak = max(self.peak, rss_mib(self._pid))
-            if self._stop.wait(0.02):
-                return
-
-
 @contextlib.contextmanager
 def _origin(root: Path, name: str, size: int, limit: str | None, notes: list[str]) -> Iterator[str | None]:
     """The file's URL from nginx (with the limit), or from the aiohttp origin (no limit: None when one is asked)."""
@@ -198,12 +173,8 @@ def _origin(root: Path, name: str, size: int, limit: str | None, notes: list[str
 
 
 def _ours(server: DownloadServer, url: str, size: int, expected: str, case: Case) -> str:
-    exact = reset_peak_rss(server.pid)
-    cpu_before = cpu_seconds(server.pid)
-    with _PeakSampler(server.pid) as sampler:
-        outcome = server.download(url, "mp4")
-    cpu = cpu_seconds(server.pid) - cpu_before
-    peak = max(rss_mib(server.pid, "VmHWM"), sampler.peak) if exact else sampler.peak
+    outcome, measured = peak_during(server.pid, lambda: server.download(url, "mp4"))
+    cpu, peak = measured.cpu_seconds, measured.mib
     problems = wrong_download(server.video(outcome.task_id), server.storage, size, expected)
     if problems:
         raise RuntimeError("the ranged download is wrong: " + "; ".join(problems))
@@ -247,7 +218,7 @@ class _Run:
 
 def measure(options: RangedOptions, say: Callable[[str], None] = print) -> RangedResult:
     size = options.size_mib * MiB
-    layout = Mp4Layout(size, Pool(MiB).pattern(), duration=_DURATION)
+    layout = mp4_layout(size)
     notes: list[str] = []
     aria = aria2c_binary()
     if aria is None:
@@ -264,8 +235,7 @@ def measure(options: RangedOptions, say: Callable[[str], None] = print) -> Range
         run = _Run(size, sha256_of(root / name), aria, Path(tmp) / "aria" / name, options.repeat, say)
         for connections in options.connections:
             env = {"DOWNLOAD_RANGE_CONNECTIONS": str(connections)}
-            with DownloadServer(Path(tmp) / f"server-{connections}", env=env) as server:
-                server.warm_up()
+            with warm_server(Path(tmp) / f"server-{connections}", env=env) as (server, _idle):
                 for case in (c for c in cases if c.connections == connections):
                     with _origin(root, name, size, case.limit, notes) as url:
                         if url is not None:

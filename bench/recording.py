@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from bench.mp4_memory import _Sampler
+from bench.memory import PeakSampler
 from bench.nginx import NginxUnavailable, nginx_origin
 from bench.origin import OriginProcess
 from bench.report import Row, reset_peak_rss, rss_mib, table
@@ -73,7 +73,7 @@ def read_video_rows(options: RecordingOptions, say: Callable[[str], None]) -> li
             exact = reset_peak_rss(server.pid)
             digest = hashlib.sha256()
             started = time.perf_counter()
-            with _Sampler(server.pid) as sampler:
+            with PeakSampler(server.pid) as sampler:
                 request = pb.ReadVideoRequest(video_id=video_id)
                 for message in server.stub.ReadVideo(request, metadata=server.metadata):
                     digest.update(message.data)

@@ -239,9 +239,19 @@ class S3Media:
                 for start in range(0, len(keys), _DELETE_BATCH):
                     batch: list[ObjectIdentifierTypeDef] = [{"Key": key} for key in keys[start : start + _DELETE_BATCH]]
                     await client.delete_objects(Bucket=self.location.bucket, Delete={"Objects": batch, "Quiet": True})
-                answer = await client.list_multipart_uploads(Bucket=self.location.bucket, Prefix=self.full_key(prefix))
-                for upload in answer.get("Uploads", []):
-                    await _abort(client, self.location.bucket, upload["Key"], upload["UploadId"])
+            await self.abort_uploads(prefixes)
+
+    async def abort_uploads(self, prefixes: Sequence[str]) -> int:
+        with _store_errors("aborting the uploads under", ", ".join(prefixes)):
+            client = await self.client()
+            aborted = 0
+            for prefix in prefixes:
+                paginator = client.get_paginator("list_multipart_uploads")
+                async for page in paginator.paginate(Bucket=self.location.bucket, Prefix=self.full_key(prefix)):
+                    for upload in page.get("Uploads", []):
+                        await _abort(client, self.location.bucket, upload["Key"], upload["UploadId"])
+                        aborted += 1
+            return aborted
 
 
 class S3PartUpload:

@@ -155,6 +155,10 @@ class FencedMedia:
         self._fence.check()
         await self._media.remove(prefixes)
 
+    async def abort_uploads(self, prefixes: Sequence[str]) -> int:
+        self._fence.check()
+        return await self._media.abort_uploads(prefixes)
+
     async def start_upload(self, key: str) -> PartUpload:
         self._fence.check()
         return await self._media.start_upload(key)

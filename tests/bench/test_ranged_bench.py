@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import ranged
-from bench.mp4_memory import PEAK_TARGET_MIB
+from bench.memory import PEAK_TARGET_MIB
 
 
 def test_ranged_bench_runs_on_32_mib(tmp_path: Path) -> None:

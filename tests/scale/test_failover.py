@@ -121,7 +121,7 @@ async def test_on_s3_replicas_share_only_the_bucket_and_a_sigkilled_ones_tasks_f
     assert not (tmp_path / "storage").exists()  # no shared folder was ever used
 
 
-async def test_on_s3_a_replica_sigkilled_mid_upload_leaves_no_object_and_no_upload_after_recovery(
+async def test_on_s3_a_replica_sigkilled_mid_upload_is_continued_from_its_parts_by_another(
     make_database_url: Callable[[str], str], media_fixtures: Path, tmp_path: Path, s3_server: S3Server
 ) -> None:
     backend = StorageBackend("s3", s3_server, s3_server.location())
@@ -139,12 +139,18 @@ async def test_on_s3_a_replica_sigkilled_mid_upload_leaves_no_object_and_no_uplo
         assert _parts_of(backend) == 1
         assert await c.kill("b", signal.SIGKILL) == -signal.SIGKILL
         release.set()
+        await origin.wait_settled("big/clip.mp4")
+        served = origin.served["big/clip.mp4"]
         mp4_keys = [key for key in backend.keys() if key.startswith("mp4/")]
         assert mp4_keys == []  # nothing half-made is visible, only the open upload
         assert len(backend.open_uploads()) == 1
 
         await finish_elsewhere(c, [task], deadline=60)
-        assert backend.open_uploads() == []  # the orphan was aborted (its .part died with B's work area)
+        # B's .part died with its work area; its upload did not: the next replica continued it after its
+        # one part, so the origin served the rest of the file and nothing twice.
+        assert backend.open_uploads() == []
+        assert origin.range_headers["big/clip.mp4"] == [None, f"bytes={PART_BYTES}-"]
+        assert origin.served["big/clip.mp4"] - served == len(data) - PART_BYTES
         video = (await c["a"].stub.ListTaskVideos(pb.ListTaskVideosRequest(task_id=task.id), metadata=c.md())).videos[0]
         view = tmp_path / "bucket"
         backend.download_to(view)

@@ -9,8 +9,9 @@
         assert origin.requests["hls_ts/seg02.ts"] == 1
 
 Faults queued for a path apply before chaos; each request consumes one. `requests` counts every request
-per path; `completed` counts bodies served whole (what "fetched twice" means in tests); `ended` counts
-requests that are over, answered or dropped by the client (`wait_settled` waits for every one of a path).
+per path; `completed` counts bodies served whole (what "fetched twice" means in tests); `served` the body
+bytes written per path (what a resumed download asked for); `ended` counts requests that are over,
+answered or dropped by the client (`wait_settled` waits for every one of a path).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Origin:
         self.root = root
         self.requests: Counter[str] = Counter()
         self.completed: Counter[str] = Counter()
+        self.served: Counter[str] = Counter()  # body bytes written per path, whatever became of the request
         self.ended: Counter[str] = Counter()
         self.range_headers: dict[str, list[str | None]] = {}
         self.content_types: dict[str, str] = {}
@@ -275,9 +277,9 @@ class Origin:
             response = web.StreamResponse(headers={"Content-Type": self._content_type(path)})
             response.content_length = len(data)
             await response.prepare(request)
-            await response.write(data[: len(data) // 2])
+            await self._send(response, path, data[: len(data) // 2])
             await fault.gate.wait()
-            await response.write(data[len(data) // 2 :])
+            await self._send(response, path, data[len(data) // 2 :])
             await response.write_eof()
             return response
         elif fault.kind in ("truncate", "stall"):
@@ -285,7 +287,7 @@ class Origin:
             response = web.StreamResponse(headers={"Content-Type": self._content_type(path)})
             response.content_length = len(data)
             await response.prepare(request)
-            await response.write(data[: len(data) // 2])
+            await self._send(response, path, data[: len(data) // 2])
             if fault.kind == "stall":
                 await asyncio.sleep(fault.delay)
             _reset(request)
@@ -298,7 +300,7 @@ class Origin:
         response.content_length = len(data)
         await response.prepare(request)
         for i in range(len(data)):
-            await response.write(data[i : i + 1])
+            await self._send(response, path, data[i : i + 1])
             await asyncio.sleep(delay)
         await response.write_eof()
         return response
@@ -329,12 +331,14 @@ class Origin:
         await response.prepare(request)
         if wanted is not None and start in self._cuts.get(path, set()):
             self._cuts[path].discard(start)
-            await response.write((data or (self.root / path).read_bytes())[start : start + (end - start + 1) // 2])
+            await self._send(
+                response, path, (data or (self.root / path).read_bytes())[start : start + (end - start + 1) // 2]
+            )
             assert request.transport is not None
             request.transport.close()  # a FIN after the bytes written, not a reset that may drop them
             raise asyncio.CancelledError
         if data is not None:
-            await response.write(data[start : end + 1])
+            await self._send(response, path, data[start : end + 1])
         else:
             # Streamed in pieces so that big benchmark files cost constant memory.
             with (self.root / path).open("rb") as handle:
@@ -345,10 +349,14 @@ class Origin:
                     if not chunk:
                         break
                     remaining -= len(chunk)
-                    await response.write(chunk)
+                    await self._send(response, path, chunk)
         await response.write_eof()
         self.completed[path] += 1
         return response
+
+    async def _send(self, response: web.StreamResponse, path: str, data: bytes) -> None:
+        self.served[path] += len(data)
+        await response.write(data)
 
     def _body(self, path: str) -> bytes:
         bodies = self._sequences.get(path)

@@ -53,6 +53,12 @@ def temp_path(final: Path) -> Path:
     return final.with_name(final.name + PART_SUFFIX)
 
 
+def head_marker(temp: Path) -> Path:
+    """Beside a `.part` whose head is a hole (engine/files/growing.py: the bytes are in the store's open
+    upload), the marker that says so; it ends in .part like every unfinished file."""
+    return temp.with_name(temp.name.removesuffix(PART_SUFFIX) + ".head" + PART_SUFFIX)
+
+
 def ranged_paths(temp: Path) -> tuple[Path, Path]:
     """(work file, progress sidecar) of a ranged download whose single-connection temp file is `temp`.
 
@@ -222,7 +228,8 @@ class Storage:
         shutil.rmtree(self.dash_dir(task.id), ignore_errors=True)
         self.thumbnail_path(task.id).unlink(missing_ok=True)
         mp4 = self.mp4_path(task)
-        for path in (mp4, temp_path(mp4), *ranged_paths(temp_path(mp4)), self.image_temp_path(task)):
+        mp4_temp = temp_path(mp4)
+        for path in (mp4, mp4_temp, head_marker(mp4_temp), *ranged_paths(mp4_temp), self.image_temp_path(task)):
             path.unlink(missing_ok=True)
         flv = self.flv_path(task)
         for path in (flv, temp_path(flv), self.flv_mp4_path(task)):

@@ -1,5 +1,6 @@
 """The media store seen from the engine: the local adapter (the work area is the storage) and the few steps
-every job shares when the store is remote (publish a whole file, bring published files back, grow an upload).
+every job shares when the store is remote (publish a whole file, bring published files back). A file that
+grows goes up with engine/files/growing.py.
 
 The engine writes every file into the work area (STORAGE_DIR) as it always did: a temporary name, renamed
 when whole. With a remote store (S3), a file is published the moment it becomes whole and final, and only
@@ -9,6 +10,7 @@ then recorded (a segment row becomes DONE after its upload), so a row never name
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import uuid
@@ -20,9 +22,9 @@ from download_server.domain.models import Task
 from download_server.domain.ports import MediaStore, MediaStoreError, PartUpload, StoredObject, UploadedPart
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.files.layout import PART_SUFFIX, Storage
-from download_server.engine.files.sinks import FLUSH_BYTES, FileSink
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 # S3 refuses parts under 5 MiB (but the last); 8 MiB parts keep a 1 GiB file at 128 requests and the memory
 # of one upload at one part.
 PART_BYTES = 8 * 1024 * 1024
@@ -77,6 +79,9 @@ class WorkAreaMedia:
 
     async def open_uploads(self, key: str) -> list[PartUpload]:
         return []  # a part upload of the work area lives only as long as its process
+
+    async def abort_uploads(self, prefixes: Sequence[str]) -> int:
+        return 0  # nothing outlives the process that began it (see open_uploads)
 
     async def close(self) -> None:
         return None
@@ -133,79 +138,6 @@ class LocalPartUpload:
         await asyncio.to_thread(self._temp.unlink, True)
 
 
-class GrowingSink:
-    """A resumable FileSink whose contiguous prefix goes up as parts of one multipart upload while it grows
-    (the MP4 job with a remote store). Parts are read back from the work area, so memory stays one part.
-
-    Nothing is visible under the key until `finish` completes the upload. A pause or a stop leaves the
-    upload open with the `.part` file, and the next run continues both (`resume`); an upload whose parts are
-    not a prefix of what the work area holds (another replica's, or a restart from zero) is aborted.
-    """
-
-    def __init__(self, inner: FileSink, media: MediaStore, key: str, part_bytes: int = PART_BYTES) -> None:
-        self.inner = inner
-        self._media = media
-        self._key = key
-        self._part = part_bytes
-        self._upload: PartUpload | None = None
-        self.sent = 0  # bytes of the file already uploaded as parts
-
-    async def resume(self) -> None:
-        """Adopt an open upload of this key whose parts the local `.part` file still holds; abort the rest."""
-        held = await asyncio.to_thread(self.inner.held)
-        for upload in await translated(self._media.open_uploads(self._key)):
-            sent = sum(part.size for part in upload.parts)
-            numbered = all(part.number == n for n, part in enumerate(upload.parts, 1))
-            if self._upload is None and numbered and sent <= held and sent % self._part == 0:
-                self._upload, self.sent = upload, sent
-            else:
-                await translated(upload.abort())
-
-    # The Sink protocol (engine/files/sinks.py)
-    def held(self) -> int:
-        return self.inner.held()
-
-    async def begin(self, *, keep: bool) -> None:
-        await self.inner.begin(keep=keep)
-        if not keep or self.inner.size < self.sent:
-            await self.abort_upload()  # the parts no longer match the file: start the upload over
-
-    async def write(self, chunk: bytes) -> None:
-        await self.inner.write(chunk)
-        # The sink flushes every FLUSH_BYTES, so this much more than a part is surely on disk by now.
-        while self.inner.size - self.sent >= self._part + FLUSH_BYTES:
-            await self._send(self.inner.temp, self._part)
-
-    async def commit(self) -> None:
-        await self.inner.commit()
-
-    def abort(self) -> None:
-        self.inner.abort()
-
-    # After the body
-    async def finish(self, sha256: str) -> None:
-        """The file is whole in the work area: upload the rest and complete (a small file: one PUT)."""
-        final, size = self.inner.final, self.inner.size
-        if self._upload is None:
-            await translated(self._media.publish(self._key, final, sha256))
-            return
-        if size > self.sent or not self._upload.parts:
-            await self._send(final, size - self.sent)
-        await translated(self._upload.complete())
-        self._upload = None
-
-    async def abort_upload(self) -> None:
-        upload, self._upload, self.sent = self._upload, None, 0
-        if upload is not None:
-            await translated(asyncio.shield(upload.abort()))
-
-    async def _send(self, path: Path, size: int) -> None:
-        if self._upload is None:
-            self._upload = await translated(self._media.start_upload(self._key))
-        await translated(self._upload.send(path, self.sent, size))
-        self.sent += size
-
-
 async def translated(step: Awaitable[T]) -> T:
     """The store's failure as the failure record it becomes: an I/O error that may pass on a later attempt."""
     try:
@@ -243,6 +175,21 @@ async def clear_work_area(storage: Storage, media: MediaStore, task: Task, lefto
     brings back what it needs with `materialize`). Nothing to do on the local backend, where they are it."""
     if media.remote:
         await asyncio.to_thread(lambda: remove_local([*leftovers(), storage.thumbnail_path(task.id)]))
+
+
+async def abort_open_uploads(storage: Storage, media: MediaStore, task: Task) -> None:
+    """A task that is not resumed (ended, cancelled, failed, deleted) keeps no multipart upload open, billed
+    and invisible, under its prefixes; a paused or stopped run leaves its upload to the next run. A store that
+    is down leaves them to the bucket's lifecycle rule (docs/architecture.md)."""
+    if not media.remote:
+        return
+    try:
+        aborted = await media.abort_uploads(storage.task_prefixes(task))
+    except MediaStoreError as exc:
+        log.warning("open uploads could not be aborted: %s", exc, extra={"task_id": task.id})
+        return
+    if aborted:
+        log.info("aborted %d open upload(s) of a task not resumed", aborted, extra={"task_id": task.id})
 
 
 def remove_local(paths: Sequence[Path]) -> None:

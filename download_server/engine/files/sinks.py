@@ -110,6 +110,9 @@ class FileSink:
         self._make_transform = transform
         self._transform: Transform | None = None
         self._on_write = on_write
+        # False when the held prefix is not the file's yet (a hole GrowingSink fills from the store, which
+        # then hashes the whole): commit leaves sha256 empty instead of hashing the hole.
+        self.hash_held = True
         self._writer = writer
         self._buffer: list[bytes] = []
         self._buffered = 0
@@ -193,7 +196,10 @@ class FileSink:
     def _finish(self) -> None:
         self._flush()
         self._close_file()
-        self.sha256 = self._digest.hexdigest() if self._digest is not None else sha256_of(self.temp)
+        if self._digest is not None:
+            self.sha256 = self._digest.hexdigest()
+        else:
+            self.sha256 = sha256_of(self.temp) if self.hash_held else ""
         try:
             os.replace(self.temp, self.final)
         except FileNotFoundError:  # the temp file was just closed: it is the final folder that is missing

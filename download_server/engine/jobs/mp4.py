@@ -13,8 +13,8 @@ import aiohttp
 
 from download_server.domain.models import Segment, SegmentStatus, Video, VideoFormat
 from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.files.growing import GrowingSink
 from download_server.engine.files.layout import ranged_paths, temp_path
-from download_server.engine.files.objects import GrowingSink
 from download_server.engine.files.sinks import FileSink
 from download_server.engine.http.fetch import Fetched, ResponseCheck
 from download_server.engine.jobs.ledger import RunLedger

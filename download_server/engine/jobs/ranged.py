@@ -22,6 +22,7 @@ Memory: each connection holds at most 512 KiB of received chunks plus aiohttp's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -34,6 +35,7 @@ from typing import TypeVar
 import aiohttp
 
 from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.files.growing import PrefixUpload
 from download_server.engine.files.pieces import (
     Piece,
     PieceSink,
@@ -79,7 +81,7 @@ class WholeFile:
     size: int
     sha256: str
     attempts: int
-    published: bool = False  # already in the media store (the one-connection path uploads as it grows)
+    published: bool = False  # already in the media store (uploaded in parts as it grew)
 
 
 def piece_size(total: int, connections: int, min_part: int) -> int:
@@ -182,14 +184,31 @@ class RangedFetch:
         work = WorkFile(self.work_path)
         await self._disk(lambda: work.open(state.total, fresh=self._accepted == 0))
         hasher = PrefixHasher(work)
+        upload = await self._upload_of(final, state)  # None on the local backend
         try:
             await self._disk(lambda: save_state(self.sidecar, state))
-            await self._download(state, work, hasher)
+            await self._download(state, work, hasher, upload)
             await _uninterrupted(asyncio.to_thread(hasher.advance, state.total))
             await self._disk(lambda: self._finish(work, final))
+            if upload is not None:
+                await upload.finish(final, state.total)
+        except (FetchError, OriginChanged, RangesRefused):
+            if upload is not None:  # a stop (pause, shutdown) leaves it open for the next run instead
+                with contextlib.suppress(FetchError):  # a store that is down: the bucket's lifecycle rule
+                    await upload.abort()
+            raise
         finally:
             work.close()
-        return WholeFile(state.total, hasher.hexdigest(), 1 + self._retries)
+        return WholeFile(state.total, hasher.hexdigest(), 1 + self._retries, published=upload is not None)
+
+    async def _upload_of(self, final: Path, state: RangeState) -> PrefixUpload | None:
+        """With a remote store, the upload the prefix goes up in as it grows (an open one adopted)."""
+        parts = self._ctx.parts
+        if not parts.media.remote:
+            return None
+        upload = PrefixUpload(parts.media, parts.storage.key(final))
+        await upload.resume(state.prefix())
+        return upload
 
     def _finish(self, work: WorkFile, final: Path) -> None:
         work.close()
@@ -200,25 +219,36 @@ class RangedFetch:
             os.replace(self.work_path, final)
         self.sidecar.unlink(missing_ok=True)
 
-    async def _download(self, state: RangeState, work: WorkFile, hasher: PrefixHasher) -> None:
-        progressed = asyncio.Event()
-        hashing = asyncio.create_task(self._hash_along(state, hasher, progressed))
-        try:
-            await self._pieces(state, work, progressed)
-            await hashing
-        finally:
-            # However the pieces ended, the hasher's thread is done with the work file before it closes.
-            hashing.cancel()
-            await asyncio.gather(hashing, return_exceptions=True)
+    async def _download(
+        self, state: RangeState, work: WorkFile, hasher: PrefixHasher, upload: PrefixUpload | None
+    ) -> None:
+        progressed, grown = asyncio.Event(), asyncio.Event()
 
-    async def _pieces(self, state: RangeState, work: WorkFile, progressed: asyncio.Event) -> None:
+        def flushed() -> None:
+            progressed.set()
+            grown.set()
+
+        helpers = [asyncio.create_task(self._hash_along(state, hasher, progressed))]
+        if upload is not None:  # whole parts of the prefix go up while the later pieces still arrive
+            helpers.append(asyncio.create_task(upload.follow(self.work_path, state.prefix, state.total, grown)))
+        try:
+            await self._pieces(state, work, flushed)
+            for helper in helpers:
+                await helper
+        finally:
+            # However the pieces ended, the helpers' threads are done with the work file before it closes.
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    async def _pieces(self, state: RangeState, work: WorkFile, flushed: Callable[[], None]) -> None:
         """Every missing piece over the connections; the state is saved when they stop, however they stop."""
         todo = deque(piece for piece in state.pieces if not piece.complete)
         saving = asyncio.create_task(self._save_every(state))
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(max(1, self._ctx.parts.settings.range_connections), len(todo))):
-                    group.create_task(self._worker(todo, work, progressed))
+                    group.create_task(self._worker(todo, work, flushed))
         except BaseExceptionGroup as failures:
             raise _most_telling(failures) from None
         finally:
@@ -226,11 +256,11 @@ class RangedFetch:
             await asyncio.gather(saving, return_exceptions=True)
             await self._disk(lambda: save_state(self.sidecar, state))
 
-    async def _worker(self, todo: deque[Piece], work: WorkFile, progressed: asyncio.Event) -> None:
+    async def _worker(self, todo: deque[Piece], work: WorkFile, flushed: Callable[[], None]) -> None:
         writer = self._ctx.parts.writer
         while todo:
             piece = todo.popleft()
-            sink = PieceSink(work, piece, writer, on_write=self._on_write, on_flushed=progressed.set)
+            sink = PieceSink(work, piece, writer, on_write=self._on_write, on_flushed=flushed)
             try:
                 got = await self._ctx.parts.fetcher.download(
                     self.url, sink, byterange=(piece.start, piece.length), check=self._check_piece

@@ -33,6 +33,9 @@ from download_server.engine.output.mux_worker import Piece
 
 __all__ = ["FRAGMENTED", "MAX_WAITING", "LiveMux", "Piece", "building_of", "building_path"]
 
+# PyAV is imported inside the functions that use it (PLC0415 is not selected): it costs ~16 MiB of RSS,
+# which an idle server, or one that only downloads, need not carry; the end of a run imports it once.
+
 # Fragmented MP4: moov first, a fragment per keyframe, each fragment's offsets from its own moof. The moov
 # waits for the first fragment (delay_moov, not empty_moov): the AAC configuration is known only once the
 # first audio packet went through aac_adtstoasc, and a moov without it leaves the audio undecodable.

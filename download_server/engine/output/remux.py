@@ -10,9 +10,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import av
-import av.container
-from av.bitstream import BitStreamFilterContext
+# PyAV is imported inside the functions that use it (PLC0415 is not selected): it costs ~16 MiB of RSS,
+# which an idle server, or one that only downloads, need not carry; the end of a run imports it once.
+
 
 # Read-ahead of the chained segment reader: big enough that FFmpeg's small reads rarely cross files.
 _BLOCK = 1024 * 1024
@@ -80,6 +80,8 @@ def build_mp4(runs: Sequence[Run], target: Path) -> int:
     """Blocking: write `target` (atomically) from `runs`; returns how many packets it holds. Stream copy
     only: each run's timestamps are shifted to start where the previous run ended, so a discontinuity
     (an encoder restart, a live gap) plays on instead of jumping back or stalling."""
+    import av
+
     temp = target.with_name(target.name + ".part")
     temp.parent.mkdir(parents=True, exist_ok=True)
     # +faststart: the muxer moves moov ahead of mdat when it closes, so the file plays while it downloads.
@@ -104,6 +106,8 @@ def _copy_run(run: Run, out: Output) -> None:
 def copy_source(chained: io.RawIOBase, firsts: dict[str, Fraction], out: Output) -> None:
     """Copy every packet of one run read from `chained` into `out`, moved by the run's shift (see _shift);
     `firsts` are the run's first decode times (first_dts)."""
+    import av
+
     with av.open(chained, "r") as source:
         streams = _mapped(source, out)
         if not out.started:
@@ -158,6 +162,8 @@ def _copy_packets(packets: Iterator[Any], lanes: dict[int, _Lane], mux: Callable
 
 def _adts_filters(source: Any, streams: dict[Any, Any]) -> dict[Any, Any]:
     """AAC in ADTS frames (MPEG-TS) -> raw AAC, its AudioSpecificConfig passed to the muxer as new extradata."""
+    from av.bitstream import BitStreamFilterContext
+
     if "mpegts" not in source.format.name:
         return {}
     return {stream: BitStreamFilterContext("aac_adtstoasc", stream)
@@ -175,6 +181,8 @@ def _shift(firsts: dict[str, Fraction], out: Output) -> Fraction:
 
 def first_dts(parts: list[Path]) -> dict[str, Fraction]:
     """The run's first decoding time per kind in seconds, from its first packets (a short first pass)."""
+    import av
+
     firsts: dict[str, Fraction] = {}
     with av.open(ChainedFile(parts), "r") as source:
         wanted = [*source.streams.video[:1], *source.streams.audio[:1]]

@@ -13,7 +13,7 @@ from download_server.domain.lifecycle import Action
 from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus
 from download_server.engine.failures import ErrorType, FetchError
 from download_server.engine.fence import FencedMedia, FencedStore, FencedWriter, LeaseFence, LeaseLost
-from download_server.engine.files.objects import clear_work_area, materialize
+from download_server.engine.files.objects import abort_open_uploads, clear_work_area, materialize
 from download_server.engine.http.budget import RUN_RETRIES, RunRetries
 from download_server.engine.jobs.dash import DashJob
 from download_server.engine.jobs.flv import FlvJob
@@ -237,6 +237,8 @@ class TaskRun:
         else:
             message = await self._end_by_itself(ctx, job, tracker, crashed)
         await save_state(store, task)
+        if task.status.is_terminal:  # nothing continues an upload of an ended task (an orphan of a takeover)
+            await abort_open_uploads(self.parts.storage, self.parts.media, task)
         self.final = tracker.event(message)
         self.parts.metrics.run_ended(task.status.value)
 

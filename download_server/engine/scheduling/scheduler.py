@@ -24,7 +24,7 @@ from download_server.domain.lifecycle import Action
 from download_server.domain.models import Failure, Task, TaskEvent, TaskStatus
 from download_server.domain.ports import DeletedTask, Leases, MediaStore, Relay, TaskStore
 from download_server.engine.files.layout import Storage
-from download_server.engine.files.objects import WorkAreaMedia
+from download_server.engine.files.objects import WorkAreaMedia, abort_open_uploads
 from download_server.engine.http.fetch import Fetcher
 from download_server.engine.http.guard import PolicyGuard, UrlGuard
 from download_server.engine.http.url_policy import Resolver
@@ -136,6 +136,8 @@ class ReplicaScheduler:
                     self.events.deleted(decision.task)
                 if slot is None and decision.was_active:
                     await self._runs.publish_queue()  # a queued task left the line
+                # With or without its files, no upload of a task that is gone stays open.
+                await abort_open_uploads(self.parts.storage, self.parts.media, deleted.task)
                 return deleted
             await self._await_owner(task_id, decision, deadline)
 
@@ -251,6 +253,8 @@ class ReplicaScheduler:
                 decision = await self._leases.act(task_id, decisions.stop(action))
             if decision.outcome is Outcome.DONE:
                 self.events.stopped(decision.task, action)
+                if action is Action.CANCEL:  # a paused task's upload: nobody will continue it now
+                    await abort_open_uploads(self.parts.storage, self.parts.media, decision.task)
                 if decision.was_active:
                     await self._runs.publish_queue()
                 return

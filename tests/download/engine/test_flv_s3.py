@@ -26,7 +26,7 @@ from download_server.engine.files.removal import StorageTaskFiles
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.download.engine.flv_origin import Connection, FlvOrigin
 from tests.support.origin import Origin
-from tests.support.s3 import S3Server, StorageBackend
+from tests.support.s3 import S3Server, StorageBackend, recover_to_the_end, stop_mid_run
 
 SETTINGS = replace(ENGINE, live_outage_seconds=0.5)
 
@@ -173,21 +173,11 @@ async def test_a_failover_to_an_empty_work_dir_aborts_the_orphan_and_records_the
     flv.scripts["live.flv"] = [first_half, Connection(len(flv.tags) // 2, len(flv.tags))]
     task = await live_task(first, flv)
     key = storage.key(storage.flv_path(task))
-    try:
-        await first.start_until(task, lambda e: e.bytes_downloaded == halfway(flv))
-    finally:
-        await first.scheduler.close()  # the replica goes away mid-recording
+    await stop_mid_run(first, task, lambda e: e.bytes_downloaded == halfway(flv))  # the replica goes away
     assert backend.open_uploads() == [key] and backend.keys() == {}
 
     second = Harness(origin, Storage(storage.root.parent / "replica-b"), SETTINGS, store=first.store, backend=backend)
-    try:
-        with second.broker.subscribe(task_id=task.id) as sub:
-            assert await second.scheduler.recover() == [task.id]
-            async for event in sub:
-                if event.status.is_terminal:
-                    break
-    finally:
-        await second.scheduler.close()
+    await recover_to_the_end(second, task.id)
 
     done = await first.store.get_task(task.id)
     assert done.status is TaskStatus.PARTIAL_COMPLETED, done.last_error

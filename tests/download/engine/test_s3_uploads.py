@@ -1,5 +1,6 @@
 """An MP4 that goes up to S3 as parts while it downloads: a stop mid-upload shows nothing half-made, and the
-next run (the same replica, or another one with an empty work directory) leaves no multipart upload behind."""
+next run (the same replica, or another one with an empty work directory) continues the upload, asks the
+origin only for what no part holds, and leaves no multipart upload behind."""
 
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ from download_server.engine.files.removal import StorageTaskFiles
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.support.media import sha256
 from tests.support.origin import Origin
-from tests.support.s3 import S3Server, StorageBackend
+from tests.support.s3 import S3Server, StorageBackend, recover_to_the_end, stop_mid_run
 
 BIG = "big/recording.mp4"
 SIZE = 3 * PART_BYTES + 12_345  # three whole parts and a short last one
 
 
 @pytest.mark.parametrize("resumed_by", ["same replica", "another replica"])
-async def test_a_run_stopped_mid_upload_leaves_no_object_and_recovery_no_upload(
+async def test_a_run_stopped_mid_upload_shows_nothing_and_the_next_run_continues_the_upload(
     origin: Origin, storage: Storage, s3_server: S3Server, resumed_by: str
 ) -> None:
     data = os.urandom(SIZE)
@@ -33,43 +34,58 @@ async def test_a_run_stopped_mid_upload_leaves_no_object_and_recovery_no_upload(
     backend = StorageBackend("s3", s3_server, s3_server.location())
     first = Harness(origin, storage, ENGINE, backend=backend)
     task = await first.create(BIG, ResourceType.MP4)
-    await first.start_until(task, lambda e: e.bytes_downloaded >= SIZE // 2)
-    await first.scheduler.close()  # the replica goes away mid-download (its run stops where it is)
+    await stop_mid_run(first, task, lambda e: e.bytes_downloaded >= SIZE // 2)
     release.set()
+    await origin.wait_settled(BIG)
+    served = origin.served[BIG]
 
     key = storage.key(storage.mp4_path(task))
     assert backend.keys() == {}  # nothing visible under the final key, nor anywhere else
     assert backend.open_uploads() == [key]  # the parts sent so far wait in an open upload
     held = temp_path(storage.mp4_path(task)).stat().st_size
     assert held == SIZE // 2
+    uploaded = PART_BYTES  # parts go up once a part and a flush are on disk: one of the 1.5 parts held
 
     if resumed_by == "another replica":
         storage = Storage(storage.root.parent / "replica-b")  # its own, empty work directory
     second = Harness(origin, storage, ENGINE, store=first.store, backend=backend)
-    try:
-        with second.broker.subscribe(task_id=task.id) as sub:
-            assert await second.scheduler.recover() == [task.id]
-            async for event in sub:
-                if event.status.is_terminal:
-                    break
-    finally:
-        await second.scheduler.close()
+    await recover_to_the_end(second, task.id)
 
     done = await first.store.get_task(task.id)
     assert done.status is TaskStatus.COMPLETED, done.last_error
-    assert backend.open_uploads() == []  # completed, or the orphan aborted: nothing billed and invisible
+    assert backend.open_uploads() == []  # the one upload was continued and completed
     assert backend.keys() == {key: SIZE}
     stored = second.view()
     assert hashlib.sha256(stored.mp4_path(task).read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
     assert first.store.videos[task.id].sha256 == hashlib.sha256(data).hexdigest()
-    # The same replica continued its .part file and its upload; another one had neither and began again
-    # (a plain GET; the origin offers ranges, so pieces from the start: DOWNLOAD_RANGE_CONNECTIONS).
-    headers = origin.range_headers[BIG]
-    if resumed_by == "same replica":
-        assert headers == [None, f"bytes={held}-"]
-    else:
-        assert headers[:2] == [None, None] and all(h and h.startswith("bytes=") for h in headers[2:])
-        assert not any(h and h.startswith(f"bytes={held}-") for h in headers), headers
+    # The same replica continued its .part file and its upload; another one had neither, so it continued the
+    # upload after its last part: the origin served only the bytes no part held.
+    resumed_at = held if resumed_by == "same replica" else uploaded
+    assert origin.range_headers[BIG] == [None, f"bytes={resumed_at}-"]
+    assert origin.served[BIG] - served == SIZE - resumed_at
+
+
+async def test_an_upload_that_cannot_be_continued_is_aborted_and_the_file_fetched_from_the_start(
+    origin: Origin, storage: Storage, s3_server: S3Server
+) -> None:
+    data = os.urandom(SIZE)
+    origin.write(BIG, data)
+    location = s3_server.location()
+    backend = StorageBackend("s3", s3_server, location)
+    harness = Harness(origin, storage, ENGINE, backend=backend)
+    task = await harness.create(BIG, ResourceType.MP4)
+    # An open upload of the key whose part is not a whole part size (not one of ours to continue).
+    client: Any = s3_server.client()
+    full = f"{location.prefix}/{storage.key(storage.mp4_path(task))}"
+    made = client.create_multipart_upload(Bucket=s3_server.bucket, Key=full)
+    client.upload_part(Bucket=s3_server.bucket, Key=full, UploadId=made["UploadId"], PartNumber=1, Body=data[:1000])
+    try:
+        assert (await harness.run(task)).status is TaskStatus.COMPLETED
+    finally:
+        await harness.scheduler.close()
+    assert backend.open_uploads() == []
+    assert harness.store.videos[task.id].sha256 == hashlib.sha256(data).hexdigest()
+    assert origin.range_headers[BIG][0] is None  # from the start
 
 
 async def test_delete_with_files_removes_the_objects_and_aborts_the_upload(
@@ -123,17 +139,73 @@ async def test_a_segment_whole_on_disk_but_never_uploaded_is_uploaded_on_recover
     origin.requests.clear()
 
     second = Harness(origin, storage, ENGINE, store=store, backend=backend)
-    try:
-        with second.broker.subscribe(task_id=task.id) as sub:
-            assert await second.scheduler.recover() == [task.id]
-            async for event in sub:
-                if event.status.is_terminal:
-                    break
-    finally:
-        await second.scheduler.close()
+    await recover_to_the_end(second, task.id)
     assert (await store.get_task(task.id)).status is TaskStatus.COMPLETED
     assert [origin.requests[f"hls_ts/seg0{i}.ts"] for i in range(6)] == [0, 0, 0, 0, 0, 1]
     view = second.view()
     expected = manifest["hls_ts"]["segment_sha256"]
     assert [sha256(f) for f in second.segment_files(task, view)] == expected
     assert [s.sha256 for s in await store.list_segments(task.id)] == expected
+
+
+@pytest.mark.parametrize("ending", ["cancelled while running", "cancelled when paused", "deleted, files kept"])
+async def test_a_task_that_will_not_resume_leaves_no_upload_open(
+    origin: Origin, storage: Storage, s3_server: S3Server, ending: str
+) -> None:
+    origin.write(BIG, os.urandom(SIZE))
+    release = origin.hold(BIG)
+    backend = StorageBackend("s3", s3_server, s3_server.location())
+    harness = Harness(origin, storage, ENGINE, backend=backend)
+    try:
+        task = await harness.create(BIG, ResourceType.MP4)
+        await harness.start_until(task, lambda e: e.bytes_downloaded >= SIZE // 2)
+        assert backend.open_uploads() == [storage.key(storage.mp4_path(task))]
+        if ending == "cancelled when paused":
+            await harness.scheduler.pause(task.id)
+            assert backend.open_uploads() != []  # a paused task keeps its upload for its next run
+        if ending == "deleted, files kept":
+            await harness.scheduler.delete(task.id, task.user_id)
+        else:
+            await harness.scheduler.cancel(task.id)
+            assert (await harness.store.get_task(task.id)).status is TaskStatus.CANCELLED
+        release.set()
+    finally:
+        await harness.scheduler.close()
+    assert backend.open_uploads() == []
+
+
+async def test_a_continued_file_whose_upload_was_aborted_is_fetched_again_not_from_its_hole(
+    origin: Origin, storage: Storage, s3_server: S3Server
+) -> None:
+    data = os.urandom(SIZE)
+    origin.write(BIG, data)
+    release = origin.hold(BIG)
+    backend = StorageBackend("s3", s3_server, s3_server.location())
+    first = Harness(origin, storage, ENGINE, backend=backend)
+    task = await first.create(BIG, ResourceType.MP4)
+    await stop_mid_run(first, task, lambda e: e.bytes_downloaded >= SIZE // 2)
+    release.set()
+    await origin.wait_settled(BIG)
+
+    # Another replica continues the upload (its .part a hole up to the one uploaded part), and is cancelled
+    # while it waits for the origin: the cancel aborts the upload, so that hole's bytes are nowhere now.
+    other = Storage(storage.root.parent / "replica-b")
+    second = Harness(origin, other, ENGINE, store=first.store, backend=backend)
+    gate = origin.gate(BIG)
+    try:
+        assert await second.scheduler.recover() == [task.id]
+        await origin.wait_requests(BIG, 2)
+        assert origin.range_headers[BIG][-1] == f"bytes={PART_BYTES}-"
+        await second.scheduler.cancel(task.id)
+        gate.set()
+        assert backend.open_uploads() == []
+        assert temp_path(other.mp4_path(task)).stat().st_size == PART_BYTES  # the hollow .part is still there
+        # Started again on that replica: the hole is not taken for the file's head.
+        assert (await second.run(task)).status is TaskStatus.COMPLETED
+    finally:
+        await second.scheduler.close()
+    assert first.store.videos[task.id].sha256 == hashlib.sha256(data).hexdigest()
+    assert backend.open_uploads() == []
+    view = second.view()
+    assert hashlib.sha256(view.mp4_path(task).read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert origin.range_headers[BIG][2] is None  # from the start

@@ -12,7 +12,7 @@ from tests.download.engine.conftest import ENGINE, Harness
 from tests.download.engine.dash.media import FRAMES
 from tests.support.media import decoded_video_frames, sha256
 from tests.support.origin import Origin
-from tests.support.s3 import S3Server, StorageBackend
+from tests.support.s3 import S3Server, StorageBackend, recover_to_the_end
 
 
 async def test_recovery_on_an_empty_work_dir_refetches_no_complete_segment(
@@ -44,14 +44,7 @@ async def test_recovery_on_an_empty_work_dir_refetches_no_complete_segment(
     before = dict(origin.requests)
 
     second = Harness(origin, Storage(storage.root.parent / "replica-b"), ENGINE, store=store, backend=backend)
-    try:
-        with second.broker.subscribe(task_id=task.id) as sub:
-            assert await second.scheduler.recover() == [task.id]
-            async for event in sub:
-                if event.status.is_terminal:
-                    break
-    finally:
-        await second.scheduler.close()
+    await recover_to_the_end(second, task.id)
 
     done = await store.get_task(task.id)
     assert done.status is TaskStatus.COMPLETED, done.last_error
