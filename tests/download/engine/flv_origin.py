@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from tests.support.media import ffprobe
+
 FPS = 10
 
 
@@ -184,14 +186,8 @@ def _reset(request: web.Request) -> None:
 
 def packets(media: Path, stream: str) -> list[tuple[float, float]]:
     """(dts, pts) in seconds of every packet of the first `stream` ("v" or "a"), by ffprobe -show_packets."""
-    ffprobe = shutil.which("ffprobe")
-    if ffprobe is None:
-        pytest.skip("ffprobe not installed")
-    out = subprocess.run(
-        [ffprobe, "-v", "error", "-select_streams", f"{stream}:0", "-show_entries", "packet=dts_time,pts_time",
-         "-of", "compact=p=0", str(media)],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout  # fmt: skip
+    out = ffprobe(media, "-select_streams", f"{stream}:0", "-show_entries", "packet=dts_time,pts_time",
+                  "-of", "compact=p=0")  # fmt: skip
     rows = [dict(field.split("=", 1) for field in line.split("|")) for line in out.splitlines() if line]
     return [(float(row["dts_time"]), float(row["pts_time"])) for row in rows]
 

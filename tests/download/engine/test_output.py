@@ -14,7 +14,7 @@ import pytest
 
 from download_server.domain.models import OutputFormat, ResourceType, Task, TaskStatus, Video, VideoFormat
 from tests.download.engine.conftest import Harness
-from tests.support.media import decoded_video_frames, sha256
+from tests.support.media import decoded_video_frames, ffprobe, sha256
 from tests.support.origin import Origin
 
 FPS = 10
@@ -28,14 +28,7 @@ def ffmpeg() -> str:
 
 
 def probe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return dict(json.loads(out))
+    return dict(json.loads(ffprobe(path, "-show_streams", "-show_format", "-of", "json")))
 
 
 def make_stream(folder: Path, seconds: int, *, byteranges: bool = False, offset: float = 0.0) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import subprocess
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,13 @@ from download_server.engine.output.live_mux import LiveMux, building_path
 from download_server.engine.output.remux import _Lane, build_mp4, runs_of
 from tests.conftest import MEDIA_FIXTURES
 from tests.download.engine.test_output import probe
-from tests.support.media import decoded_video_frames
+from tests.support.media import decoded_video_frames, ffprobe
 
 FIXTURE = MEDIA_FIXTURES / "hls_ts"
 
 
 def decode_times(mp4: Path) -> dict[str, list[int]]:
-    lines = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "packet=stream_index,dts", "-of", "csv=p=0", str(mp4)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.split()
+    lines = ffprobe(mp4, "-show_entries", "packet=stream_index,dts", "-of", "csv=p=0").split()
     times: dict[str, list[int]] = collections.defaultdict(list)
     for line in lines:
         stream, dts = line.split(",")[:2]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from download_server.domain.models import ResourceType, SegmentStatus, TaskStatus
+from download_server.domain.models import ResourceType, SegmentStatus, Task, TaskStatus
 from download_server.engine.files.layout import Storage, temp_path
 from download_server.engine.files.objects import PART_BYTES
 from download_server.engine.files.removal import StorageTaskFiles
@@ -28,15 +28,7 @@ SIZE = 3 * PART_BYTES + 12_345  # three whole parts and a short last one
 async def test_a_run_stopped_mid_upload_shows_nothing_and_the_next_run_continues_the_upload(
     origin: Origin, storage: Storage, s3_server: S3Server, resumed_by: str
 ) -> None:
-    data = os.urandom(SIZE)
-    origin.write(BIG, data)
-    release = origin.hold(BIG)  # half the file (one part and more), then the origin waits
-    backend = StorageBackend("s3", s3_server, s3_server.location())
-    first = Harness(origin, storage, ENGINE, backend=backend)
-    task = await first.create(BIG, ResourceType.MP4)
-    await stop_mid_run(first, task, lambda e: e.bytes_downloaded >= SIZE // 2)
-    release.set()
-    await origin.wait_settled(BIG)
+    data, backend, first, task = await _stopped_half_way(origin, storage, s3_server)
     served = origin.served[BIG]
 
     key = storage.key(storage.mp4_path(task))
@@ -177,15 +169,7 @@ async def test_a_task_that_will_not_resume_leaves_no_upload_open(
 async def test_a_continued_file_whose_upload_was_aborted_is_fetched_again_not_from_its_hole(
     origin: Origin, storage: Storage, s3_server: S3Server
 ) -> None:
-    data = os.urandom(SIZE)
-    origin.write(BIG, data)
-    release = origin.hold(BIG)
-    backend = StorageBackend("s3", s3_server, s3_server.location())
-    first = Harness(origin, storage, ENGINE, backend=backend)
-    task = await first.create(BIG, ResourceType.MP4)
-    await stop_mid_run(first, task, lambda e: e.bytes_downloaded >= SIZE // 2)
-    release.set()
-    await origin.wait_settled(BIG)
+    data, backend, first, task = await _stopped_half_way(origin, storage, s3_server)
 
     # Another replica continues the upload (its .part a hole up to the one uploaded part), and is cancelled
     # while it waits for the origin: the cancel aborts the upload, so that hole's bytes are nowhere now.
@@ -209,3 +193,20 @@ async def test_a_continued_file_whose_upload_was_aborted_is_fetched_again_not_fr
     view = second.view()
     assert hashlib.sha256(view.mp4_path(task).read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
     assert origin.range_headers[BIG][2] is None  # from the start
+
+
+async def _stopped_half_way(
+    origin: Origin, storage: Storage, s3_server: S3Server
+) -> tuple[bytes, StorageBackend, Harness, Task]:
+    """A random BIG MP4 on S3 whose run is stopped once half of it arrived (the origin serves half the file,
+    one part and more, then waits until the run is stopped): its data, the backend, the harness, the task."""
+    data = os.urandom(SIZE)
+    origin.write(BIG, data)
+    release = origin.hold(BIG)
+    backend = StorageBackend("s3", s3_server, s3_server.location())
+    first = Harness(origin, storage, ENGINE, backend=backend)
+    task = await first.create(BIG, ResourceType.MP4)
+    await stop_mid_run(first, task, lambda e: e.bytes_downloaded >= SIZE // 2)
+    release.set()
+    await origin.wait_settled(BIG)
+    return data, backend, first, task

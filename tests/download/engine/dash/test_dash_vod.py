@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from download_server.domain.models import (
 )
 from tests.download.engine.conftest import Harness
 from tests.download.engine.dash.media import FPS, FRAMES, SECOND_CLIP_SECONDS, SECONDS
-from tests.support.media import decoded_video_frames, sha256
+from tests.support.media import decoded_video_frames, ffprobe, sha256
 
 # (fixture, video segments, audio segments): 1 s segments of the 4 s clip (ffmpeg writes a 5th, tiny audio file
 # in $Number$ mode that the MPD does not list: the MPD is what counts)
@@ -189,11 +188,4 @@ async def test_restart_resumes_from_the_stored_rows(harness: Harness) -> None:
 
 
 def _streams(media: Path) -> list[str]:
-    result = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", str(media)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    return result.stdout.split()
+    return ffprobe(media, "-show_entries", "stream=codec_type", "-of", "csv=p=0").split()
