@@ -48,23 +48,24 @@ def parse_since(text: str, url: str, after: int) -> MediaPlaylist | None:
     return replace(parsed, listed_from=first)
 
 
-def parse_chunked(text: str, url: str, chunk: int = CHUNK) -> MediaPlaylist:
+def parse_chunked(text: str, url: str, chunk: int = 0) -> MediaPlaylist:
     """The whole media playlist, parsed `chunk` entries at a time: the same segments as one parse, but the
     parser's own objects for a 100k-entry window never exist all at once (their peak, not the segments,
     is what a long live window cost in memory). Falls back to one parse where a cut is not safe."""
-    parts = list(_parts(text, url, chunk))
+    parts = list(_parts(text, url, chunk or CHUNK))
     if len(parts) == 1:
         return parts[0]
     segments = [segment for part in parts for segment in part.segments]
     return MediaPlaylist(url, parts[-1].target_duration, "#EXT-X-ENDLIST" in text, segments)
 
 
-def parse_packed(text: str, url: str, chunk: int = CHUNK) -> MediaPlaylist:
+def parse_packed(text: str, url: str, chunk: int = 0) -> MediaPlaylist:
     """parse_chunked's playlist for a first plan: every entry parsed (a bad one fails the load, as before),
     but past the first chunk the entries are kept packed, one buffer per chunk, until `take_slices` hands
     them out. Parsed entries are small objects: 100k of them filled ~80 MiB of pymalloc arenas, which the
     few objects born beside them during the catch-up kept for the life of the process (issue 15); a buffer
     is one big block that goes back to the C allocator whole."""
+    chunk = chunk or CHUNK  # (read at call time: tests make it small)
     packed: list[bytes] = []
     head: list[RemoteSegment] | None = None
     last: MediaPlaylist | None = None
