@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from download_server.domain.models import TaskStatus
 from download_server.engine.failures import ErrorType, FetchError
-from download_server.engine.jobs import hls_playlist, live
+from download_server.engine.jobs import hls_playlist, live, live_tail
 from download_server.engine.jobs.hls_playlist import parse_media
 from download_server.engine.jobs.live_tail import parse_chunked, parse_packed, parse_since, take_slices
 from tests.download.engine.conftest import Harness
@@ -112,3 +113,16 @@ def test_a_short_playlist_is_not_packed_and_a_bad_entry_anywhere_fails_the_load(
     with pytest.raises(FetchError) as raised:
         parse_packed(drm, URL, 1)  # the bad entry is in the last chunk: still found before anything is stored
     assert raised.value.error_type is ErrorType.UNSUPPORTED_ENCRYPTION
+
+
+async def test_only_a_first_plan_is_packed_a_whole_reparse_of_a_live_poll_is_placed_whole(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll that needs the whole parse (here a reset: the sequence went back) is placed whole by _merge,
+    which reads only `segments`: its entries must not stay packed."""
+    monkeypatch.setattr(live_tail, "CHUNK", 2)
+    harness.origin.sequence("live/reset.m3u8", [playlist(0, 5), playlist(0, 3, ended=True, files=[0, 1, 2, 3])])
+    task = await harness.create("live/reset.m3u8")
+    done = await harness.run(task)
+
+    assert (done.status, done.segments_total, done.segments_done) == (TaskStatus.COMPLETED, 10, 10)
