@@ -32,6 +32,7 @@ migrate: install .env
 	$(PY) -m download_server migrate
 
 ## run: install, write a dev .env if missing (or add AUTH_SERVICE_TOKEN to it), migrate, then serve auth (:50051) and download (:50052)
+# (with CPython's own allocator, pymalloc: no PYTHONMALLOC is set here, one from your shell passes through; README)
 run: migrate
 	$(PYTHON) scripts/write_dev_env.py .env
 	$(PY) scripts/devrun.py

@@ -38,7 +38,7 @@ class LiveOptions:
     seconds: float = 20.0
     workdir: Path | None = None
     # The server's allocator: "malloc" as deployed (PYTHONMALLOC in docker-compose.yml and the k8s
-    # manifest), or "pymalloc", CPython's default, which keeps the arenas a catch-up pinned.
+    # manifest), or "pymalloc", CPython's default and `make run`'s, whose arenas a catch-up could pin.
     allocator: str = "malloc"
 
 

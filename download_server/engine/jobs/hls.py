@@ -94,9 +94,10 @@ class HlsJob:
         return segmented_video(ctx, path, done, init_bytes, sum(s.duration for s in done), VideoFormat.HLS)
 
     # Planning
-    async def load(self, ctx: RunLedger, url: str, *, after: int | None = None) -> MediaPlaylist:
+    async def load(self, ctx: RunLedger, url: str, *, after: int | None = None, packed: bool = True) -> MediaPlaylist:
         """The media playlist at `url` (through a master playlist's best variant); with `after` (a live
-        poll) only the segments after that media sequence are parsed when that is safe."""
+        poll) only the segments after that media sequence are parsed when that is safe. `packed` (a first
+        plan, which only _merge_in_slices reads): a long list's entries past the first chunk stay packed."""
         fetcher = ctx.parts.fetcher
         got = await fetcher.fetch_bytes(url, max_bytes=fetcher.settings.playlist_max_bytes)
         text = hls_playlist.decode(got.body)
@@ -112,7 +113,8 @@ class HlsJob:
             log.info("master playlist: %s", self.variant_note, extra={"task_id": ctx.task.id})
             got = await fetcher.fetch_bytes(variant.url, max_bytes=fetcher.settings.playlist_max_bytes)
             text = hls_playlist.decode(got.body)
-        return await asyncio.to_thread(live_tail.parse_chunked, text, got.final_url)
+        parse = live_tail.parse_packed if packed else live_tail.parse_chunked
+        return await asyncio.to_thread(parse, text, got.final_url)
 
     async def _merge(self, ctx: RunLedger, source: MediaPlaylist, elapsed: float = 0.0) -> list[Segment]:
         """Store the playlist's segments not stored yet (live.place says where); a live gap becomes an
@@ -147,15 +149,17 @@ class HlsJob:
         are made: a 100k-entry window never holds both forms whole (the peak stays in the allocator). A
         resume anchors on the whole list (its stored segments may meet the window anywhere)."""
         remote = source.segments
-        if ctx.plan.track(0).anchors or len(remote) <= PLAN_SLICE:
-            await self._merge(ctx, source)
+        if ctx.plan.track(0).anchors or (len(remote) <= PLAN_SLICE and not source.packed):
+            whole = [segment for part in live_tail.take_slices(source, PLAN_SLICE) for segment in part]
+            await self._merge(ctx, dataclasses.replace(source, segments=whole, packed=[]))
             return
         listed_from = source.listed_from if source.listed_from is not None else remote[0].sequence
-        while remote and not self.limit_reached:
-            part = remote[:PLAN_SLICE]
-            del remote[:PLAN_SLICE]
-            await self._merge(ctx, dataclasses.replace(source, segments=part, listed_from=listed_from))
+        for part in live_tail.take_slices(source, PLAN_SLICE):
+            if self.limit_reached:
+                break
+            await self._merge(ctx, dataclasses.replace(source, segments=part, listed_from=listed_from, packed=[]))
         remote.clear()
+        source.packed.clear()
 
     # Fetching
     async def _worker(self, ctx: RunLedger, queue: WorkQueue) -> None:
@@ -254,7 +258,8 @@ async def init_held(ctx: RunLedger, path: Path) -> bool:
 
 def live_follower(ctx: RunLedger, job: HlsJob) -> live.LiveFollower:
     async def load(url: str) -> MediaPlaylist:
-        return await job.load(ctx, url, after=job.cursor.sequence if job.cursor else None)
+        # Not packed: a whole parse here (a reset, no cursor yet) is placed whole by _merge.
+        return await job.load(ctx, url, after=job.cursor.sequence if job.cursor else None, packed=False)
 
     async def merge(source: MediaPlaylist, elapsed: float) -> list[Segment]:
         return await job._merge(ctx, source, elapsed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 import m3u8
@@ -58,6 +58,9 @@ class MediaPlaylist:
     segments: list[RemoteSegment]
     # The first media sequence the playlist lists, when `segments` holds only its new entries (a live poll).
     listed_from: int | None = None
+    # A long first plan's entries after `segments`, packed a chunk at a time (live_tail.parse_packed): a
+    # 100k-entry window as ~50 buffers, not ~800k small objects whose arenas outlive them (issue 15).
+    packed: list[bytes] = field(default_factory=list)
 
 
 def decode(body: bytes) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import marshal
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 
 from download_server.engine.jobs import hls_playlist
-from download_server.engine.jobs.hls_playlist import MediaPlaylist
+from download_server.engine.jobs.hls_playlist import MediaPlaylist, RemoteSegment
 
 _SEQUENCE = re.compile(r"#EXT-X-MEDIA-SEQUENCE:[ \t]*(\d+)")
 _TARGET = re.compile(r"#EXT-X-TARGETDURATION:[ \t]*(\d+(?:\.\d+)?)")
@@ -46,19 +48,83 @@ def parse_since(text: str, url: str, after: int) -> MediaPlaylist | None:
     return replace(parsed, listed_from=first)
 
 
-def parse_chunked(text: str, url: str, chunk: int = CHUNK) -> MediaPlaylist:
+def parse_chunked(text: str, url: str, chunk: int = 0) -> MediaPlaylist:
     """The whole media playlist, parsed `chunk` entries at a time: the same segments as one parse, but the
     parser's own objects for a 100k-entry window never exist all at once (their peak, not the segments,
     is what a long live window cost in memory). Falls back to one parse where a cut is not safe."""
+    parts = list(_parts(text, url, chunk or CHUNK))
+    if len(parts) == 1:
+        return parts[0]
+    segments = [segment for part in parts for segment in part.segments]
+    return MediaPlaylist(url, parts[-1].target_duration, "#EXT-X-ENDLIST" in text, segments)
+
+
+def parse_packed(text: str, url: str, chunk: int = 0) -> MediaPlaylist:
+    """parse_chunked's playlist for a first plan: every entry parsed (a bad one fails the load, as before),
+    but past the first chunk the entries are kept packed, one buffer per chunk, until `take_slices` hands
+    them out. Parsed entries are small objects: 100k of them filled ~80 MiB of pymalloc arenas, which the
+    few objects born beside them during the catch-up kept for the life of the process (issue 15); a buffer
+    is one big block that goes back to the C allocator whole."""
+    chunk = chunk or CHUNK  # (read at call time: tests make it small)
+    packed: list[bytes] = []
+    head: list[RemoteSegment] | None = None
+    last: MediaPlaylist | None = None
+    for part in _parts(text, url, chunk):
+        if head is None and len(part.segments) <= chunk:
+            head = part.segments
+        else:
+            entries = part.segments
+            packed.extend(pack(entries[start : start + chunk]) for start in range(0, len(entries), chunk))
+        last = part
+    assert last is not None  # _parts yields at least one part
+    if not packed:
+        return last  # short enough to stay parsed
+    segments = head or []
+    first = segments[0].sequence if segments else unpack(packed[0])[0].sequence
+    endlist = "#EXT-X-ENDLIST" in text
+    return MediaPlaylist(url, last.target_duration, endlist, segments, listed_from=first, packed=packed)
+
+
+def take_slices(source: MediaPlaylist, size: int) -> Iterator[list[RemoteSegment]]:
+    """The playlist's entries `size` at a time, in order; the playlist lets go of each slice as it is
+    handed out (its list shortened, its packed chunks unpacked one at a time)."""
+    remote = source.segments
+    while remote:
+        part = remote[:size]
+        del remote[:size]
+        yield part
+    packed = source.packed
+    while packed:
+        entries = unpack(packed.pop(0))
+        for start in range(0, len(entries), size):
+            yield entries[start : start + size]
+
+
+def pack(segments: list[RemoteSegment]) -> bytes:
+    """Parsed entries as one buffer (marshal: our own plain values, read back only by `unpack`)."""
+    return marshal.dumps(
+        [
+            (s.sequence, s.uri, s.duration, s.byterange, s.key_uri, s.key_iv, s.init_uri, s.discontinuity)
+            for s in segments
+        ]
+    )
+
+
+def unpack(blob: bytes) -> list[RemoteSegment]:
+    return [RemoteSegment(*fields) for fields in marshal.loads(blob)]
+
+
+def _parts(text: str, url: str, chunk: int) -> Iterator[MediaPlaylist]:
+    """The media playlist parsed `chunk` entries at a time (one parse where a cut is not safe)."""
     count = text.count(_ENTRY)
     head_end = text.find(_ENTRY)
     if count <= chunk or head_end < 0 or ("#EXT-X-BYTERANGE" in text and not _explicit_ranges(text)):
-        return hls_playlist.parse_media(text, url)
+        yield hls_playlist.parse_media(text, url)
+        return
     header = text[:head_end]
     found = _SEQUENCE.search(header)
     first = int(found.group(1)) if found else 0
     cuts = [_cut_before(text, fresh) for fresh in range(count, 0, -chunk)]
-    segments = []
     for number, cut in enumerate(cuts):
         end = cuts[number + 1] if number + 1 < len(cuts) else len(text)
         carried = [line for line in (_last_line(text, "#EXT-X-KEY", cut), _last_line(text, "#EXT-X-MAP", cut)) if line]
@@ -67,9 +133,7 @@ def parse_chunked(text: str, url: str, chunk: int = CHUNK) -> MediaPlaylist:
         if not found:
             numbered += f"#EXT-X-MEDIA-SEQUENCE:{sequence}\n"
         body = text[cut:end] if number else text[head_end:end]
-        part = hls_playlist.parse_media("\n".join([numbered.rstrip("\n"), *carried, body]), url)
-        segments.extend(part.segments)
-    return MediaPlaylist(url, part.target_duration, "#EXT-X-ENDLIST" in text, segments)
+        yield hls_playlist.parse_media("\n".join([numbered.rstrip("\n"), *carried, body]), url)
 
 
 def _cut_before(text: str, fresh: int) -> int:

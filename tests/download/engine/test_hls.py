@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from download_server.domain.models import FailureStatus, SegmentStatus, TaskStatus, VideoFormat
-from download_server.engine.jobs import hls
+from download_server.engine.jobs import hls, live_tail
 from download_server.engine.jobs.crypto import iv_for_sequence
+from download_server.engine.jobs.hls_playlist import RemoteSegment
 from tests.download.engine.conftest import Harness
 from tests.support.media import decoded_video_frames, encrypt, sha256
 
@@ -151,8 +152,18 @@ async def test_aes128_iv_defaults_to_the_media_sequence_number(harness: Harness,
 async def test_a_plan_merged_in_slices_is_the_same_plan(
     harness: Harness, manifest: dict[str, Any], fixture: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A long first plan becomes rows a slice at a time (memory): numbering, keys and init sections carry over."""
-    monkeypatch.setattr(hls, "PLAN_SLICE", 4)  # 6 segments: a slice of 4, then one of 2
+    """A long first plan becomes rows a slice at a time (memory), its entries past the first chunk packed
+    until then: numbering, keys and init sections carry over."""
+    monkeypatch.setattr(hls, "PLAN_SLICE", 4)  # 6 segments: the parsed chunk of 2, then packed ones of 2
+    monkeypatch.setattr(live_tail, "CHUNK", 2)
+    unpacked: list[int] = []
+    unpack = live_tail.unpack
+
+    def counted(blob: bytes) -> list[RemoteSegment]:
+        unpacked.append(len(blob))
+        return unpack(blob)
+
+    monkeypatch.setattr(live_tail, "unpack", counted)
     expected = manifest[fixture]
     task = await harness.create(expected["playlist"])
     done = await harness.run(task)
@@ -162,3 +173,4 @@ async def test_a_plan_merged_in_slices_is_the_same_plan(
     hashes = expected["plaintext_segment_sha256" if fixture == "hls_aes128" else "segment_sha256"]
     assert [sha256(f) for f in harness.segment_files(task)] == hashes
     assert decoded_video_frames(harness.storage.playlist_path(task.id)) == expected["video_frames"]
+    assert len(unpacked) == 2

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from download_server.engine.jobs import hls_playlist, live
+from download_server.domain.models import TaskStatus
+from download_server.engine.failures import ErrorType, FetchError
+from download_server.engine.jobs import hls_playlist, live, live_tail
 from download_server.engine.jobs.hls_playlist import parse_media
-from download_server.engine.jobs.live_tail import parse_chunked, parse_since
+from download_server.engine.jobs.live_tail import parse_chunked, parse_packed, parse_since, take_slices
 from tests.download.engine.conftest import Harness
 from tests.download.engine.test_live import playlist
 
@@ -89,3 +91,38 @@ def test_a_tail_knows_the_window_it_was_cut_from(after: int) -> None:
     assert live.listed(cursor, tail) == range(10, 15)
     assert live.listed(cursor, parse_media(TRICKY, URL)) == range(10, 15)
     assert live.listed(None, tail) is None
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_a_packed_first_plan_hands_out_the_same_entries_and_lets_them_go(chunk: int) -> None:
+    """parse_packed (a first plan) keeps the entries past the first chunk as buffers, not parsed objects
+    (issue 15's pymalloc arenas); take_slices gives back the whole playlist in order and empties it."""
+    whole = parse_media(TRICKY, URL)
+    packed = parse_packed(TRICKY, URL, chunk)
+    assert len(packed.segments) == chunk and len(packed.packed) == -(-(5 - chunk) // chunk)
+    assert (packed.target_duration, packed.endlist, packed.listed_from) == (whole.target_duration, whole.endlist, 40)
+    slices = list(take_slices(packed, 2))
+    assert [s for part in slices for s in part] == whole.segments
+    assert all(0 < len(part) <= 2 for part in slices)
+    assert packed.segments == [] and packed.packed == []
+
+
+def test_a_short_playlist_is_not_packed_and_a_bad_entry_anywhere_fails_the_load() -> None:
+    assert parse_packed(TRICKY, URL) == parse_media(TRICKY, URL)
+    drm = TRICKY + '#EXT-X-KEY:METHOD=SAMPLE-AES,URI="k2.bin"\n#EXTINF:2.0,\ns45.m4s\n'
+    with pytest.raises(FetchError) as raised:
+        parse_packed(drm, URL, 1)  # the bad entry is in the last chunk: still found before anything is stored
+    assert raised.value.error_type is ErrorType.UNSUPPORTED_ENCRYPTION
+
+
+async def test_only_a_first_plan_is_packed_a_whole_reparse_of_a_live_poll_is_placed_whole(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll that needs the whole parse (here a reset: the sequence went back) is placed whole by _merge,
+    which reads only `segments`: its entries must not stay packed."""
+    monkeypatch.setattr(live_tail, "CHUNK", 2)
+    harness.origin.sequence("live/reset.m3u8", [playlist(0, 5), playlist(0, 3, ended=True, files=[0, 1, 2, 3])])
+    task = await harness.create("live/reset.m3u8")
+    done = await harness.run(task)
+
+    assert (done.status, done.segments_total, done.segments_done) == (TaskStatus.COMPLETED, 10, 10)
