@@ -37,9 +37,9 @@ class LiveOptions:
     window: int = 100_000
     seconds: float = 20.0
     workdir: Path | None = None
-    # The server's allocator: "malloc" as deployed (PYTHONMALLOC in docker-compose.yml and the k8s
-    # manifest), or "pymalloc", CPython's default and `make run`'s, whose arenas a catch-up could pin.
-    allocator: str = "malloc"
+    # The server's allocator: "pymalloc", CPython's default, as `make run`, docker-compose and k8s run it
+    # (no PYTHONMALLOC), or "malloc" (glibc for every object) to compare.
+    allocator: str = "pymalloc"
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ def compose() -> dict[str, Any]:
     return document
 
 
-# Read by CPython itself, not by our config code: PYTHONMALLOC=malloc lets a live recording's catch-up memory go
-# back to the system (README's settings table, docs/benchmarks.md).
+# Read by CPython itself, not by our config code: README's settings table names PYTHONMALLOC (unset in every
+# deploy file since the packed first plan; docs/benchmarks.md), so a deployment that sets it is still known.
 INTERPRETER_SETTINGS = {"PYTHONMALLOC"}
 
 
