@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import av
-
 from download_server.engine.output.remux import Output, copy_source, first_dts
 
 _BLOCK = 1024 * 1024
@@ -86,6 +84,10 @@ class Pipeline:
             return self._ready.popleft()
 
     def build(self, temp: Path, options: dict[str, str]) -> None:
+        # Imported here, not at the top: live_mux (in the server) imports this module for Piece, and PyAV
+        # costs the server ~16 MiB of RSS it need not carry (only this builder process muxes).
+        import av
+
         temp.parent.mkdir(parents=True, exist_ok=True)
         with av.open(str(temp), "w", format="mp4", options=options) as container:
             out = Output(container, fragmented="frag_keyframe" in options.get("movflags", ""))
