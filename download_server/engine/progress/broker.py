@@ -49,8 +49,13 @@ class Subscription:
                 del queue[droppable]
         self._wakeup.set()
 
-    def discard_pending(self) -> None:
-        self._pending.clear()
+    def discard_pending(self, task_ids: Iterable[str] | None = None) -> None:
+        """Forget unread events (of `task_ids` only, if given): a fresh load already shows them."""
+        if task_ids is None:
+            self._pending.clear()
+            return
+        for task_id in task_ids:
+            self._pending.pop(task_id, None)
 
     def close(self) -> None:
         if not self._closed:
@@ -136,11 +141,17 @@ class ProgressBroker:
 
 def current_event(broker: ProgressBroker, task: Task) -> TaskEvent:
     """The freshest view of a task just loaded: the broker's last event if it shows the stored status (its
-    counters are newer than the throttled flush), else the stored row. State changes are persisted before
-    they are published, so a different status means the event is stale (say, the task was reset by an
-    UpdateTask of its resource_url after it FAILED) and must not end a new stream at once."""
+    counters are newer than the throttled flush). With another status, the newer of the two: state changes
+    are persisted (update_time) before they are published, so an event older than the row is stale (say,
+    the task was reset by an UpdateTask of its resource_url after it FAILED) and must not end a new stream
+    at once, while an event newer than the row shows a change committed after the row was read (a cancel
+    racing the load): dropping it would leave the watcher on the old state for good."""
     latest = broker.latest(task.id)
-    return latest if latest is not None and latest.status is task.status else TaskEvent.of(task)
+    if latest is None:
+        return TaskEvent.of(task)
+    if latest.status is task.status or latest.event_time > task.update_time:
+        return latest
+    return TaskEvent.of(task)
 
 
 async def watch_task(
@@ -172,7 +183,9 @@ async def watch_user(
     wanted = frozenset(statuses)
     with broker.subscribe(user_id=user_id, statuses=wanted) as sub:
         tasks = await load()
-        sub.discard_pending()
+        # What arrived meanwhile for a loaded task is no newer than current_event's view of it; a task the
+        # load did not return (created, or moved into `statuses`, after the read) keeps its events.
+        sub.discard_pending(task.id for task in tasks)
         for task in tasks:
             first = current_event(broker, task)
             if not wanted or first.status in wanted:

@@ -5,10 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 
 from download_server.domain.models import ResourceType, Task, TaskEvent, TaskStatus
 from download_server.engine.files.layout import Storage
-from download_server.engine.progress.broker import MAX_PENDING_PER_TASK, ProgressBroker, watch_task, watch_user
+from download_server.engine.progress.broker import (
+    MAX_PENDING_PER_TASK,
+    ProgressBroker,
+    current_event,
+    watch_task,
+    watch_user,
+)
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.support.origin import Origin
 
@@ -92,6 +99,39 @@ async def test_watch_user_sees_only_that_users_matching_tasks() -> None:
     assert (await anext(stream)).task_id == "d"
     await stream.aclose()
     assert broker.subscriber_count() == 0
+
+
+async def test_a_change_committed_while_watch_user_loads_is_not_lost() -> None:
+    """The load reads a task just before a cancel commits; the cancel's event arrives before the load
+    returns. The stream must show CANCELLED (a dashboard that missed it kept the task PENDING for good)."""
+    broker = ProgressBroker()
+    stored = make_task("a", TaskStatus.PENDING)
+
+    async def load() -> list[Task]:
+        read = replace(stored)  # the row as read, before the cancel committed
+        broker.publish(
+            replace(event("a", TaskStatus.CANCELLED, 0), event_time=stored.update_time + timedelta(seconds=1))
+        )
+        broker.publish(event("late", TaskStatus.PROCESSING, 1))  # a task the load did not see yet
+        return [read]
+
+    stream = watch_user(broker, "u", load)
+    first = await anext(stream)
+    assert (first.task_id, first.status) == ("a", TaskStatus.CANCELLED)
+    second = await anext(stream)
+    assert (second.task_id, second.status) == ("late", TaskStatus.PROCESSING)
+    await stream.aclose()
+
+
+def test_current_event_takes_the_newer_of_the_stored_row_and_the_last_event() -> None:
+    broker = ProgressBroker()
+    row = make_task("a", TaskStatus.PENDING)
+    broker.publish(replace(event("a", TaskStatus.FAILED, 3), event_time=row.update_time - timedelta(seconds=1)))
+    assert current_event(broker, row).status is TaskStatus.PENDING  # reset after it failed: the event is stale
+    broker.publish(replace(event("a", TaskStatus.CANCELLED, 3), event_time=row.update_time + timedelta(seconds=1)))
+    assert current_event(broker, row).status is TaskStatus.CANCELLED  # committed after the row was read
+    broker.publish(replace(event("a", TaskStatus.PENDING, 7), event_time=row.update_time - timedelta(seconds=5)))
+    assert current_event(broker, row).segments_done == 7  # same status: the event's newer counters
 
 
 async def test_watchers_see_monotonic_progress_and_closing_one_changes_nothing(harness: Harness) -> None:
