@@ -11,17 +11,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import boto3
 
 from download_server.adapters.s3_media import S3Location, S3Media
-from download_server.domain.models import Task, TaskEvent
-from download_server.engine.scheduling.scheduler import ReplicaScheduler
 from tests.support.net import free_port, wait_http
 
 # moto accepts any credentials; these are placeholders, not secrets.
@@ -150,35 +148,3 @@ class StorageBackend:
             target = root / key
             target.parent.mkdir(parents=True, exist_ok=True)
             client.download_file(self.server.bucket, f"{self.location.prefix}/{key}", str(target))
-
-
-class Replica(Protocol):
-    """What the failover helpers need of a test harness (tests/download/engine/conftest.py `Harness`)."""
-
-    @property
-    def scheduler(self) -> ReplicaScheduler: ...
-
-    async def start_until(self, task: Task, predicate: Callable[[TaskEvent], bool]) -> TaskEvent: ...
-
-
-async def stop_mid_run(replica: Replica, task: Task, until: Callable[[TaskEvent], bool]) -> None:
-    """Start `task` on `replica` until an event satisfies `until`, then take the replica away: its run stops
-    where it is (rows PROCESSING, an upload left open), as a replica that dies or drains leaves it."""
-    try:
-        await replica.start_until(task, until)
-    finally:
-        await replica.scheduler.close()
-
-
-async def recover_to_the_end(replica: Replica, task_id: str) -> None:
-    """`replica` starts up (recovery claims the one waiting task), runs the task to a terminal event, and
-    goes away."""
-    scheduler = replica.scheduler
-    try:
-        with scheduler.broker.subscribe(task_id=task_id) as sub:
-            assert await scheduler.recover() == [task_id]
-            async for event in sub:
-                if event.status.is_terminal:
-                    break
-    finally:
-        await scheduler.close()

@@ -26,7 +26,8 @@ from download_server.engine.files.removal import StorageTaskFiles
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.download.engine.flv_origin import Connection, FlvOrigin
 from tests.support.origin import Origin
-from tests.support.s3 import S3Server, StorageBackend, recover_to_the_end, stop_mid_run
+from tests.support.replicas import recover_to_the_end, stop_mid_run
+from tests.support.s3 import S3Server, StorageBackend
 
 SETTINGS = replace(ENGINE, live_outage_seconds=0.5)
 

@@ -12,6 +12,7 @@ from tests.download.engine.conftest import ENGINE, Harness
 from tests.download.engine.test_output import playable, probe
 from tests.support.media import decoded_video_frames
 from tests.support.origin import Origin
+from tests.support.replicas import recover_to_the_end
 
 SEGMENTS = [f"hls_ts/seg0{i}.ts" for i in range(6)]
 
@@ -101,16 +102,8 @@ async def test_a_crash_mid_build_leaves_no_mp4_until_a_run_ends(origin: Origin, 
     assert (await harness.store.get_task(task.id)).status is TaskStatus.PROCESSING
     assert not target.exists()
     building_path(target).write_bytes(b"what a killed process leaves: half a build")
-    successor = Harness(origin, harness.storage, ENGINE, store=harness.store)
-    try:
-        with successor.broker.subscribe(task_id=task.id) as sub:
-            assert await successor.scheduler.recover() == [task.id]
-            async for event in sub:
-                if event.status.is_terminal:
-                    break
-        assert (await successor.store.get_task(task.id)).status is TaskStatus.COMPLETED
-    finally:
-        await successor.scheduler.close()
+    await recover_to_the_end(Harness(origin, harness.storage, ENGINE, store=harness.store), task.id)
+    assert (await harness.store.get_task(task.id)).status is TaskStatus.COMPLETED
     (video,) = harness.store.videos.values()
     assert not building_path(target).exists()
     playable(harness.storage.root / video.file_path, 60, video.duration_seconds)

@@ -15,7 +15,8 @@ from download_server.engine.files.layout import Storage
 from download_server.engine.files.objects import PART_BYTES
 from tests.download.engine.conftest import ENGINE, FAST, Harness
 from tests.support.origin import Fault, Origin
-from tests.support.s3 import S3Server, StorageBackend, recover_to_the_end
+from tests.support.replicas import recover_to_the_end
+from tests.support.s3 import S3Server, StorageBackend
 
 BIG = "big/pieces.mp4"
 PIECE = 1024 * 1024

@@ -18,7 +18,8 @@ from download_server.engine.files.removal import StorageTaskFiles
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.support.media import sha256
 from tests.support.origin import Origin
-from tests.support.s3 import S3Server, StorageBackend, recover_to_the_end, stop_mid_run
+from tests.support.replicas import recover_to_the_end, stop_mid_run
+from tests.support.s3 import S3Server, StorageBackend
 
 BIG = "big/recording.mp4"
 SIZE = 3 * PART_BYTES + 12_345  # three whole parts and a short last one

@@ -15,6 +15,7 @@ from mediadl_common.errors import FailedPrecondition
 from tests.download.engine.conftest import ENGINE, Harness
 from tests.support.media import decoded_video_frames, sha256
 from tests.support.origin import Origin
+from tests.support.replicas import recover_to_the_end
 from tests.support.s3 import StorageBackend
 
 TS = "hls_ts/index.m3u8"
@@ -290,14 +291,7 @@ async def test_recover_resumes_from_persisted_segments(
     origin.requests.clear()
 
     second = Harness(origin, storage, ENGINE, store=store, backend=storage_backend)
-    try:
-        with second.broker.subscribe(task_id=task.id) as sub:
-            assert await second.scheduler.recover() == [task.id]
-            async for event in sub:
-                if event.status.is_terminal:
-                    break
-    finally:
-        await second.scheduler.close()
+    await recover_to_the_end(second, task.id)
     done = await store.get_task(task.id)
     assert done.status is TaskStatus.COMPLETED
     assert [origin.requests[seg(i)] for i in range(6)] == [0, 1, 0, 0, 1, 1]

@@ -10,11 +10,25 @@ from typing import Any
 import pytest
 
 from tests.download.api import download_settings, running_download_server
+from tests.download.engine.flv_origin import FlvOrigin, make_flv
 from tests.download.engine_api.flows import Downloads, fast_engine, load_manifest
 from tests.support.origin import Origin
 from tests.support.s3 import StorageBackend
 
 ServerFactory = Callable[..., AbstractAsyncContextManager[Downloads]]
+
+
+@pytest.fixture(scope="session")
+def flv_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2 s H.264/AAC FLV clip (made with ffmpeg once per session) for the FLV API tests."""
+    return make_flv(tmp_path_factory.mktemp("flv") / "clip.flv", 2)
+
+
+@pytest.fixture
+async def flv(flv_media: Path) -> AsyncIterator[FlvOrigin]:
+    """An HTTP-FLV origin serving `flv_media` (live or VOD as each test scripts it)."""
+    async with FlvOrigin(flv_media).serving() as served:
+        yield served
 
 
 @pytest.fixture

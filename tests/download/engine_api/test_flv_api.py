@@ -5,26 +5,11 @@ its video record is the .flv, and ReadVideo streams it."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from mediadl.download.v1 import download_pb2 as pb
-from tests.download.engine.flv_origin import Connection, FlvOrigin, make_flv
+from tests.download.engine.flv_origin import Connection, FlvOrigin
 from tests.download.engine_api.conftest import ServerFactory
 from tests.download.engine_api.flows import ALICE, Downloads, events_of
-
-
-@pytest.fixture(scope="module")
-def flv_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_flv(tmp_path_factory.mktemp("flv") / "clip.flv", 2)
-
-
-@pytest.fixture
-async def flv(flv_media: Path) -> AsyncIterator[FlvOrigin]:
-    async with FlvOrigin(flv_media).serving() as served:
-        yield served
 
 
 async def test_create_task_takes_flv_with_output_format_and_max_duration(downloads: Downloads) -> None:

@@ -6,29 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from mediadl.download.v1 import download_pb2 as pb
 from tests.download.engine.dash.conftest import dash_media  # noqa: F401 - the session's DASH media fixture
-from tests.download.engine.flv_origin import Connection, FlvOrigin, make_flv
+from tests.download.engine.flv_origin import Connection, FlvOrigin
 from tests.download.engine_api.conftest import ServerFactory
 from tests.download.engine_api.flows import ALICE, Downloads
 from tests.download.engine_api.test_live_api import read
 from tests.support.s3 import StorageBackend
-
-
-@pytest.fixture(scope="module")
-def flv_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_flv(tmp_path_factory.mktemp("flv") / "clip.flv", 2)
-
-
-@pytest.fixture
-async def flv(flv_media: Path) -> AsyncIterator[FlvOrigin]:
-    async with FlvOrigin(flv_media).serving() as served:
-        yield served
 
 
 def kept(downloads: Downloads, backend: StorageBackend) -> set[str]:

@@ -12,7 +12,8 @@ from tests.download.engine.conftest import ENGINE, Harness
 from tests.download.engine.dash.media import FRAMES
 from tests.support.media import decoded_video_frames, sha256
 from tests.support.origin import Origin
-from tests.support.s3 import S3Server, StorageBackend, recover_to_the_end
+from tests.support.replicas import recover_to_the_end
+from tests.support.s3 import S3Server, StorageBackend
 
 
 async def test_recovery_on_an_empty_work_dir_refetches_no_complete_segment(
