@@ -17,7 +17,6 @@ import argparse
 import hashlib
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -26,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import baselines
+from bench.nginx import http_server_origin
 from bench.report import Row, Spread, table
-from bench.target import DownloadServer, free_port
+from bench.target import DownloadServer
 from download_server.engine.jobs import mpd
 from mediadl.download.v1 import download_pb2 as pb
 
@@ -171,14 +171,8 @@ def measure(options: DashOptions, say: Callable[[str], None] = print) -> list[Ro
         source = make_stream(media / "stream", options.size_mib).parent
         size = sum(p.stat().st_size for p in source.iterdir() if p.suffix == ".m4s") / MiB
         expected = {kind: _digest(paths) for kind, paths in _tracks(source).items()}
-        port = free_port()
-        files = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(media)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            time.sleep(1.0)
-            url = f"http://127.0.0.1:{port}/stream/manifest.mpd"
+        with http_server_origin(media) as base:
+            url = f"{base}/stream/manifest.mpd"
             with DownloadServer(Path(tmp) / "server", concurrency=options.concurrency) as server:
                 server.warm_up()
                 steps = _Round(server, url, Path(tmp), expected, command, options.concurrency, runs)
@@ -192,9 +186,6 @@ def measure(options: DashOptions, say: Callable[[str], None] = print) -> list[Ro
                     say(_progress(number, runs))
                 steps.mp4()
                 say(f"MP4: (a') {runs.ours_mp4:.2f} s  (c') {runs.ytdlp_mp4:.2f} s")
-        finally:
-            files.terminate()
-            files.wait()
     return _rows(options, size, runs, note)
 
 

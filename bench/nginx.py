@@ -24,6 +24,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -252,6 +253,23 @@ def nginx_origin(
     """Serve `root` with nginx for the block; yields the base URL (no trailing slash)."""
     with NginxOrigin(NginxOptions(root, limit_rate, workers, access_log)) as origin:
         yield origin.base_url
+
+
+@contextlib.contextmanager
+def http_server_origin(root: Path) -> Iterator[str]:
+    """Serve `root` with Python's http.server (a process on loopback) for the block, where nginx is not
+    wanted or cannot be had; yields the base URL (no trailing slash)."""
+    port = free_port()
+    files = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)  # it binds at once; a second covers a loaded machine's start-up
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        files.terminate()
+        files.wait()
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ import hashlib
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -35,11 +34,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench.memory import PeakSampler
-from bench.nginx import NginxUnavailable, nginx_origin
+from bench.nginx import NginxUnavailable, http_server_origin, nginx_origin
 from bench.origin import OriginProcess
 from bench.report import Row, reset_peak_rss, rss_mib, table
 from bench.synthetic import MiB, Mp4Layout, Pool
-from bench.target import DownloadServer, free_port
+from bench.target import DownloadServer
 from download_server.engine.output.live_mux import FRAGMENTED, LiveMux, Piece
 from download_server.engine.output.remux import build_mp4, runs_of
 from mediadl.download.v1 import download_pb2 as pb
@@ -242,17 +241,8 @@ def _origin(root: Path) -> Iterator[tuple[str, str]]:
             return
     except NginxUnavailable:
         pass
-    port = free_port()
-    files = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        time.sleep(1.0)
-        yield f"http://127.0.0.1:{port}", "http.server"
-    finally:
-        files.terminate()
-        files.wait()
+    with http_server_origin(root) as base:
+        yield base, "http.server"
 
 
 def _spread(values: list[float], unit: str = " s") -> str:
