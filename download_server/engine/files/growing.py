@@ -41,8 +41,7 @@ class GrowingSink:
         self._media = media
         self._key = key
         self._part = part_bytes
-        self._upload: PartUpload | None = None
-        self.sent = 0  # bytes of the file already uploaded as parts
+        self._parts = PartsUpload(media, key, part_bytes)
         self.hole = 0  # bytes at the head of the work file that are only in the store (another run's parts)
         self._marker = head_marker(inner.temp)
 
@@ -50,25 +49,25 @@ class GrowingSink:
         """Adopt the open upload of this key that holds the most whole parts; abort every other one. When the
         work area holds less than the upload (another replica's run), the `.part` becomes a hole of its size.
         A `.part` left hollow by an earlier run is kept only with an upload that still covers its hole."""
-        uploads = await translated(self._media.open_uploads(self._key))
-        adopted = max((u for u in uploads if _continuable(u, self._part)), key=lambda u: len(u.parts), default=None)
-        for upload in uploads:
-            if upload is not adopted:
-                await translated(upload.abort())
-        sent = len(adopted.parts) * self._part if adopted is not None else 0
+        await self._parts.adopt_best()
+        sent = self._parts.sent
         hole = await asyncio.to_thread(_hole_of, self._marker)
         if hole and hole > sent:
             await self._discard_local()  # its head is nowhere any more (the upload was aborted): from zero
             hole = 0
-        if adopted is None:
+        if self._parts.upload is None:
             return
-        self._upload, self.sent = adopted, sent
         if await asyncio.to_thread(self.inner.held) < sent:
             # What the work area holds (nothing, or a shorter file another run left) is not what was uploaded.
             await asyncio.to_thread(_hollow, self.inner.temp, self._marker, sent)
             hole = sent
         self.hole = hole
         self.inner.hash_held = not hole  # finish hashes the whole once the hole is filled
+
+    @property
+    def sent(self) -> int:
+        """Bytes of the file already uploaded as parts."""
+        return self._parts.sent
 
     # The Sink protocol (engine/files/sinks.py)
     def held(self) -> int:
@@ -86,7 +85,7 @@ class GrowingSink:
         await self.inner.write(chunk)
         # The sink flushes every FLUSH_BYTES, so this much more than a part is surely on disk by now.
         while self.inner.size - self.sent >= self._part + FLUSH_BYTES:
-            await self._send(self.inner.temp, self._part)
+            await self._parts.send(self.inner.temp, self._part)
 
     async def commit(self) -> None:
         await self.inner.commit()
@@ -99,15 +98,9 @@ class GrowingSink:
         """The file is whole in the work area: upload the rest and complete (a small file: one PUT). A file
         continued after another run's parts gets its head back from the store, and its SHA-256 from all of it
         (the sink could not hash the hole)."""
-        final, size = self.inner.final, self.inner.size
-        if self._upload is None:
-            await translated(self._media.publish(self._key, final, sha256))
-            return
-        if size > self.sent or not self._upload.parts:
-            await self._send(final, size - self.sent)
-        await translated(self._upload.complete())
-        self._upload = None
-        if self.hole:
+        final = self.inner.final
+        await self._parts.finish(final, self.inner.size, sha256)
+        if self.hole:  # (only with an adopted upload, so the file went up as its parts)
             try:
                 await self._fill_hole(final)
             except FetchError:
@@ -120,22 +113,14 @@ class GrowingSink:
     async def abort_upload(self) -> None:
         """Abort the upload (a failed download: no parts left billed and invisible). A `.part` whose head was
         in those parts is discarded with it: nothing else holds that head."""
-        upload, self._upload, self.sent = self._upload, None, 0
         if self.hole:
             await self._discard_local()
-        if upload is not None:
-            await translated(asyncio.shield(upload.abort()))
+        await self._parts.abort()
 
     async def _discard_local(self) -> None:
         await self.inner.begin(keep=False)  # waits for a write in flight, then removes the .part
         await asyncio.to_thread(self._marker.unlink, True)
         self.hole, self.inner.hash_held = 0, True
-
-    async def _send(self, path: Path, size: int) -> None:
-        if self._upload is None:
-            self._upload = await translated(self._media.start_upload(self._key))
-        await translated(self._upload.send(path, self.sent, size))
-        self.sent += size
 
     async def _fill_hole(self, path: Path) -> None:
         """Write the completed object's first `hole` bytes over the hole (1 MiB reads, one ranged GET)."""
@@ -186,28 +171,22 @@ class PrefixUpload:
     one-connection MP4 (GrowingSink.resume); this replica, after a stop, adopts the parts its prefix holds."""
 
     def __init__(self, media: MediaStore, key: str, part_bytes: int = PART_BYTES) -> None:
-        self._media = media
-        self._key = key
         self._part = part_bytes
-        self._upload: PartUpload | None = None
-        self.sent = 0
+        self._parts = PartsUpload(media, key, part_bytes)
+
+    @property
+    def sent(self) -> int:
+        return self._parts.sent
 
     async def resume(self, prefix: int) -> None:
         """Adopt the open upload whose whole parts the prefix on disk still holds; abort every other one."""
-        uploads = await translated(self._media.open_uploads(self._key))
-        fits = [u for u in uploads if _continuable(u, self._part) and len(u.parts) * self._part <= prefix]
-        adopted = max(fits, key=lambda u: len(u.parts), default=None)
-        for upload in uploads:
-            if upload is not adopted:
-                await translated(upload.abort())
-        if adopted is not None:
-            self._upload, self.sent = adopted, len(adopted.parts) * self._part
+        await self._parts.adopt_best(lambda upload: len(upload.parts) * self._part <= prefix)
 
     async def follow(self, path: Path, prefix: Callable[[], int], total: int, progressed: asyncio.Event) -> None:
         """Send each whole part of the prefix as it grows (one part in flight), until the prefix is the file."""
         while True:
             while prefix() - self.sent >= self._part and self.sent + self._part < total:
-                await self._send(path, self._part)
+                await self._parts.send(path, self._part)
             if prefix() >= total:
                 return
             await progressed.wait()
@@ -215,24 +194,63 @@ class PrefixUpload:
 
     async def finish(self, path: Path, size: int) -> None:
         """The file is whole at `path`: the rest goes up and the upload completes (nothing sent: one publish)."""
-        if self._upload is None:
-            await translated(self._media.publish(self._key, path))
-            return
-        if size > self.sent:
-            await self._send(path, size - self.sent)
-        await translated(self._upload.complete())
-        self._upload = None
+        await self._parts.finish(path, size)
 
     async def abort(self) -> None:
-        upload, self._upload, self.sent = self._upload, None, 0
+        await self._parts.abort()
+
+
+class PartsUpload:
+    """How a file's prefix goes up as the parts of one key's multipart upload, whoever decides when a part is
+    due (GrowingSink, PrefixUpload, the FLV recording's FlvUpload): the upload, started with the first part
+    or adopted from an earlier run, and the bytes sent; the last part and the completion (or, with no part
+    sent, one publish); an abort."""
+
+    def __init__(self, media: MediaStore, key: str, part_bytes: int = PART_BYTES) -> None:
+        self._media = media
+        self._key = key
+        self._part = part_bytes
+        self.upload: PartUpload | None = None
+        self.sent = 0  # bytes of the file already uploaded as parts
+
+    async def adopt_best(self, fits: Callable[[PartUpload], bool] = lambda upload: True) -> None:
+        """Adopt, of the key's open uploads this code can continue that `fits` accepts, the one with the most
+        parts; abort every other one."""
+        uploads = await translated(self._media.open_uploads(self._key))
+        candidates = (u for u in uploads if _continuable(u, self._part) and fits(u))
+        adopted = max(candidates, key=lambda u: len(u.parts), default=None)
+        for upload in uploads:
+            if upload is not adopted:
+                await translated(upload.abort())
+        if adopted is not None:
+            self.adopt(adopted)
+
+    def adopt(self, upload: PartUpload) -> None:
+        """Continue `upload`: its parts are the file's first bytes."""
+        self.upload, self.sent = upload, sum(part.size for part in upload.parts)
+
+    async def send(self, path: Path, size: int) -> None:
+        """The next `size` bytes of `path` (from `sent`) as the next part, read from the file."""
+        if self.upload is None:
+            self.upload = await translated(self._media.start_upload(self._key))
+        await translated(self.upload.send(path, self.sent, size))
+        self.sent += size
+
+    async def finish(self, path: Path, size: int, sha256: str = "") -> None:
+        """`path` is whole (`size` bytes): the rest as the last part and complete, or one publish when no part
+        went up."""
+        if self.upload is None:
+            await translated(self._media.publish(self._key, path, sha256))
+            return
+        if size > self.sent or not self.upload.parts:
+            await self.send(path, size - self.sent)
+        await translated(self.upload.complete())
+        self.upload = None
+
+    async def abort(self) -> None:
+        upload, self.upload, self.sent = self.upload, None, 0
         if upload is not None:
             await translated(asyncio.shield(upload.abort()))
-
-    async def _send(self, path: Path, size: int) -> None:
-        if self._upload is None:
-            self._upload = await translated(self._media.start_upload(self._key))
-        await translated(self._upload.send(path, self.sent, size))
-        self.sent += size
 
 
 def _continuable(upload: PartUpload, part: int) -> bool:

@@ -13,13 +13,13 @@ aborted and the media it held is a live gap (docs/architecture.md, "FLV and DASH
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
 
-from download_server.domain.ports import MediaStore, PartUpload
+from download_server.domain.ports import MediaStore
 from download_server.engine.failures import FetchError
+from download_server.engine.files.growing import PartsUpload
 from download_server.engine.files.objects import PART_BYTES, translated
 from download_server.engine.jobs.flv_sink import FlvSink
 
@@ -35,8 +35,7 @@ class FlvUpload:
         self._media = media
         self._key = key
         self._part = part_bytes
-        self._upload: PartUpload | None = None
-        self.sent = 0  # bytes of the work file already uploaded as parts
+        self._parts = PartsUpload(media, key, part_bytes)
         self._failures = 0  # part uploads failed in a row
         self._retry_at = 0.0  # monotonic time before which no part is tried again
 
@@ -47,12 +46,17 @@ class FlvUpload:
         for upload in await translated(self._media.open_uploads(self._key)):
             sent = sum(part.size for part in upload.parts)
             numbered = all(part.number == n for n, part in enumerate(upload.parts, 1))
-            if self._upload is None and numbered and sent <= held and sent % self._part == 0:
-                self._upload, self.sent = upload, sent
+            if self._parts.upload is None and numbered and sent <= held and sent % self._part == 0:
+                self._parts.adopt(upload)
                 continue
             lost = max(lost, sent - held)
             await translated(upload.abort())
         return lost
+
+    @property
+    def sent(self) -> int:
+        """Bytes of the work file already uploaded as parts."""
+        return self._parts.sent
 
     # The Sink protocol (engine/files/sinks.py), passed on to the FlvSink
     def held(self) -> int:
@@ -67,7 +71,7 @@ class FlvUpload:
         await self.sink.write(chunk)
         while self.sink.on_disk - self.sent >= self._part and time.monotonic() >= self._retry_at:
             try:
-                await self._send(self._part)
+                await self._parts.send(self.sink.temp, self._part)
             except FetchError as exc:
                 # The store is down for now: the live stream keeps going to the work file, and the part is
                 # sent again later (same part number; S3 keeps the last upload of a number). Only `finish`
@@ -88,25 +92,12 @@ class FlvUpload:
     async def finish(self, sha256: str) -> None:
         """The work file is whole (settled): send the rest and complete, or one PUT for a short recording.
         Done before the file is renamed, so a failure here leaves the `.part` for a retry to continue."""
-        if self._upload is None:
-            await translated(self._media.publish(self._key, self.sink.temp, sha256))
-            return
         size = self.sink.size
-        while size - self.sent > self._part:  # parts a store outage held back: still 8 MiB each
-            await self._send(self._part)
-        if size > self.sent or not self._upload.parts:
-            await self._send(size - self.sent)
-        await translated(self._upload.complete())
-        self._upload = None
+        if self._parts.upload is not None:
+            while size - self.sent > self._part:  # parts a store outage held back: still 8 MiB each
+                await self._parts.send(self.sink.temp, self._part)
+        await self._parts.finish(self.sink.temp, size, sha256)
 
     async def abort_upload(self) -> None:
-        upload, self._upload, self.sent = self._upload, None, 0
-        if upload is not None:
-            with contextlib.suppress(FetchError):  # a store that is down: the bucket's lifecycle rule has the rest
-                await translated(asyncio.shield(upload.abort()))
-
-    async def _send(self, size: int) -> None:
-        if self._upload is None:
-            self._upload = await translated(self._media.start_upload(self._key))
-        await translated(self._upload.send(self.sink.temp, self.sent, size))
-        self.sent += size
+        with contextlib.suppress(FetchError):  # a store that is down: the bucket's lifecycle rule has the rest
+            await self._parts.abort()
