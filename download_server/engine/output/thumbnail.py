@@ -57,7 +57,9 @@ class _Helper:
             return False
 
     def _exchange(self, line: bytes) -> bytes | None:
-        """The helper's answer, or None when it was gone (then the next call starts another one)."""
+        """The helper's answer; None when it had just left on its own (idle, exit code 0) without reading the
+        request, the one case worth asking a new helper. A helper that crashed on this file, or hung past
+        _TIMEOUT, answers b"0": asked again, it would crash or hang on the same file again."""
         process = self._running()
         stdin, stdout = _pipes(process)
         try:
@@ -69,7 +71,7 @@ class _Helper:
             answer = b""
         if not answer:
             self._stop(process)
-            return None
+            return None if process.returncode == 0 else b"0"
         return answer.strip()
 
     def _running(self) -> subprocess.Popen[bytes]:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from download_server.engine.output import thumbnail
 from download_server.engine.output.thumbnail import make_thumbnail
@@ -46,3 +47,22 @@ def test_an_idle_helper_exits_by_itself() -> None:
         helper.stdin.close()
         helper.stdout.close()
     assert time.monotonic() - started < 20
+
+
+def test_a_helper_that_dies_on_a_request_is_not_asked_again(tmp_path: Path, monkeypatch: Any) -> None:
+    """A file that crashes the decoder (here: a helper that exits 3 on reading any request) costs one helper,
+    not two: only a helper that left on its own while idle (exit code 0) is worth a second request."""
+    started: list[subprocess.Popen[bytes]] = []
+    crashing = [sys.executable, "-c", "import sys; sys.stdin.readline(); sys.exit(3)"]
+
+    def spawn(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = real_popen(crashing, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        started.append(process)
+        return process
+
+    real_popen = subprocess.Popen
+    helper = thumbnail._Helper()
+    monkeypatch.setattr(subprocess, "Popen", spawn)
+    assert not helper.ask('{"media": ["x.ts"], "single": true, "target": "x.jpg", "at": 0}')
+    assert len(started) == 1
+    assert started[0].returncode == 3
